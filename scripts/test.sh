@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Installs Lamina with its test dependencies into .venv and runs the whole test suite (pytest).
+# Works on a fresh Debian-like machine with Python 3.11+. Extra arguments go to pytest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON="${PYTHON:-python3}"
+if [ ! -x .venv/bin/python ]; then
+  echo "==> creating .venv"
+  "$PYTHON" -m venv .venv
+fi
+echo "==> installing lamina[test]"
+.venv/bin/python -m pip install --quiet --upgrade pip
+.venv/bin/python -m pip install --quiet -e ".[test]"
+echo "==> running the tests"
+exec .venv/bin/python -m pytest "$@"

@@ -1,0 +1,278 @@
+"""The `lamina` commands."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import httpx
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from lamina.cli.discovery import Target, find_target
+from lamina.cli.scaffold import scaffold
+from lamina.errors import ClientError, LaminaError, ManifestError
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="lamina",
+    help="Lamina: serverless Python microservices on your own machine.\n\n"
+    "Example: lamina up examples/hello",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console()
+err = Console(stderr=True)
+
+AppDir = Annotated[
+    Path, typer.Option("--app-dir", "-C", help="App folder of the running platform.")
+]
+UrlOpt = Annotated[
+    str | None, typer.Option("--url", help="Gateway URL (default: from APP_DIR/.lamina).")
+]
+AdminUrlOpt = Annotated[str | None, typer.Option("--admin-url", help="Admin API URL.")]
+TokenOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--token", help="Admin token (default: LAMINA_ADMIN_TOKEN or APP_DIR/.lamina/admin-token)."
+    ),
+]
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    return typer.Exit(code)
+
+
+@app.command(epilog="Example: lamina up examples/hello --port 8080")
+def up(
+    app_dir: Annotated[
+        Path, typer.Argument(help="Folder with lamina.yaml (or the file itself).")
+    ] = Path("."),
+    port: Annotated[int, typer.Option(help="Gateway port (0: any free port).")] = 8080,
+    admin_port: Annotated[
+        int | None, typer.Option(help="Admin API port (default: port + 1).")
+    ] = None,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    store: Annotated[
+        str | None, typer.Option(help="Store URL (default: SQLite in APP_DIR/.lamina/).")
+    ] = None,
+    grace: Annotated[
+        float, typer.Option(help="Seconds in-flight work may finish after SIGTERM.")
+    ] = 30.0,
+    log_json: Annotated[
+        bool, typer.Option("--log-json", help="Platform logs as JSON lines.")
+    ] = False,
+    log_level: Annotated[str, typer.Option(help="Platform log level.")] = "INFO",
+) -> None:
+    """Run the platform in the foreground until Ctrl-C / SIGTERM, then drain and exit."""
+    from lamina.control import Platform, PlatformOptions
+    from lamina.manifest import load_app
+    from lamina.telemetry import configure_logging
+
+    try:
+        spec = load_app(app_dir)
+    except ManifestError as exc:
+        raise _fail(str(exc), 2) from None
+    if store is not None and not (store.startswith("sqlite") or store.startswith("postgresql://")):
+        raise _fail(f"--store: expected sqlite:///PATH or postgresql://..., got {store!r}", 2)
+    if store is not None and store.startswith("postgresql://"):
+        raise _fail(
+            "--store: PostgreSQL arrives with the store component; this version keeps no state", 2
+        )
+    configure_logging(log_level, json=log_json)
+    platform = Platform(
+        spec, PlatformOptions(host=host, port=port, admin_port=admin_port, grace_s=grace)
+    )
+
+    async def run() -> None:
+        task = asyncio.create_task(platform.run_forever())
+        while not platform.gateway_url and not task.done():
+            await asyncio.sleep(0.01)
+        if platform.gateway_url and not task.done():
+            _banner(platform)
+        await task
+
+    try:
+        _run(run())
+    except LaminaError as exc:
+        raise _fail(str(exc)) from None
+
+
+def _banner(platform: Any) -> None:
+    out.print(f"[bold green]Lamina[/] app [bold]{platform.app.name}[/] is up", highlight=False)
+    out.print(f"  gateway   {platform.gateway_url}", highlight=False)
+    out.print(
+        f"  admin API {platform.admin_url}  (token in {platform.state_dir / 'admin-token'})",
+        highlight=False,
+    )
+    for route, _trigger, fid in platform.app.http_routes():
+        out.print(f"  {route!s:<32} -> {fid}", highlight=False)
+    sys.stdout.flush()
+
+
+def _run(coro: Any) -> Any:
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a dependency on Linux and macOS
+        return asyncio.run(coro)
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(coro)
+
+
+def _target(app_dir: Path, url: str | None, admin_url: str | None, token: str | None) -> Target:
+    try:
+        return find_target(app_dir, url, admin_url, token)
+    except ClientError as exc:
+        raise _fail(str(exc)) from None
+
+
+def _payload(data: str | None) -> bytes:
+    if data is None:
+        return b"{}"
+    if data.startswith("@"):
+        path = Path(data[1:])
+        try:
+            raw = path.read_bytes()
+        except OSError as exc:
+            raise _fail(f"--data {data}: cannot read {path}: {exc.strerror}", 2) from None
+        where = str(path)
+    else:
+        raw, where = data.encode(), "--data"
+    try:
+        json.loads(raw)
+    except ValueError as exc:
+        raise _fail(f"{where}: not valid JSON: {exc}", 2) from None
+    return raw
+
+
+@app.command(epilog='Example: lamina invoke greeter.hello --data \'{"name": "Ada"}\'')
+def invoke(
+    function_id: Annotated[str, typer.Argument(help="Function id, service.function.")],
+    data: Annotated[
+        str | None, typer.Option("--data", "-d", help="JSON payload, or @file.json.")
+    ] = None,
+    async_: Annotated[
+        bool, typer.Option("--async", help="Queue the invocation and return at once.")
+    ] = False,
+    tail: Annotated[
+        bool, typer.Option("--tail", help="Also print the invocation's log output.")
+    ] = False,
+    app_dir: AppDir = Path("."),
+    url: UrlOpt = None,
+) -> None:
+    """Invoke a function on a running platform and print its result."""
+    target = _target(app_dir, url, "-", None)
+    headers = {"X-Amz-Invocation-Type": "Event" if async_ else "RequestResponse"}
+    if tail:
+        headers["X-Amz-Log-Type"] = "Tail"
+    try:
+        response = httpx.post(
+            f"{target.gateway_url}/2015-03-31/functions/{function_id}/invocations",
+            content=_payload(data),
+            headers=headers,
+            timeout=None,
+        )
+    except httpx.HTTPError as exc:
+        raise _fail(f"cannot reach the platform at {target.gateway_url}: {exc}") from None
+    request_id = response.headers.get("x-amzn-requestid", "")
+    if response.status_code == 202:
+        out.print(f"queued: request id {request_id}", highlight=False)
+        return
+    if response.status_code >= 400:
+        try:
+            message = response.json().get("message") or response.text
+        except ValueError:
+            message = response.text
+        raise _fail(f"{response.headers.get('x-amzn-errortype', response.status_code)}: {message}")
+    if tail and "x-amz-log-result" in response.headers:
+        err.print(
+            base64.b64decode(response.headers["x-amz-log-result"]).decode(errors="replace"),
+            end="",
+            highlight=False,
+            markup=False,
+        )
+    body = response.json() if response.content else None
+    if "x-amz-function-error" in response.headers:
+        err.print(f"[bold red]function error[/] (request {request_id})", highlight=False)
+        err.print_json(data=body)
+        raise typer.Exit(1)
+    out.print_json(data=body)
+
+
+@app.command(epilog="Example: lamina status -C examples/hello")
+def status(
+    app_dir: AppDir = Path("."),
+    admin_url: AdminUrlOpt = None,
+    token: TokenOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the raw JSON.")] = False,
+) -> None:
+    """Show every function of a running platform with its instances."""
+    target = _target(app_dir, "-", admin_url, token)
+    try:
+        response = httpx.get(
+            f"{target.admin_url}/status",
+            headers={"Authorization": f"Bearer {target.token or ''}"},
+            timeout=10,
+        )
+    except httpx.HTTPError as exc:
+        raise _fail(f"cannot reach the admin API at {target.admin_url}: {exc}") from None
+    if response.status_code == 401:
+        raise _fail("the admin API refused the token (see --token or LAMINA_ADMIN_TOKEN)")
+    response.raise_for_status()
+    data = response.json()
+    if as_json:
+        out.print_json(data=data)
+        return
+    table = Table(title=f"{data['app']}  {data['gateway']}")
+    for column in (
+        "function",
+        "instances",
+        "busy",
+        "queued",
+        "cold starts",
+        "invocations",
+        "throttles",
+        "errors",
+        "min..max",
+    ):
+        table.add_column(column, justify="left" if column == "function" else "right")
+    for fn in data["functions"]:
+        table.add_row(
+            fn["id"],
+            str(fn["instances"]),
+            str(fn["busy"]),
+            str(fn["queued"]),
+            str(fn["cold_starts"]),
+            str(fn["invocations"]),
+            str(fn["throttles"]),
+            str(fn["errors"]),
+            f"{fn['min_instances']}..{fn['max_instances']}",
+        )
+    out.print(table)
+
+
+@app.command(epilog="Example: lamina init my-app && lamina up my-app")
+def init(directory: Annotated[Path, typer.Argument(help="Folder to create the app in.")]) -> None:
+    """Create a small working app (lamina.yaml and one service) in DIRECTORY."""
+    try:
+        files = scaffold(directory)
+    except ClientError as exc:
+        raise _fail(str(exc), 2) from None
+    for path in files:
+        out.print(f"  created {path}", highlight=False)
+    out.print(
+        f"Next: [bold]lamina up {directory}[/] then [bold]curl localhost:8080/hello[/]",
+        highlight=False,
+    )
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,76 @@
+"""Injected time: `Clock` for mechanisms, `SystemClock` in production, `FakeClock` in tests.
+
+Policies never read a clock; they take `now_s` as an argument. Mechanisms take a `Clock` so
+that tests move time instead of waiting for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import time
+from typing import Protocol
+
+__all__ = ["Clock", "FakeClock", "SystemClock"]
+
+
+class Clock(Protocol):
+    def monotonic(self) -> float:
+        """Seconds for durations and deadlines."""
+        ...
+
+    def wall(self) -> float:
+        """Seconds since the epoch, for timestamps in records."""
+        ...
+
+    async def sleep(self, seconds: float) -> None:
+        """Suspend the caller for `seconds`."""
+        ...
+
+
+class SystemClock:
+    """The real clock."""
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    def wall(self) -> float:
+        return time.time()
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(max(0.0, seconds))
+
+
+class FakeClock:
+    """A clock that only moves when `advance()` is called; counts integer milliseconds.
+
+    Ten calls of `advance(0.1)` make exactly one second. Sleepers whose deadline is reached
+    are woken in deadline order.
+    """
+
+    def __init__(self, start_s: float = 1000.0, wall_offset_s: float = 1_700_000_000.0) -> None:
+        self._now_ms = round(start_s * 1000)
+        self._wall_offset_ms = round(wall_offset_s * 1000)
+        self._sleepers: list[tuple[int, int, asyncio.Future[None]]] = []
+        self._seq = itertools.count()
+
+    def monotonic(self) -> float:
+        return self._now_ms / 1000
+
+    def wall(self) -> float:
+        return (self._now_ms + self._wall_offset_ms) / 1000
+
+    async def sleep(self, seconds: float) -> None:
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        due = self._now_ms + max(0, round(seconds * 1000))
+        heapq.heappush(self._sleepers, (due, next(self._seq), fut))
+        await fut
+
+    def advance(self, seconds: float) -> None:
+        """Move time forward and wake every sleeper that is due."""
+        self._now_ms += round(seconds * 1000)
+        while self._sleepers and self._sleepers[0][0] <= self._now_ms:
+            _, _, fut = heapq.heappop(self._sleepers)
+            if not fut.done():
+                fut.set_result(None)

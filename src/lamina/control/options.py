@@ -1,0 +1,21 @@
+"""The platform's settings, built once from CLI flags and the environment."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["PlatformOptions"]
+
+
+@dataclass(frozen=True, slots=True)
+class PlatformOptions:
+    host: str = "127.0.0.1"
+    port: int = 8080  # gateway port; 0 picks a free port
+    admin_port: int | None = None  # None: port + 1 (or a free port when port is 0)
+    state_dir: Path | None = None  # None: APP_DIR/.lamina
+    admin_token: str | None = None  # None: read or create STATE_DIR/admin-token
+    grace_s: float = 30.0  # how long in-flight invocations may run on after SIGTERM
+    region: str = "us-east-1"  # AWS_REGION given to functions
+    cgroups: bool = True  # memory limits through cgroups where the machine allows
+    workers_log: bool = True  # print function output on the console

@@ -1,0 +1,323 @@
+"""The platform object: wires manifest, executor, invoker, gateway and admin API together and
+owns their lifecycle (start, serve, drain, stop)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+import signal
+import socket
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import uvicorn
+
+from lamina.clock import Clock, SystemClock
+from lamina.control.admin import admin_app
+from lamina.control.options import PlatformOptions
+from lamina.errors import InvocationError, PlatformError, ShuttingDown
+from lamina.executor import ExecutorBackend, FunctionConfig, InvocationRequest, create_backend
+from lamina.gateway import GatewayApp, RouteTarget
+from lamina.gateway.invoke_api import ACCOUNT, function_arn
+from lamina.invoker import Invoker, PoolConfig
+from lamina.manifest import AppSpec, FunctionSpec
+from lamina.scaling import ScalingSpec
+
+__all__ = ["Platform", "read_token"]
+
+log = logging.getLogger(__name__)
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handling: the platform owns SIGINT/SIGTERM."""
+
+    @contextlib.contextmanager
+    def capture_signals(self):  # type: ignore[no-untyped-def]
+        yield
+
+
+def read_token(state_dir: Path, given: str | None) -> str:
+    """The admin token: given, or read from / written to STATE_DIR/admin-token (mode 0600)."""
+    if given:
+        return given
+    path = state_dir / "admin-token"
+    if path.exists():
+        token = path.read_text().strip()
+        if token:
+            return token
+    token = secrets.token_urlsafe(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(token + "\n")
+    os.chmod(path, 0o600)
+    return token
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise PlatformError(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
+    sock.listen(2048)
+    sock.setblocking(False)
+    return sock
+
+
+def function_config(fn: FunctionSpec, api_url: str, region: str) -> FunctionConfig:
+    """The executor's view of a function, with the environment Lambda would give it."""
+    env = {
+        "AWS_LAMBDA_FUNCTION_NAME": fn.id,
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(fn.memory),
+        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+        "AWS_LAMBDA_FUNCTION_TIMEOUT": f"{fn.timeout:g}",
+        "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{fn.id}",
+        "AWS_LAMBDA_LOG_STREAM_NAME": f"lamina/{fn.id}",
+        "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
+        "AWS_EXECUTION_ENV": f"AWS_Lambda_python{sys.version_info.major}.{sys.version_info.minor}",
+        "AWS_REGION": region,
+        "AWS_DEFAULT_REGION": region,
+        "AWS_ACCOUNT_ID": ACCOUNT,
+        "_HANDLER": fn.handler,
+        "LAMBDA_TASK_ROOT": str(fn.path),
+        "LAMBDA_RUNTIME_DIR": os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+        "LAMINA_API_URL": api_url,
+        "LAMINA_FUNCTION_ARN": function_arn(fn.id, region),
+        "TZ": ":UTC",
+    }
+    env.update(fn.environment)
+    return FunctionConfig(
+        id=fn.id,
+        handler=fn.handler,
+        service_path=str(fn.path),
+        memory_mb=fn.memory,
+        timeout_s=fn.timeout,
+        concurrency=fn.concurrency,
+        env=env,
+        preload=tuple(fn.preload),
+    )
+
+
+class Platform:
+    """A running Lamina: `async with Platform(app, options): ...` or `await run_forever()`."""
+
+    def __init__(
+        self,
+        app: AppSpec,
+        options: PlatformOptions | None = None,
+        *,
+        backend: ExecutorBackend | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        self.app = app
+        self.options = options or PlatformOptions()
+        self.state_dir = self.options.state_dir or app.root / ".lamina"
+        self._clock = clock or SystemClock()
+        self._backend = backend
+        self.invoker: Invoker | None = None
+        self.token = ""
+        self.gateway_url = ""
+        self.admin_url = ""
+        self._servers: list[_Server] = []
+        self._server_tasks: list[asyncio.Task[None]] = []
+        self._events: set[asyncio.Task[None]] = set()
+        self._accepting = False
+        self._stopped = asyncio.Event()
+
+    # -- lifecycle --------------------------------------------------------------------------------
+    async def start(self) -> None:
+        opts = self.options
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.token = read_token(self.state_dir, opts.admin_token)
+        gateway_sock = _bind(opts.host, opts.port)
+        gw_port = gateway_sock.getsockname()[1]
+        admin_port = (
+            opts.admin_port
+            if opts.admin_port is not None
+            else (0 if opts.port == 0 else gw_port + 1)
+        )
+        admin_sock = _bind(opts.host, admin_port)
+        host = f"[{opts.host}]" if ":" in opts.host else opts.host
+        self.gateway_url = f"http://{host}:{gw_port}"
+        self.admin_url = f"http://{host}:{admin_sock.getsockname()[1]}"
+
+        backend = self._backend or create_backend(
+            "local", state_dir=self.state_dir, cgroups=opts.cgroups
+        )
+        self._backend = backend
+        await backend.start()
+        pools = [
+            PoolConfig(
+                fn=function_config(fn, self.gateway_url, opts.region),
+                scaling=ScalingSpec(
+                    min_instances=fn.min_instances,
+                    max_instances=fn.max_instances,
+                    concurrency=fn.concurrency,
+                    keep_alive_s=fn.keep_alive,
+                ),
+                max_queued=fn.max_queued,
+                queue_timeout_s=fn.queue_timeout,
+            )
+            for fn in self.app.functions().values()
+        ]
+        self.invoker = Invoker(pools, backend, self._clock)
+        try:
+            await self.invoker.start()
+        except BaseException:
+            await self.invoker.close()
+            await backend.close()
+            raise
+        self._warn_inactive_triggers()
+        routes = [
+            (route, RouteTarget(fid, trigger.format))
+            for route, trigger, fid in self.app.http_routes()
+        ]
+        gateway = GatewayApp(routes, self.invoker, self.submit_event)
+        admin = admin_app(self.token, self.status)
+        for asgi, sock in ((gateway, gateway_sock), (admin, admin_sock)):
+            config = uvicorn.Config(
+                asgi,
+                loop="none",
+                http="httptools",
+                lifespan="off",
+                log_level="warning",
+                access_log=False,
+                timeout_graceful_shutdown=max(1, round(opts.grace_s)),
+                server_header=False,
+                date_header=False,
+            )
+            server = _Server(config)
+            self._servers.append(server)
+            self._server_tasks.append(asyncio.create_task(server.serve(sockets=[sock])))
+        # The sockets already listen: connections that arrive before uvicorn's loop runs wait
+        # in the kernel's backlog, so there is nothing to wait for here.
+        self._accepting = True
+        self._write_runtime_file()
+        log.info(
+            "platform started",
+            extra={
+                "app": self.app.name,
+                "gateway": self.gateway_url,
+                "admin": self.admin_url,
+                "functions": len(pools),
+            },
+        )
+
+    async def stop(self) -> None:
+        """Stop accepting, let in-flight work finish within the grace period, stop instances."""
+        if not self._accepting and not self._servers:
+            return
+        self._accepting = False
+        log.info("platform stopping", extra={"grace_s": self.options.grace_s})
+        for server in self._servers:
+            server.should_exit = True
+        if self._server_tasks:
+            await asyncio.gather(*self._server_tasks, return_exceptions=True)
+        if self.invoker is not None:
+            if self._events:
+                await asyncio.wait(set(self._events), timeout=self.options.grace_s)
+            await self.invoker.drain(self.options.grace_s)
+            await self.invoker.close()
+        if self._backend is not None:
+            await self._backend.close()
+        self._servers.clear()
+        self._server_tasks.clear()
+        with contextlib.suppress(OSError):
+            (self.state_dir / "platform.json").unlink()
+        self._stopped.set()
+        log.info("platform stopped")
+
+    async def __aenter__(self) -> Platform:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    async def run_forever(self) -> None:
+        """Serve until SIGINT or SIGTERM, then drain and stop."""
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            await self.start()
+            await stop.wait()
+        finally:
+            await self.stop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
+
+    # -- work -----------------------------------------------------------------------------------
+    def submit_event(self, function_id: str, request: InvocationRequest) -> None:
+        """Run an `Event` invocation in the background (made durable by the events issue)."""
+        if not self._accepting:
+            raise ShuttingDown("the platform is shutting down")
+        task = asyncio.get_running_loop().create_task(self._run_event(function_id, request))
+        self._events.add(task)
+        task.add_done_callback(self._events.discard)
+
+    async def _run_event(self, function_id: str, request: InvocationRequest) -> None:
+        assert self.invoker is not None
+        try:
+            outcome = await self.invoker.invoke(function_id, request)
+        except InvocationError as exc:
+            log.warning(
+                "async invocation failed",
+                extra={
+                    "function_id": function_id,
+                    "request_id": request.request_id,
+                    "error": str(exc),
+                },
+            )
+            return
+        if not outcome.result.ok:
+            log.warning(
+                "async invocation raised",
+                extra={"function_id": function_id, "request_id": request.request_id},
+            )
+
+    def status(self) -> dict[str, Any]:
+        functions = self.invoker.status() if self.invoker else []
+        return {"app": self.app.name, "gateway": self.gateway_url, "functions": functions}
+
+    # -- helpers ----------------------------------------------------------------------------------
+    def _write_runtime_file(self) -> None:
+        data = {
+            "pid": os.getpid(),
+            "gateway_url": self.gateway_url,
+            "admin_url": self.admin_url,
+            "app": self.app.name,
+        }
+        path = self.state_dir / "platform.json"
+        path.write_bytes(orjson.dumps(data))
+
+    def _warn_inactive_triggers(self) -> None:
+        for fn in self.app.functions().values():
+            for trigger in fn.events:
+                kind = type(trigger).__name__.removesuffix("Trigger").lower()
+                if kind != "http":
+                    log.warning(
+                        "trigger not active yet: queue, topic and schedule triggers arrive with "
+                        "the events component",
+                        extra={"function_id": fn.id, "trigger": kind},
+                    )
+
+
+@contextlib.asynccontextmanager
+async def running(app: AppSpec, options: PlatformOptions | None = None) -> AsyncIterator[Platform]:
+    platform = Platform(app, options)
+    await platform.start()
+    try:
+        yield platform
+    finally:
+        await platform.stop()

@@ -1,0 +1,140 @@
+"""The Lamina error tree. Every error Lamina raises derives from `LaminaError`.
+
+    LaminaError
+    ├── ManifestError            lamina.yaml (or a flag) is invalid; names file, key path, line
+    ├── InvocationError          an invocation did not produce a result
+    │   ├── FunctionNotFound     no function has that id
+    │   ├── Throttled            no instance became free within the queue bound or wait time
+    │   ├── FunctionTimeout      the handler ran past its timeout; the instance was killed
+    │   ├── FunctionCrashed      the instance died (exit, signal) while running the invocation
+    │   ├── FunctionOutOfMemory  the instance went past its memory limit and was killed
+    │   ├── InitError            the handler module failed to import or has no such handler
+    │   └── MalformedResult      the handler returned something that cannot be serialized
+    ├── PlatformError            Lamina itself failed (instance could not start, shutting down)
+    │   └── ShuttingDown         the platform stopped accepting work
+    └── ClientError              a CLI/SDK call could not reach or was refused by a platform
+
+Function errors raised by user code are not Lamina errors: they come back as results with
+`errorType`/`errorMessage`, exactly as on AWS Lambda.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ClientError",
+    "FunctionCrashed",
+    "FunctionNotFound",
+    "FunctionOutOfMemory",
+    "FunctionTimeout",
+    "InitError",
+    "InvocationError",
+    "LaminaError",
+    "MalformedResult",
+    "ManifestError",
+    "PlatformError",
+    "ShuttingDown",
+    "Throttled",
+]
+
+
+class LaminaError(Exception):
+    """Root of every error Lamina raises."""
+
+
+class ManifestError(LaminaError):
+    """Raised when lamina.yaml is missing or invalid; carries file, key path and line."""
+
+    def __init__(
+        self, message: str, *, file: str = "lamina.yaml", path: str = "", line: int | None = None
+    ) -> None:
+        self.file = file
+        self.path = path
+        self.line = line
+        self.message = message
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        where = self.file if self.line is None else f"{self.file}:{self.line}"
+        return f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
+
+
+class InvocationError(LaminaError):
+    """Raised when an invocation of `function_id` did not produce a result."""
+
+    error_type = "Lamina.InvocationError"
+
+    def __init__(
+        self, message: str, *, function_id: str, request_id: str = "", error_type: str | None = None
+    ) -> None:
+        self.function_id = function_id
+        self.request_id = request_id
+        self.message = message
+        if error_type:
+            self.error_type = error_type
+        super().__init__(message)
+
+    def __str__(self) -> str:
+        rid = f" (request {self.request_id})" if self.request_id else ""
+        return f"{self.function_id}{rid}: {self.message}"
+
+
+class FunctionNotFound(InvocationError):
+    """Raised when no function has the requested id."""
+
+    error_type = "ResourceNotFoundException"
+
+
+class Throttled(InvocationError):
+    """Raised when every instance is busy, max_instances is reached and the wait ran out."""
+
+    error_type = "TooManyRequestsException"
+
+
+class FunctionTimeout(InvocationError):
+    """Raised when a handler runs past its timeout; its instance has been killed."""
+
+    error_type = "Sandbox.Timedout"
+
+    def __init__(self, *, function_id: str, request_id: str, timeout_s: float) -> None:
+        self.timeout_s = timeout_s
+        super().__init__(
+            f"Task timed out after {timeout_s:.2f} seconds",
+            function_id=function_id,
+            request_id=request_id,
+        )
+
+
+class FunctionCrashed(InvocationError):
+    """Raised when an instance process died while it was running the invocation."""
+
+    error_type = "Runtime.ExitError"
+
+
+class FunctionOutOfMemory(FunctionCrashed):
+    """Raised when an instance went past its memory limit and was killed."""
+
+    error_type = "Runtime.OutOfMemory"
+
+
+class InitError(InvocationError):
+    """Raised when the handler's module cannot be imported or lacks the handler attribute."""
+
+    error_type = "Runtime.ImportModuleError"
+
+
+class MalformedResult(InvocationError):
+    """Raised when a handler returns a value that cannot be serialized as JSON."""
+
+    error_type = "Runtime.MarshalError"
+
+
+class PlatformError(LaminaError):
+    """Raised when Lamina itself fails, not the function."""
+
+
+class ShuttingDown(PlatformError):
+    """Raised for new work that arrives after the platform began to drain."""
+
+
+class ClientError(LaminaError):
+    """Raised when a client call cannot reach a platform or is refused by it."""

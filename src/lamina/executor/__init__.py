@@ -1,0 +1,38 @@
+"""Executor: starts, talks to and stops function instances, and enforces their limits.
+
+Mechanism only: it never decides how many instances there should be (that is `scaling`),
+and never routes invocations (that is `invoker`). Backends sit behind `ExecutorBackend`;
+`create_backend("local")` returns the process backend, loaded lazily by name.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lamina.executor.types import (
+    ExecutorBackend,
+    FunctionConfig,
+    Instance,
+    InvocationRequest,
+    InvocationResult,
+    LogSink,
+)
+
+__all__ = [
+    "ExecutorBackend",
+    "FunctionConfig",
+    "Instance",
+    "InvocationRequest",
+    "InvocationResult",
+    "LogSink",
+    "create_backend",
+]
+
+
+def create_backend(name: str, **options: Any) -> ExecutorBackend:
+    """The backend called `name`; its module is imported only when chosen."""
+    if name == "local":
+        from lamina.executor.local import LocalBackend
+
+        return LocalBackend(**options)
+    raise ValueError(f"unknown executor backend {name!r}; expected 'local'")

@@ -1,0 +1,186 @@
+"""The local backend: one zygote per function, instances forked from it as OS processes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from lamina.errors import InitError
+from lamina.executor.local.instance import LocalInstance
+from lamina.executor.local.memory import MemoryLimiter, detect_limiter
+from lamina.executor.local.zygote import ZygoteProcess
+from lamina.executor.types import FunctionConfig, Instance
+from lamina.runtime.protocol import FrameReader
+
+__all__ = ["LocalBackend"]
+
+log = logging.getLogger(__name__)
+
+_INIT_TIMEOUT_S = 10.0  # AWS Lambda's init phase limit
+
+
+class _Connection(asyncio.Protocol):
+    """An instance's connection: the first frame says which instance it is."""
+
+    def __init__(self, backend: LocalBackend) -> None:
+        self._backend = backend
+        self._frames = FrameReader()
+        self._transport: asyncio.Transport | None = None
+        self.instance: LocalInstance | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        for message in self._frames.feed(data):
+            if self.instance is not None:
+                self.instance.on_message(message)
+                continue
+            instance = self._backend._starting.get(str(message.get("iid")))
+            if message.get("op") != "hello" or instance is None or self._transport is None:
+                if self._transport is not None:
+                    self._transport.close()
+                return
+            instance.attach(self._transport, int(message["pid"]))
+            self.instance = instance
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.instance is not None:
+            self.instance.connection_lost()
+
+
+class LocalBackend:
+    """Instances as local processes forked from per-function zygotes."""
+
+    def __init__(self, state_dir: Path | None = None, cgroups: bool = True) -> None:
+        self._state_dir = state_dir
+        self._use_cgroups = cgroups
+        self._zygotes: dict[str, ZygoteProcess] = {}
+        self._starting: dict[str, LocalInstance] = {}
+        self._by_pid: dict[int, LocalInstance] = {}
+        self._all: dict[str, LocalInstance] = {}
+        self._server: asyncio.AbstractServer | None = None
+        self._socket_path = ""
+        self._tmpdir: tempfile.TemporaryDirectory[str] | None = None
+        self.limiter: MemoryLimiter = MemoryLimiter()
+
+    async def start(self) -> None:
+        self._tmpdir = tempfile.TemporaryDirectory(prefix="lamina-")
+        self._socket_path = os.path.join(self._tmpdir.name, "instances.sock")
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_unix_server(lambda: _Connection(self), self._socket_path)
+        if self._use_cgroups:
+            self.limiter = detect_limiter(f"lamina-{os.getpid()}-{secrets.token_hex(3)}")
+        log.info("local executor started", extra={"memory_limits": self.limiter.kind})
+
+    async def close(self) -> None:
+        for instance in list(self._all.values()):
+            instance.kill()
+        for zygote in self._zygotes.values():
+            await zygote.close()
+        self._zygotes.clear()
+        if self._server is not None:
+            self._server.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._server.wait_closed(), 2)
+        self.limiter.close()
+        if self._tmpdir is not None:
+            self._tmpdir.cleanup()
+
+    # -- preloads learned from earlier instances --------------------------------------------------
+    def _preload_file(self, fn: FunctionConfig) -> Path | None:
+        return None if self._state_dir is None else self._state_dir / "preload" / f"{fn.id}.json"
+
+    def _learned(self, fn: FunctionConfig) -> list[str]:
+        path = self._preload_file(fn)
+        if path is None or not path.exists():
+            return []
+        with contextlib.suppress(OSError, ValueError):
+            data = orjson.loads(path.read_bytes())
+            if isinstance(data, list):
+                return [str(m) for m in data]
+        return []
+
+    def _remember(self, fn: FunctionConfig, modules: list[str]) -> None:
+        path = self._preload_file(fn)
+        if path is None:
+            return
+        with contextlib.suppress(OSError):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(orjson.dumps(sorted(set(modules))))
+
+    def _forget(self, fn: FunctionConfig, module: str) -> None:
+        self._remember(fn, [m for m in self._learned(fn) if m != module])
+
+    # -- instances --------------------------------------------------------------------------------
+    def _zygote(self, fn: FunctionConfig) -> ZygoteProcess:
+        zygote = self._zygotes.get(fn.id)
+        if zygote is None:
+            preload = tuple(dict.fromkeys([*fn.preload, *self._learned(fn)]))
+            zygote = ZygoteProcess(
+                FunctionConfig(**{**_fields(fn), "preload": preload}),
+                self._socket_path,
+                self._instance_exited,
+                lambda module: self._forget(fn, module),
+            )
+            self._zygotes[fn.id] = zygote
+        return zygote
+
+    async def prepare(self, fn: FunctionConfig) -> None:
+        await self._zygote(fn).ensure_started()
+
+    def _instance_exited(self, pid: int, status: int) -> None:
+        instance = self._by_pid.pop(pid, None)
+        if instance is not None:
+            instance.exited(status)
+
+    async def start_instance(
+        self, fn: FunctionConfig, on_exit: Callable[[Instance], None]
+    ) -> Instance:
+        iid = secrets.token_hex(6)
+        cgroup = self.limiter.prepare(iid, fn.memory_mb)
+
+        def exited(instance: LocalInstance) -> None:
+            self._all.pop(iid, None)
+            self._starting.pop(iid, None)
+            self.limiter.release(iid)
+            on_exit(instance)
+
+        instance = LocalInstance(iid, fn, exited, lambda: self.limiter.oom_killed(iid))
+        self._starting[iid] = instance
+        self._all[iid] = instance
+        zygote = self._zygote(fn)
+        try:
+            instance.pid = await zygote.fork(iid, cgroup)
+            self._by_pid[instance.pid] = instance
+            await asyncio.wait_for(asyncio.shield(instance.ready), _INIT_TIMEOUT_S)
+        except InitError:
+            raise
+        except BaseException as exc:
+            instance.kill()
+            self._all.pop(iid, None)
+            self.limiter.release(iid)
+            if isinstance(exc, asyncio.TimeoutError):
+                raise InitError(
+                    f"init did not finish within {_INIT_TIMEOUT_S:.0f} seconds", function_id=fn.id
+                ) from exc
+            raise
+        finally:
+            self._starting.pop(iid, None)
+        if instance.modules:
+            zygote.add_preload(instance.modules)
+            self._remember(fn, list(zygote.preload))
+        return instance
+
+
+def _fields(fn: FunctionConfig) -> dict[str, Any]:
+    return {name: getattr(fn, name) for name in fn.__dataclass_fields__}

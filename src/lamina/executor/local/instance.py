@@ -1,0 +1,225 @@
+"""One instance process as the platform sees it: its connection, its pending invocations,
+and the timeout and exit handling that turn a dead process into a clear error."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import time
+from collections.abc import Callable
+from typing import Any
+
+from lamina.errors import FunctionCrashed, FunctionOutOfMemory, FunctionTimeout, InitError
+from lamina.executor.types import FunctionConfig, InvocationRequest, InvocationResult, LogSink
+from lamina.runtime.protocol import encode
+
+__all__ = ["LocalInstance"]
+
+log = logging.getLogger(__name__)
+
+_SIGNAL_NAMES = {
+    signal.SIGSEGV: "segmentation fault",
+    signal.SIGKILL: "killed",
+    signal.SIGABRT: "aborted",
+    signal.SIGTERM: "terminated",
+    signal.SIGBUS: "bus error",
+    signal.SIGFPE: "floating point exception",
+    signal.SIGILL: "illegal instruction",
+}
+
+
+def describe_exit(status: int | None) -> str:
+    """AWS-style words for an exit status: 'exit status 3', 'signal: segmentation fault'."""
+    if status is None:
+        return "connection to the instance was lost"
+    if status < 0:
+        return f"signal: {_SIGNAL_NAMES.get(signal.Signals(-status), signal.Signals(-status).name)}"
+    return f"exit status {status}"
+
+
+class LocalInstance:
+    """An instance process forked by a zygote, connected over the platform's instance socket."""
+
+    def __init__(
+        self,
+        iid: str,
+        fn: FunctionConfig,
+        on_exit: Callable[[LocalInstance], None],
+        oom_check: Callable[[], bool],
+    ) -> None:
+        self.iid = iid
+        self.function_id = fn.id
+        self.timeout_s = fn.timeout_s
+        self.pid = 0
+        self.init_ms = 0.0
+        self.modules: list[str] = []
+        self._on_exit = on_exit
+        self._oom_check = oom_check
+        self._transport: asyncio.Transport | None = None
+        self._pending: dict[str, tuple[asyncio.Future[InvocationResult], LogSink | None]] = {}
+        self._timers: dict[str, asyncio.TimerHandle] = {}
+        self._timed_out: set[str] = set()
+        self._killed_by_us = False
+        self.ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.exit_status: asyncio.Future[int | None] = asyncio.get_running_loop().create_future()
+        self._closed = False
+        self._exit_reported = False
+        self._loop = asyncio.get_running_loop()
+
+    # -- wiring -------------------------------------------------------------------------------
+    @property
+    def alive(self) -> bool:
+        return not self._closed and not self.exit_status.done()
+
+    def attach(self, transport: asyncio.Transport, pid: int) -> None:
+        self._transport = transport
+        self.pid = self.pid or pid
+
+    def on_message(self, message: dict[str, Any]) -> None:
+        op = message.get("op")
+        if op == "log":
+            entry = self._pending.get(message.get("rid") or "")
+            sink = entry[1] if entry else None
+            if sink is not None:
+                sink(message["stream"], message["text"])
+            else:
+                for line in message["text"].splitlines():
+                    log.info(line, extra={"function_id": self.function_id, "instance": self.iid})
+        elif op in ("result", "error"):
+            rid = message["rid"]
+            timer = self._timers.pop(rid, None)
+            if timer is not None:
+                timer.cancel()
+            entry = self._pending.pop(rid, None)
+            if entry is not None and not entry[0].done():
+                ok = op == "result"
+                entry[0].set_result(InvocationResult(ok, message["result" if ok else "error"]))
+        elif op == "ready":
+            self.init_ms = float(message.get("init_ms", 0.0))
+            self.modules = list(message.get("modules", []))
+            if not self.ready.done():
+                self.ready.set_result(None)
+        elif op == "init_error" and not self.ready.done():
+            error = message["error"]
+            self.ready.set_exception(
+                InitError(
+                    error["errorMessage"],
+                    function_id=self.function_id,
+                    error_type=error.get("errorType"),
+                )
+            )
+
+    def connection_lost(self) -> None:
+        self._closed = True
+        self._loop.create_task(self._fail_pending())
+
+    def exited(self, status: int) -> None:
+        """Called by the zygote watcher when the process has been reaped."""
+        if not self.exit_status.done():
+            self.exit_status.set_result(status)
+        if self._transport is None:  # died before it connected
+            self._closed = True
+            self._loop.create_task(self._fail_pending())
+
+    async def _fail_pending(self) -> None:
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(asyncio.shield(self.exit_status), 2.0)
+        status = self.exit_status.result() if self.exit_status.done() else None
+        oom = self._oom_check() or (status == 137)
+        reason = describe_exit(status)
+        for rid, (fut, _) in list(self._pending.items()):
+            timer = self._timers.pop(rid, None)
+            if timer is not None:
+                timer.cancel()
+            if fut.done():
+                continue
+            if rid in self._timed_out:
+                fut.set_exception(
+                    FunctionTimeout(
+                        function_id=self.function_id, request_id=rid, timeout_s=self.timeout_s
+                    )
+                )
+            elif oom:
+                fut.set_exception(
+                    FunctionOutOfMemory(
+                        f"RequestId: {rid} Error: Runtime exited with error: {reason} "
+                        f"(memory limit exceeded)",
+                        function_id=self.function_id,
+                        request_id=rid,
+                    )
+                )
+            else:
+                fut.set_exception(
+                    FunctionCrashed(
+                        f"RequestId: {rid} Error: Runtime exited with error: {reason}",
+                        function_id=self.function_id,
+                        request_id=rid,
+                    )
+                )
+        self._pending.clear()
+        if not self.ready.done():
+            self.ready.set_exception(
+                InitError(f"instance exited during init: {reason}", function_id=self.function_id)
+            )
+        if not self._exit_reported:
+            self._exit_reported = True
+            self._on_exit(self)
+
+    # -- invoking -------------------------------------------------------------------------------
+    async def invoke(self, request: InvocationRequest) -> InvocationResult:
+        if not self.alive or self._transport is None:
+            raise FunctionCrashed(
+                "instance is not running",
+                function_id=self.function_id,
+                request_id=request.request_id,
+            )
+        rid = request.request_id
+        fut: asyncio.Future[InvocationResult] = self._loop.create_future()
+        self._pending[rid] = (fut, request.on_log)
+        deadline_ms = int((time.time() + self.timeout_s) * 1000)
+        message: dict[str, Any] = {
+            "op": "invoke",
+            "rid": rid,
+            "payload": request.payload,
+            "deadline_ms": deadline_ms,
+        }
+        if request.client_context:
+            message["ctx"] = {"client_context": dict(request.client_context)}
+        self._timers[rid] = self._loop.call_later(self.timeout_s, self._time_out, rid)
+        self._transport.write(encode(message))
+        return await fut
+
+    def _time_out(self, rid: str) -> None:
+        self._timers.pop(rid, None)
+        if rid in self._pending:
+            log.warning(
+                "invocation timed out; killing instance",
+                extra={"function_id": self.function_id, "request_id": rid, "instance": self.iid},
+            )
+            self._timed_out.add(rid)
+            self.kill()
+
+    def kill(self) -> None:
+        self._killed_by_us = True
+        if self.pid and not self.exit_status.done():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGKILL)
+
+    async def stop(self, grace_s: float = 2.0) -> None:
+        if self._transport is not None and not self._closed:
+            self._transport.write(encode({"op": "stop"}))
+        try:
+            await asyncio.wait_for(asyncio.shield(self.exit_status), grace_s)
+        except TimeoutError:
+            self.kill()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self.exit_status), 2.0)
+        if self._transport is not None:
+            self._transport.close()
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._pending)

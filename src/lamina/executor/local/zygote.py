@@ -1,0 +1,174 @@
+"""The platform's handle on one function's zygote process: start it, ask it to fork, hear
+which instances exited and how."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+
+import lamina
+from lamina.errors import PlatformError
+from lamina.executor.types import FunctionConfig
+from lamina.runtime.protocol import FrameReader, encode
+
+__all__ = ["ZygoteProcess"]
+
+log = logging.getLogger(__name__)
+
+_LAMINA_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(lamina.__file__)))
+
+
+class ZygoteProcess(asyncio.Protocol):
+    """A running zygote for one function; restarted on demand if it dies."""
+
+    def __init__(
+        self,
+        fn: FunctionConfig,
+        platform_socket: str,
+        on_instance_exit: Callable[[int, int], None],
+        on_unsafe_preload: Callable[[str], None],
+    ) -> None:
+        self.fn = fn
+        self.platform_socket = platform_socket
+        self._on_instance_exit = on_instance_exit
+        self._on_unsafe_preload = on_unsafe_preload
+        self.process: asyncio.subprocess.Process | None = None
+        self._transport: asyncio.Transport | None = None
+        self._frames = FrameReader()
+        self._ready: asyncio.Future[None] | None = None
+        self._forks: dict[str, asyncio.Future[int]] = {}
+        self._lock = asyncio.Lock()
+        self.preload: tuple[str, ...] = fn.preload
+
+    @property
+    def running(self) -> bool:
+        return (
+            self.process is not None
+            and self.process.returncode is None
+            and self._transport is not None
+        )
+
+    async def ensure_started(self) -> None:
+        async with self._lock:
+            if self.running:
+                return
+            await self._spawn()
+
+    async def _spawn(self) -> None:
+        loop = asyncio.get_running_loop()
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        spec: dict[str, Any] = {
+            "handler": self.fn.handler,
+            "service_path": self.fn.service_path,
+            "concurrency": self.fn.concurrency,
+            "preload": list(self.preload),
+            "platform_socket": self.platform_socket,
+            "info": {
+                "name": self.fn.id,
+                "version": self.fn.env.get("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST"),
+                "arn": self.fn.env.get("LAMINA_FUNCTION_ARN", self.fn.id),
+                "memory_mb": self.fn.memory_mb,
+                "log_group": self.fn.env.get(
+                    "AWS_LAMBDA_LOG_GROUP_NAME", f"/aws/lambda/{self.fn.id}"
+                ),
+                "log_stream": self.fn.env.get("AWS_LAMBDA_LOG_STREAM_NAME", self.fn.id),
+            },
+        }
+        env = dict(os.environ)
+        env.update(self.fn.env)
+        # The zygote runs in the service folder: make sure it imports this very lamina.
+        env["PYTHONPATH"] = os.pathsep.join(
+            p for p in (_LAMINA_ROOT, env.get("PYTHONPATH", "")) if p
+        )
+        env["LAMINA_ZYGOTE_FD"] = str(theirs.fileno())
+        env["LAMINA_ZYGOTE_SPEC"] = orjson.dumps(spec).decode()
+        env["LAMINA_PARENT_PID"] = str(os.getpid())
+        self._ready = loop.create_future()
+        self._frames = FrameReader()
+        try:
+            self.process = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "lamina.runtime.zygote",
+                pass_fds=(theirs.fileno(),),
+                env=env,
+                cwd=self.fn.service_path,
+                stdin=asyncio.subprocess.DEVNULL,
+            )
+        finally:
+            theirs.close()
+        transport, _ = await loop.connect_accepted_socket(lambda: self, ours)
+        self._transport = transport
+        try:
+            await asyncio.wait_for(asyncio.shield(self._ready), 30)
+        except (TimeoutError, PlatformError) as exc:
+            await self.close()
+            raise PlatformError(f"zygote for {self.fn.id} did not start: {exc}") from exc
+        log.info("zygote started", extra={"function_id": self.fn.id, "pid": self.process.pid})
+
+    # -- asyncio.Protocol -----------------------------------------------------------------------
+    def data_received(self, data: bytes) -> None:
+        for message in self._frames.feed(data):
+            op = message.get("op")
+            if op == "zygote_ready":
+                if self._ready is not None and not self._ready.done():
+                    self._ready.set_result(None)
+            elif op == "forked":
+                fut = self._forks.pop(message["iid"], None)
+                if fut is not None and not fut.done():
+                    fut.set_result(int(message["pid"]))
+            elif op == "exited":
+                self._on_instance_exit(int(message["pid"]), int(message["status"]))
+            elif op == "unsafe_preload":
+                module = str(message["module"])
+                log.warning(
+                    "preloaded module starts a thread; the zygote restarts without it",
+                    extra={"function_id": self.fn.id, "module": module},
+                )
+                self.preload = tuple(m for m in self.preload if m != module)
+                self._on_unsafe_preload(module)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._transport = None
+        error = PlatformError(f"zygote for {self.fn.id} exited")
+        if self._ready is not None and not self._ready.done():
+            self._ready.set_exception(error)
+        for fut in self._forks.values():
+            if not fut.done():
+                fut.set_exception(error)
+        self._forks.clear()
+
+    # -- requests -------------------------------------------------------------------------------
+    async def fork(self, iid: str, cgroup: str | None) -> int:
+        """Fork a new instance; returns its pid once the zygote has forked it."""
+        await self.ensure_started()
+        assert self._transport is not None
+        fut: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._forks[iid] = fut
+        self._transport.write(
+            encode({"op": "fork", "iid": iid, "memory_mb": self.fn.memory_mb, "cgroup": cgroup})
+        )
+        return await asyncio.wait_for(fut, 30)
+
+    def add_preload(self, modules: list[str]) -> None:
+        """Teach a running zygote modules that instances imported, so later forks skip that work."""
+        new = [m for m in modules if m not in self.preload]
+        if new and self._transport is not None:
+            self.preload = self.preload + tuple(new)
+            self._transport.write(encode({"op": "preload", "modules": new}))
+
+    async def close(self) -> None:
+        if self._transport is not None:
+            self._transport.close()
+        if self.process is not None and self.process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.process.kill()
+            await self.process.wait()

@@ -1,0 +1,89 @@
+"""What the invoker sees of an executor backend: the `ExecutorBackend` and `Instance` seams."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+__all__ = [
+    "ExecutorBackend",
+    "FunctionConfig",
+    "Instance",
+    "InvocationRequest",
+    "InvocationResult",
+    "LogSink",
+]
+
+LogSink = Callable[[str, str], None]  # (stream "stdout" | "stderr", text ending in "\n")
+
+
+@dataclass(frozen=True, slots=True)
+class FunctionConfig:
+    """Everything a backend needs to run one function's instances."""
+
+    id: str  # "service.function"
+    handler: str  # "module.attr"
+    service_path: str  # absolute code folder; on sys.path and the working directory
+    memory_mb: int
+    timeout_s: float
+    concurrency: int  # invocations at once per instance
+    env: Mapping[str, str] = field(
+        default_factory=dict
+    )  # Lambda variables + service + function env
+    preload: tuple[str, ...] = ()  # modules the zygote imports before forking
+
+
+@dataclass(frozen=True, slots=True)
+class InvocationRequest:
+    request_id: str
+    payload: Any  # JSON-ready value (an orjson.Fragment for raw JSON bytes)
+    client_context: Mapping[str, Any] | None = None
+    on_log: LogSink | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class InvocationResult:
+    """A completed invocation: the handler's return value, or its error body as AWS shapes it."""
+
+    ok: bool
+    value: Any  # the result when ok, else {"errorMessage", "errorType", "stackTrace", ...}
+
+
+class Instance(Protocol):
+    iid: str
+    pid: int
+    function_id: str
+    init_ms: float
+
+    @property
+    def alive(self) -> bool: ...
+
+    async def invoke(self, request: InvocationRequest) -> InvocationResult:
+        """Run one invocation. Raises FunctionTimeout, FunctionCrashed or FunctionOutOfMemory."""
+        ...
+
+    async def stop(self, grace_s: float = 2.0) -> None:
+        """Let in-flight invocations finish within `grace_s`, then make sure the process is gone."""
+        ...
+
+
+class ExecutorBackend(Protocol):
+    async def start(self) -> None: ...
+
+    async def close(self) -> None:
+        """Stop every instance and zygote; nothing of this backend keeps running after it."""
+        ...
+
+    async def prepare(self, fn: FunctionConfig) -> None:
+        """Get ready to start `fn`'s instances quickly (the local backend starts its zygote)."""
+        ...
+
+    async def start_instance(
+        self, fn: FunctionConfig, on_exit: Callable[[Instance], None]
+    ) -> Instance:
+        """Start an instance and run its init; raises InitError when the handler cannot load.
+
+        `on_exit` is called once when the instance's process is gone, for whatever reason.
+        """
+        ...

@@ -1,0 +1,154 @@
+"""The gateway's ASGI app: HTTP routes to function invocations, plus the Lambda Invoke API."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+from lamina.errors import (
+    FunctionTimeout,
+    InvocationError,
+    ShuttingDown,
+    Throttled,
+)
+from lamina.executor import InvocationRequest
+from lamina.gateway.asgi import BodyTooLarge, Receive, Scope, Send, read_request, send_response
+from lamina.gateway.events import http_api_v2_event, rest_v1_event
+from lamina.gateway.invoke_api import INVOKE_PREFIX, InvokeApi
+from lamina.gateway.responses import (
+    BadFunctionResponse,
+    HttpResponse,
+    http_response_from_result,
+    json_error,
+)
+from lamina.gateway.routes import Router
+from lamina.invoker import Invoker
+from lamina.manifest.routekey import RouteKey
+from lamina.telemetry import FunctionOutput
+
+__all__ = ["GatewayApp", "RouteTarget"]
+
+log = logging.getLogger(__name__)
+
+ERROR_HEADER = b"x-lamina-error"  # marks responses that Lamina produced, not the function
+
+
+@dataclass(frozen=True, slots=True)
+class RouteTarget:
+    function_id: str
+    payload_format: Literal["2.0", "1.0"]
+
+
+class GatewayApp:
+    """ASGI app: match a route, build the API Gateway event, invoke, map the result back."""
+
+    def __init__(
+        self,
+        routes: list[tuple[RouteKey, RouteTarget]],
+        invoker: Invoker,
+        submit_event: Callable[[str, InvocationRequest], None],
+    ) -> None:
+        self.router: Router[RouteTarget] = Router(routes)
+        self.invoker = invoker
+        self.invoke_api = InvokeApi(invoker, submit_event)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "lifespan":
+            await _lifespan(receive, send)
+            return
+        if kind != "http":
+            return
+        if scope["path"].startswith(INVOKE_PREFIX):
+            await self.invoke_api(scope, receive, send)
+            return
+        request_id = str(uuid.uuid4())
+        rid_header = [
+            (b"x-amzn-requestid", request_id.encode()),
+            (b"apigw-requestid", request_id.encode()),
+        ]
+        try:
+            request = await read_request(scope, receive)
+        except BodyTooLarge:
+            await send_response(send, json_error(413, "Request Entity Too Large"), rid_header)
+            return
+        match = self.router.match(request.method, request.path)
+        if match is None:
+            await send_response(send, json_error(404, "Not Found"), rid_header)
+            return
+        target = match.target
+        now_ms = int(time.time() * 1000)
+        if target.payload_format == "2.0":
+            event = http_api_v2_event(request, match, request_id=request_id, time_epoch_ms=now_ms)
+        else:
+            event = rest_v1_event(request, match, request_id=request_id, time_epoch_ms=now_ms)
+        response = await self._invoke(target, request_id, event)
+        await send_response(send, response, rid_header)
+
+    async def _invoke(self, target: RouteTarget, request_id: str, event: object) -> HttpResponse:
+        fid = target.function_id
+        try:
+            outcome = await self.invoker.invoke(
+                fid,
+                InvocationRequest(request_id, event, on_log=FunctionOutput(fid, request_id)),
+            )
+        except InvocationError as exc:
+            return _lamina_error(exc)
+        except ShuttingDown:
+            return _marked(json_error(503, "Service Unavailable"), "ShuttingDown")
+        result = outcome.result
+        if not result.ok:
+            error = result.value if isinstance(result.value, dict) else {}
+            response = json_error(502, "Internal Server Error")
+            return _marked(response, str(error.get("errorType", "Unhandled")))
+        try:
+            return http_response_from_result(result.value, target.payload_format)
+        except BadFunctionResponse as exc:
+            log.warning(
+                "malformed function response",
+                extra={"function_id": fid, "request_id": request_id, "error": str(exc)},
+            )
+            response = json_error(502, "Internal Server Error")
+            response = _marked(response, "MalformedResponse")
+            response.headers.append((b"x-lamina-error-message", _header_text(str(exc))))
+            return response
+
+
+def _lamina_error(exc: InvocationError) -> HttpResponse:
+    """Platform outcomes as API Gateway reports them, marked as Lamina's own."""
+    if isinstance(exc, Throttled):
+        response = json_error(429, "Too Many Requests")
+    elif isinstance(exc, FunctionTimeout):
+        response = json_error(504, "Endpoint request timed out")
+    else:  # crashed, out of memory, init failed, malformed result
+        response = json_error(502, "Internal Server Error")
+    log.warning(
+        "invocation failed",
+        extra={"function_id": exc.function_id, "request_id": exc.request_id, "error": str(exc)},
+    )
+    response = _marked(response, exc.error_type)
+    response.headers.append((b"x-lamina-error-message", _header_text(exc.message)))
+    return response
+
+
+def _marked(response: HttpResponse, error_type: str) -> HttpResponse:
+    response.headers.append((ERROR_HEADER, _header_text(error_type)))
+    return response
+
+
+def _header_text(text: str) -> bytes:
+    return text.replace("\r", " ").replace("\n", " ")[:1024].encode("latin-1", "replace")
+
+
+async def _lifespan(receive: Receive, send: Send) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return

@@ -1,0 +1,68 @@
+"""Small ASGI helpers shared by the gateway's two front doors (routes and the Invoke API)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from lamina.gateway.request import HttpRequest
+from lamina.gateway.responses import HttpResponse
+
+__all__ = ["MAX_BODY_BYTES", "BodyTooLarge", "read_request", "send_response"]
+
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+
+MAX_BODY_BYTES = 6 * 1024 * 1024  # API Gateway's and Lambda's request payload limit
+
+
+class BodyTooLarge(Exception):
+    """The request body is over MAX_BODY_BYTES."""
+
+
+async def read_request(scope: Scope, receive: Receive) -> HttpRequest:
+    """Read the whole request; raises BodyTooLarge past the limit without reading it all."""
+    headers = tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"])
+    for name, value in headers:
+        if name == "content-length" and value.isdigit() and int(value) > MAX_BODY_BYTES:
+            raise BodyTooLarge
+    body = b""
+    more = True
+    while more:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        chunk = message.get("body", b"")
+        if chunk:
+            body = body + chunk if body else chunk
+            if len(body) > MAX_BODY_BYTES:
+                raise BodyTooLarge
+        more = message.get("more_body", False)
+    client = scope.get("client")
+    query = scope.get("query_string", b"").decode("latin-1")
+    raw_path = scope.get("raw_path")
+    return HttpRequest(
+        method=scope["method"],
+        path=scope["path"],
+        raw_path=raw_path.decode("latin-1") if raw_path else scope["path"],
+        query_string=query,
+        headers=headers,
+        body=body,
+        source_ip=client[0] if client else "",
+        protocol=f"HTTP/{scope.get('http_version', '1.1')}",
+        scheme=scope.get("scheme", "http"),
+    )
+
+
+async def send_response(
+    send: Send, response: HttpResponse, extra: list[tuple[bytes, bytes]]
+) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": response.status,
+            "headers": response.headers + extra,
+        }
+    )
+    await send({"type": "http.response.body", "body": response.body})

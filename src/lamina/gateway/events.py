@@ -1,0 +1,249 @@
+"""HTTP request -> API Gateway Lambda proxy event, payload format 2.0 and 1.0. Pure.
+
+The shapes follow AWS "Working with AWS Lambda proxy integrations for HTTP APIs" and the REST
+"Lambda proxy integration input format". What we take from AWS beyond the documented examples:
+- HTTP APIs hand the *decoded* path to the function (`rawPath` in 2.0, `path` in 1.0), while
+  `rawQueryString` stays percent-encoded; live captures show `/a%2Fb` arriving as `/a/b`.
+- 2.0: repeated headers and query parameters are joined with commas; the `cookie` header moves
+  to `cookies` (one entry per cookie) and is not in `headers`; empty `cookies`,
+  `queryStringParameters`, `pathParameters` and `body` are left out; with a named stage,
+  `rawPath` and `requestContext.http.path` start with `/{stage}` (Powertools strips it).
+- 1.0: `headers` / `queryStringParameters` carry the last value of a repeated name,
+  `multiValueHeaders` / `multiValueQueryStringParameters` all of them; empty maps and the
+  empty body are `null`; `path` has no stage prefix, `requestContext.path` has it.
+- Like API Gateway, the gateway adds `x-forwarded-for` (the client address appended to any
+  value the client sent), `x-forwarded-proto` and `x-forwarded-port` (replacing the client's),
+  so Mangum and other adapters rebuild the right scheme, host and port.
+- Body: sent as text when the content type is textual (text/*, JSON, XML, JavaScript) and the
+  bytes are UTF-8; otherwise base64 with `isBase64Encoded` true. Form posts
+  (application/x-www-form-urlencoded) and bodies without a content type are base64, as on
+  HTTP APIs; Powertools and Mangum decode both forms.
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+from typing import Any
+from urllib.parse import parse_qsl
+
+from lamina.gateway.request import HttpRequest
+from lamina.gateway.routes import RouteMatch
+
+__all__ = ["format_request_time", "http_api_v2_event", "rest_v1_event"]
+
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+_TEXT_SUBTYPES = frozenset({"json", "javascript", "xml", "ecmascript", "x-javascript"})
+
+
+def format_request_time(time_epoch_ms: int) -> str:
+    """`12/Mar/2020:19:03:58 +0000`, the CLF time AWS puts in `time` / `requestTime` (UTC)."""
+    t = time.gmtime(time_epoch_ms // 1000)
+    return (
+        f"{t.tm_mday:02d}/{_MONTHS[t.tm_mon - 1]}/{t.tm_year:04d}:"
+        f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d} +0000"
+    )
+
+
+def _is_text_type(content_type: str | None) -> bool:
+    """Whether a request body of this media type goes to the function as text."""
+    if not content_type:
+        return False
+    media = content_type.split(";", 1)[0].strip().lower()
+    main, _, sub = media.partition("/")
+    if main == "text":
+        return True
+    if main != "application":
+        return False
+    return sub in _TEXT_SUBTYPES or sub.endswith("+json") or sub.endswith("+xml")
+
+
+def _encode_body(req: HttpRequest) -> tuple[str | None, bool]:
+    """(body, isBase64Encoded); body None when the request has none."""
+    if not req.body:
+        return None, False
+    if _is_text_type(req.header("content-type")):
+        try:
+            return req.body.decode("utf-8"), False
+        except UnicodeDecodeError:
+            pass
+    return base64.b64encode(req.body).decode("ascii"), True
+
+
+def _forwarded(req: HttpRequest) -> list[tuple[str, str]]:
+    """The request headers with the x-forwarded-* headers API Gateway adds."""
+    out: list[tuple[str, str]] = []
+    forwarded_for: str | None = None
+    for name, value in req.headers:
+        if name == "x-forwarded-for":
+            forwarded_for = value if forwarded_for is None else f"{forwarded_for}, {value}"
+        elif name not in ("x-forwarded-proto", "x-forwarded-port"):
+            out.append((name, value))
+    if req.source_ip:
+        forwarded_for = req.source_ip if not forwarded_for else f"{forwarded_for}, {req.source_ip}"
+    if forwarded_for is not None:
+        out.append(("x-forwarded-for", forwarded_for))
+    host = req.header("host") or ""
+    _, colon, port = host.rpartition(":")
+    if not (colon and port.isdigit()):
+        port = "443" if req.scheme == "https" else "80"
+    out.append(("x-forwarded-port", port))
+    out.append(("x-forwarded-proto", req.scheme))
+    return out
+
+
+def _query_pairs(query_string: str) -> list[tuple[str, str]]:
+    return parse_qsl(query_string, keep_blank_values=True, encoding="utf-8", errors="replace")
+
+
+def _domain(req: HttpRequest, domain_name: str | None) -> tuple[str, str]:
+    """(domainName, domainPrefix): the configured name, else the Host header, else localhost."""
+    domain = domain_name or req.header("host") or "localhost"
+    return domain, domain.split(".", 1)[0]
+
+
+def _stage_prefix(stage: str) -> str:
+    return "" if stage == "$default" else f"/{stage}"
+
+
+def _route_path(match: RouteMatch[Any]) -> str:
+    return "$default" if match.route.is_default else match.route.path
+
+
+def http_api_v2_event(
+    req: HttpRequest,
+    match: RouteMatch[Any],
+    *,
+    request_id: str,
+    time_epoch_ms: int,
+    api_id: str = "lamina",
+    account_id: str = "000000000000",
+    stage: str = "$default",
+    domain_name: str | None = None,
+) -> dict[str, Any]:
+    """The payload format 2.0 event for `req`, which matched `match`."""
+    headers: dict[str, str] = {}
+    cookies: list[str] = []
+    for name, value in _forwarded(req):
+        if name == "cookie":
+            cookies.extend(c.strip() for c in value.split(";") if c.strip())
+        elif name in headers:
+            headers[name] = f"{headers[name]},{value}"
+        else:
+            headers[name] = value
+    query: dict[str, str] = {}
+    for key, value in _query_pairs(req.query_string):
+        query[key] = f"{query[key]},{value}" if key in query else value
+    domain, prefix = _domain(req, domain_name)
+    path = _stage_prefix(stage) + req.path
+    route_key = str(match.route)
+    body, is_base64 = _encode_body(req)
+
+    event: dict[str, Any] = {
+        "version": "2.0",
+        "routeKey": route_key,
+        "rawPath": path,
+        "rawQueryString": req.query_string,
+    }
+    if cookies:
+        event["cookies"] = cookies
+    event["headers"] = headers
+    if query:
+        event["queryStringParameters"] = query
+    event["requestContext"] = {
+        "accountId": account_id,
+        "apiId": api_id,
+        "domainName": domain,
+        "domainPrefix": prefix,
+        "http": {
+            "method": req.method,
+            "path": path,
+            "protocol": req.protocol,
+            "sourceIp": req.source_ip,
+            "userAgent": req.header("user-agent") or "",
+        },
+        "requestId": request_id,
+        "routeKey": route_key,
+        "stage": stage,
+        "time": format_request_time(time_epoch_ms),
+        "timeEpoch": time_epoch_ms,
+    }
+    if match.path_params:
+        event["pathParameters"] = dict(match.path_params)
+    if body is not None:
+        event["body"] = body
+    event["isBase64Encoded"] = is_base64
+    return event
+
+
+def rest_v1_event(
+    req: HttpRequest,
+    match: RouteMatch[Any],
+    *,
+    request_id: str,
+    time_epoch_ms: int,
+    api_id: str = "lamina",
+    account_id: str = "000000000000",
+    stage: str = "$default",
+    domain_name: str | None = None,
+) -> dict[str, Any]:
+    """The payload format 1.0 (REST-style) event for `req`, which matched `match`."""
+    headers: dict[str, str] = {}
+    multi_headers: dict[str, list[str]] = {}
+    for name, value in _forwarded(req):
+        headers[name] = value
+        multi_headers.setdefault(name, []).append(value)
+    query: dict[str, str] = {}
+    multi_query: dict[str, list[str]] = {}
+    for key, value in _query_pairs(req.query_string):
+        query[key] = value
+        multi_query.setdefault(key, []).append(value)
+    domain, prefix = _domain(req, domain_name)
+    resource = _route_path(match)
+    body, is_base64 = _encode_body(req)
+    user_agent = req.header("user-agent") or ""
+
+    return {
+        "version": "1.0",
+        "resource": resource,
+        "path": req.path,
+        "httpMethod": req.method,
+        "headers": headers,
+        "multiValueHeaders": multi_headers,
+        "queryStringParameters": query or None,
+        "multiValueQueryStringParameters": multi_query or None,
+        "requestContext": {
+            "accountId": account_id,
+            "apiId": api_id,
+            "domainName": domain,
+            "domainPrefix": prefix,
+            "extendedRequestId": request_id,
+            "httpMethod": req.method,
+            "identity": {
+                "accessKey": None,
+                "accountId": None,
+                "caller": None,
+                "cognitoAuthenticationProvider": None,
+                "cognitoAuthenticationType": None,
+                "cognitoIdentityId": None,
+                "cognitoIdentityPoolId": None,
+                "principalOrgId": None,
+                "sourceIp": req.source_ip,
+                "user": None,
+                "userAgent": user_agent,
+                "userArn": None,
+            },
+            "path": _stage_prefix(stage) + req.path,
+            "protocol": req.protocol,
+            "requestId": request_id,
+            "requestTime": format_request_time(time_epoch_ms),
+            "requestTimeEpoch": time_epoch_ms,
+            "resourceId": None,
+            "resourcePath": resource,
+            "stage": stage,
+        },
+        "pathParameters": dict(match.path_params) or None,
+        "stageVariables": None,
+        "body": body,
+        "isBase64Encoded": is_base64,
+    }

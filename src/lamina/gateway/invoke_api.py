@@ -1,0 +1,196 @@
+"""The AWS Lambda Invoke API (`POST /2015-03-31/functions/{name}/invocations`), so that
+`boto3.client("lambda", endpoint_url=...)` and the CLI can call functions."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+import re
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import unquote
+
+import orjson
+
+from lamina.errors import (
+    FunctionNotFound,
+    FunctionTimeout,
+    InvocationError,
+    ShuttingDown,
+    Throttled,
+)
+from lamina.executor import InvocationRequest
+from lamina.gateway.asgi import BodyTooLarge, Receive, Scope, Send, read_request, send_response
+from lamina.gateway.responses import HttpResponse
+from lamina.invoker import Invoker
+from lamina.telemetry import FunctionOutput
+
+__all__ = ["INVOKE_PREFIX", "InvokeApi", "function_arn", "parse_function_name"]
+
+log = logging.getLogger(__name__)
+
+INVOKE_PREFIX = "/2015-03-31/functions/"
+_PATH = re.compile(r"^/2015-03-31/functions/(?P<name>[^/]+)/invocations/?$")
+_ARN = re.compile(
+    r"^(?:arn:aws[a-zA-Z-]*:lambda:[a-z0-9-]+:\d{12}:function:)?(?P<name>[A-Za-z0-9_.\-]+)"
+    r"(?::(?P<qualifier>\$LATEST|[A-Za-z0-9_\-]+))?$"
+)
+REGION = "us-east-1"
+ACCOUNT = "000000000000"
+_JSON = (b"content-type", b"application/json")
+
+
+def function_arn(function_id: str, region: str = REGION) -> str:
+    return f"arn:aws:lambda:{region}:{ACCOUNT}:function:{function_id}"
+
+
+def parse_function_name(raw: str) -> tuple[str, str | None]:
+    """`users.signup`, `users.signup:$LATEST` or a full ARN -> (function id, qualifier)."""
+    m = _ARN.match(unquote(raw))
+    if m is None:
+        raise ValueError(raw)
+    return m.group("name"), m.group("qualifier")
+
+
+def _aws_error(status: int, error_type: str, message: str, **extra: Any) -> HttpResponse:
+    body = {"Type": "User", "message": message, **extra}
+    return HttpResponse(
+        status,
+        [_JSON, (b"x-amzn-errortype", error_type.encode())],
+        orjson.dumps(body),
+    )
+
+
+class InvokeApi:
+    """Handles the Invoke API paths of the gateway port."""
+
+    def __init__(
+        self, invoker: Invoker, submit_event: Callable[[str, InvocationRequest], None]
+    ) -> None:
+        self.invoker = invoker
+        self.submit_event = submit_event
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request_id = str(uuid.uuid4())
+        response = await self._handle(scope, receive, request_id)
+        await send_response(send, response, [(b"x-amzn-requestid", request_id.encode())])
+
+    async def _handle(self, scope: Scope, receive: Receive, request_id: str) -> HttpResponse:
+        m = _PATH.match(scope["path"])
+        if m is None or scope["method"] != "POST":
+            return _aws_error(404, "UnknownOperationException", "Unknown operation")
+        try:
+            function_id, qualifier = parse_function_name(m.group("name"))
+        except ValueError:
+            return _aws_error(
+                400, "ValidationException", f"invalid function name {m.group('name')!r}"
+            )
+        if qualifier not in (None, "$LATEST"):
+            return _aws_error(
+                404,
+                "ResourceNotFoundException",
+                f"Function not found: {function_arn(function_id)}:{qualifier} "
+                "(only $LATEST exists on this platform)",
+            )
+        try:
+            request = await read_request(scope, receive)
+        except BodyTooLarge:
+            return _aws_error(
+                413, "RequestTooLargeException", "Request must be smaller than 6291456 bytes"
+            )
+        if function_id not in self.invoker.pools:
+            return _aws_error(
+                404, "ResourceNotFoundException", f"Function not found: {function_arn(function_id)}"
+            )
+        try:
+            payload = orjson.Fragment(request.body) if request.body.strip() else {}
+            if request.body.strip():
+                orjson.loads(request.body)
+        except orjson.JSONDecodeError as exc:
+            return _aws_error(
+                400,
+                "InvalidRequestContentException",
+                f"Could not parse request body into json: {exc}",
+            )
+        try:
+            client_context = _client_context(request.header("x-amz-client-context"))
+        except ValueError as exc:
+            return _aws_error(400, "InvalidRequestContentException", str(exc))
+        kind = request.header("x-amz-invocation-type") or "RequestResponse"
+        if kind == "DryRun":
+            return HttpResponse(204, [], b"")
+        if kind == "Event":
+            self.submit_event(
+                function_id,
+                InvocationRequest(
+                    request_id, payload, client_context, FunctionOutput(function_id, request_id)
+                ),
+            )
+            return HttpResponse(202, [], b"")
+        if kind != "RequestResponse":
+            return _aws_error(
+                400,
+                "InvalidParameterValueException",
+                f"X-Amz-Invocation-Type must be RequestResponse, Event or DryRun, got {kind!r}",
+            )
+        tail = (request.header("x-amz-log-type") or "None") == "Tail"
+        output = FunctionOutput(function_id, request_id, keep_tail=tail)
+        return await self._invoke(
+            function_id,
+            InvocationRequest(request_id, payload, client_context, output),
+            output,
+            tail,
+        )
+
+    async def _invoke(
+        self, function_id: str, request: InvocationRequest, output: FunctionOutput, tail: bool
+    ) -> HttpResponse:
+        headers = [_JSON, (b"x-amz-executed-version", b"$LATEST")]
+        try:
+            outcome = await self.invoker.invoke(function_id, request)
+        except Throttled:
+            return _aws_error(
+                429,
+                "TooManyRequestsException",
+                "Rate Exceeded.",
+                Reason="ConcurrentInvocationLimitExceeded",
+            )
+        except FunctionNotFound as exc:
+            return _aws_error(404, "ResourceNotFoundException", exc.message)
+        except ShuttingDown:
+            return _aws_error(503, "ServiceException", "the platform is shutting down")
+        except InvocationError as exc:
+            # The function failed without a result of its own: AWS reports these as function
+            # errors (200 + X-Amz-Function-Error) with the runtime's error type.
+            message = exc.message
+            if isinstance(exc, FunctionTimeout):
+                stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
+                message = f"{stamp}Z {request.request_id} {exc.message}"
+            body = orjson.dumps({"errorMessage": message, "errorType": exc.error_type})
+            headers.append((b"x-amz-function-error", b"Unhandled"))
+            headers.extend(_tail(output, tail))
+            return HttpResponse(200, headers, body)
+        result = outcome.result
+        if not result.ok:
+            headers.append((b"x-amz-function-error", b"Unhandled"))
+        headers.extend(_tail(output, tail))
+        return HttpResponse(200, headers, orjson.dumps(result.value))
+
+
+def _tail(output: FunctionOutput, wanted: bool) -> list[tuple[bytes, bytes]]:
+    return [(b"x-amz-log-result", base64.b64encode(output.tail()))] if wanted else []
+
+
+def _client_context(header: str | None) -> dict[str, Any] | None:
+    if not header:
+        return None
+    try:
+        value = orjson.loads(base64.b64decode(header, validate=True))
+    except (binascii.Error, orjson.JSONDecodeError) as exc:
+        raise ValueError(f"X-Amz-Client-Context must be base64-encoded JSON: {exc}") from exc
+    if not isinstance(value, dict):
+        raise ValueError("X-Amz-Client-Context must encode a JSON object")
+    return value

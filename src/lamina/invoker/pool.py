@@ -1,0 +1,360 @@
+"""One function's pool of instances: routes each invocation to a free instance, starts new ones
+when the scaling policy says so, queues callers for a bounded time, and stops idle instances."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from collections.abc import Coroutine
+from dataclasses import dataclass
+from typing import Any
+
+from lamina.clock import Clock
+from lamina.errors import InitError, InvocationError, PlatformError, ShuttingDown, Throttled
+from lamina.executor import (
+    ExecutorBackend,
+    FunctionConfig,
+    Instance,
+    InvocationRequest,
+    InvocationResult,
+)
+from lamina.invoker.pick import pick_instance
+from lamina.scaling import Decision, InstanceView, PoolSnapshot, ScalingSpec, ScalingState, decide
+
+__all__ = ["FunctionPool", "InvocationOutcome", "PoolConfig", "PoolStats"]
+
+log = logging.getLogger(__name__)
+
+_RETRY_START_S = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0)  # delays after consecutive failed starts
+
+
+@dataclass(frozen=True, slots=True)
+class PoolConfig:
+    fn: FunctionConfig
+    scaling: ScalingSpec
+    max_queued: int  # invocations that may wait for a free instance; more are throttled
+    queue_timeout_s: float  # how long one may wait before it is throttled
+
+
+@dataclass(frozen=True, slots=True)
+class InvocationOutcome:
+    result: InvocationResult
+    instance_id: str
+    cold: bool  # the first invocation on a freshly started instance
+    init_ms: float  # the instance's init duration (0 when warm)
+
+
+@dataclass(slots=True)
+class PoolStats:
+    invocations: int = 0
+    cold_starts: int = 0
+    throttles: int = 0
+    errors: int = 0
+
+
+@dataclass(slots=True, eq=False)
+class _Slot:
+    instance: Instance
+    started_s: float
+    in_flight: int = 0
+    served: int = 0
+    idle_since_s: float | None = None
+    last_used_s: float = 0.0
+
+
+class FunctionPool:
+    """Instances of one function, with in-flight accounting and scaling applied."""
+
+    def __init__(self, config: PoolConfig, backend: ExecutorBackend, clock: Clock) -> None:
+        self.config = config
+        self.fn = config.fn
+        self._backend = backend
+        self._clock = clock
+        self._slots: dict[str, _Slot] = {}
+        self._starting = 0
+        self._waiters: deque[asyncio.Future[_Slot]] = deque()
+        self._state = ScalingState()
+        self._closing = False
+        self._failed_starts = 0
+        self._retry_at_s: float | None = None  # no start without waiters before this time
+        self._next_check_s: float | None = None
+        self._janitor_due: float | None = None
+        self._janitor_wake = asyncio.Event()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._janitor: asyncio.Task[None] | None = None
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self.stats = PoolStats()
+
+    # -- lifecycle ------------------------------------------------------------------------------
+    async def start(self) -> None:
+        await self._backend.prepare(self.fn)
+        self._janitor = asyncio.get_running_loop().create_task(self._janitor_loop())
+        self._reconcile()
+
+    async def drain(self) -> None:
+        """Refuse new invocations and wait until every accepted one has finished."""
+        self._closing = True
+        await self._idle.wait()
+
+    async def close(self) -> None:
+        self._closing = True
+        if self._janitor is not None:
+            self._janitor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._janitor
+        for waiter in self._waiters:
+            if not waiter.done():
+                waiter.set_exception(ShuttingDown("the platform is shutting down"))
+        self._waiters.clear()
+        slots = list(self._slots.values())
+        self._slots.clear()
+        await asyncio.gather(*(s.instance.stop(1.0) for s in slots), return_exceptions=True)
+        for task in list(self._tasks):
+            task.cancel()
+
+    # -- observation ----------------------------------------------------------------------------
+    @property
+    def live(self) -> int:
+        return len(self._slots)
+
+    @property
+    def busy(self) -> int:
+        return sum(1 for s in self._slots.values() if s.in_flight)
+
+    @property
+    def in_flight(self) -> int:
+        return sum(s.in_flight for s in self._slots.values())
+
+    @property
+    def queued(self) -> int:
+        return len(self._waiters)
+
+    @property
+    def starting(self) -> int:
+        return self._starting
+
+    # -- invoking -------------------------------------------------------------------------------
+    async def invoke(self, request: InvocationRequest) -> InvocationOutcome:
+        slot = await self._acquire(request.request_id)
+        cold = slot.served == 0
+        slot.served += 1
+        self.stats.invocations += 1
+        try:
+            result = await slot.instance.invoke(request)
+        except InvocationError:
+            self.stats.errors += 1
+            raise
+        finally:
+            self._release(slot)
+        if not result.ok:
+            self.stats.errors += 1
+        return InvocationOutcome(
+            result, slot.instance.iid, cold, slot.instance.init_ms if cold else 0.0
+        )
+
+    async def _acquire(self, request_id: str) -> _Slot:
+        if self._closing:
+            raise ShuttingDown("the platform is shutting down; not accepting new invocations")
+        slot = (
+            pick_instance(self._slots.values(), self.fn.concurrency) if not self._waiters else None
+        )
+        if slot is not None:
+            self._take(slot)
+            return slot
+        if len(self._waiters) >= self.config.max_queued:
+            self.stats.throttles += 1
+            raise Throttled(
+                f"all {self.config.scaling.max_instances} instances are busy and "
+                f"{len(self._waiters)} invocations are already waiting",
+                function_id=self.fn.id,
+                request_id=request_id,
+            )
+        waiter: asyncio.Future[_Slot] = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        self._idle.clear()
+        self._reconcile()
+        timer: asyncio.Future[None] = asyncio.ensure_future(
+            self._clock.sleep(self.config.queue_timeout_s)
+        )
+        try:
+            either: list[asyncio.Future[Any]] = [waiter, timer]
+            await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            timer.cancel()
+        if waiter.done():
+            return waiter.result()  # raises the start error when one was handed over
+        waiter.cancel()
+        with contextlib.suppress(ValueError):
+            self._waiters.remove(waiter)
+        self._check_idle()
+        self.stats.throttles += 1
+        raise Throttled(
+            f"no instance became free within {self.config.queue_timeout_s:g} s",
+            function_id=self.fn.id,
+            request_id=request_id,
+        )
+
+    def _take(self, slot: _Slot) -> None:
+        slot.in_flight += 1
+        slot.idle_since_s = None
+        slot.last_used_s = self._clock.monotonic()
+        self._idle.clear()
+
+    def _release(self, slot: _Slot) -> None:
+        slot.in_flight -= 1
+        alive = slot.instance.alive and self._slots.get(slot.instance.iid) is slot
+        if alive:
+            self._hand_over(slot)
+        if alive and slot.in_flight == 0:
+            slot.idle_since_s = self._clock.monotonic()
+            if self._janitor_due is None or self.config.scaling.keep_alive_s == 0:
+                self._janitor_wake.set()
+        self._check_idle()
+        if self._waiters or not alive:
+            self._reconcile()
+
+    def _hand_over(self, slot: _Slot) -> None:
+        """Give free capacity on `slot` to waiting invocations, oldest first."""
+        while self._waiters and slot.in_flight < self.fn.concurrency:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                self._take(slot)
+                waiter.set_result(slot)
+
+    def _check_idle(self) -> None:
+        if not self._waiters and all(s.in_flight == 0 for s in self._slots.values()):
+            self._idle.set()
+
+    # -- scaling ----------------------------------------------------------------------------------
+    def _snapshot(self) -> PoolSnapshot:
+        return PoolSnapshot(
+            now_s=self._clock.monotonic(),
+            starting=self._starting,
+            queued=len(self._waiters),
+            instances={
+                iid: InstanceView(s.in_flight, s.idle_since_s, s.started_s)
+                for iid, s in self._slots.items()
+            },
+        )
+
+    def _reconcile(self) -> None:
+        if self._closing and not self._waiters:
+            return
+        decision, self._state = decide(self._snapshot(), self.config.scaling, self._state)
+        self._apply(decision)
+
+    def _apply(self, decision: Decision) -> None:
+        if decision.reason:
+            log.info(
+                "scaling",
+                extra={
+                    "function_id": self.fn.id,
+                    "reason": decision.reason,
+                    "live": len(self._slots),
+                },
+            )
+        for iid in decision.stop:
+            slot = self._slots.pop(iid, None)
+            if slot is not None:
+                self._spawn(slot.instance.stop(2.0))
+        start = decision.start
+        backing_off = self._retry_at_s is not None and self._clock.monotonic() < self._retry_at_s
+        if start and not self._waiters and backing_off:
+            start = 0  # min_instances after a failed start: retried with backoff
+        for _ in range(start):
+            self._starting += 1
+            self._spawn(self._start_one())
+        self._next_check_s = decision.next_check_s
+        if self._next_check_s is not None and (
+            self._janitor_due is None or self._next_check_s < self._janitor_due
+        ):
+            self._janitor_wake.set()
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _start_one(self) -> None:
+        try:
+            instance = await self._backend.start_instance(self.fn, self._on_exit)
+        except (InitError, PlatformError) as exc:
+            self._starting -= 1
+            self._failed_starts += 1
+            backoff = _RETRY_START_S[min(self._failed_starts, len(_RETRY_START_S)) - 1]
+            self._retry_at_s = self._clock.monotonic() + backoff
+            log.warning(
+                "instance failed to start",
+                extra={"function_id": self.fn.id, "error": str(exc)},
+            )
+            self._fail_oldest_waiter(exc)
+            self._reconcile()
+            self._janitor_wake.set()
+            return
+        except asyncio.CancelledError:
+            self._starting -= 1
+            raise
+        self._starting -= 1
+        self._failed_starts = 0
+        self._retry_at_s = None
+        self.stats.cold_starts += 1
+        now = self._clock.monotonic()
+        slot = _Slot(instance, started_s=now, idle_since_s=now, last_used_s=now)
+        if self._closing and not self._waiters:
+            self._spawn(instance.stop(1.0))
+            return
+        self._slots[instance.iid] = slot
+        log.info(
+            "instance started",
+            extra={
+                "function_id": self.fn.id,
+                "instance": instance.iid,
+                "init_ms": round(instance.init_ms, 2),
+            },
+        )
+        self._hand_over(slot)
+        if slot.in_flight:
+            slot.idle_since_s = None
+        self._reconcile()
+
+    def _fail_oldest_waiter(self, exc: BaseException) -> None:
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_exception(exc)
+                break
+        self._check_idle()
+
+    def _on_exit(self, instance: Instance) -> None:
+        slot = self._slots.pop(instance.iid, None)
+        if slot is not None:
+            log.info(
+                "instance stopped", extra={"function_id": self.fn.id, "instance": instance.iid}
+            )
+            self._check_idle()
+            if not self._closing:
+                self._reconcile()
+
+    async def _janitor_loop(self) -> None:
+        """Re-decide when a keep-alive expires or a failed start is due for a retry."""
+        loop = asyncio.get_running_loop()
+        while True:
+            due = self._next_check_s
+            if self._retry_at_s is not None:
+                due = self._retry_at_s if due is None else min(due, self._retry_at_s)
+            self._janitor_due = due
+            if due is None:
+                await self._janitor_wake.wait()
+            else:
+                sleeper = loop.create_task(self._clock.sleep(due - self._clock.monotonic()))
+                waker = loop.create_task(self._janitor_wake.wait())
+                await asyncio.wait({sleeper, waker}, return_when=asyncio.FIRST_COMPLETED)
+                sleeper.cancel()
+                waker.cancel()
+            self._janitor_wake.clear()
+            self._janitor_due = None
+            if not self._closing:
+                self._reconcile()

@@ -1,0 +1,159 @@
+"""Typed, immutable models of a loaded `lamina.yaml`: app, services, functions, triggers.
+
+The loader checks the YAML and builds these; other components read them and never the YAML.
+Field constraints repeat the loader's checks so that specs built directly (in tests, or from a
+future SAM importer) obey the same bounds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from lamina.manifest.routekey import RouteKey
+
+__all__ = [
+    "AppSpec",
+    "FunctionSpec",
+    "HttpTrigger",
+    "QueueTrigger",
+    "ScheduleTrigger",
+    "ServiceSpec",
+    "TableSpec",
+    "TopicTrigger",
+    "Trigger",
+]
+
+_NAME = r"^[A-Za-z0-9_-]+$"  # service, function, table names: no dots, ids use dots
+_EVENT_NAME = r"^[A-Za-z0-9_-]{1,80}$"  # queue and topic names
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class HttpTrigger(_Frozen):
+    """An API gateway route that invokes the function with an HTTP API event."""
+
+    route: RouteKey  # parsed route key, e.g. `GET /users/{id}` or `$default`
+    format: Literal["2.0", "1.0"] = "2.0"  # payload format: HTTP API v2 or REST v1 proxy event
+    auth: str | None = None  # name of an authorizer; None means the route is public
+
+    @field_validator("route", mode="before")
+    @classmethod
+    def _parse_route(cls, value: Any) -> Any:
+        return RouteKey.parse(value) if isinstance(value, str) else value
+
+
+class ScheduleTrigger(_Frozen):
+    """A schedule: `rate(N unit)` or `cron(6 fields)`; only the shape is checked here."""
+
+    expression: str  # e.g. `rate(1 minute)`, `rate(10 seconds)`, `cron(0 12 * * ? *)`
+    input: Any = None  # JSON-like payload passed as the event; None sends the scheduled event
+
+
+class QueueTrigger(_Frozen):
+    """A durable queue whose messages are delivered to the function in batches."""
+
+    name: str = Field(pattern=_EVENT_NAME)
+    batch_size: int = Field(default=10, ge=1, le=100)  # messages per invocation, 1..100
+    batch_window: float = Field(default=0.0, ge=0, le=300)  # seconds to gather a batch, 0..300
+    visibility_timeout: float = Field(default=30.0, gt=0, le=43200)  # lease seconds, (0, 43200]
+    max_receive_count: int = Field(default=5, ge=1, le=1000)  # deliveries before dead-letter
+
+
+class TopicTrigger(_Frozen):
+    """A topic subscription; `filter_policy` follows the SNS filter policy shape."""
+
+    name: str = Field(pattern=_EVENT_NAME)
+    filter_policy: Mapping[str, Any] | None = None  # message attribute -> allowed values
+
+
+Trigger = HttpTrigger | ScheduleTrigger | QueueTrigger | TopicTrigger
+
+
+class TableSpec(_Frozen):
+    """A service-owned table: partition key, optional sort key and TTL attribute."""
+
+    key: str = Field(min_length=1)  # partition key attribute
+    sort: str | None = None  # sort key attribute
+    ttl: str | None = None  # attribute holding an expiry time in epoch seconds
+
+
+class FunctionSpec(_Frozen):
+    """One function: its handler, limits, scaling bounds, environment and triggers."""
+
+    id: str = ""  # "service.function"; filled in from `service` and `name` when omitted
+    name: str = Field(pattern=_NAME)
+    service: str = Field(pattern=_NAME)
+    handler: str  # "module.attr" or "pkg.module.attr", importable from `path`
+    path: Path = Path()  # the service's code folder (absolute when loaded); on sys.path
+    memory: int = Field(default=128, ge=128, le=10240)  # MB, 128..10240
+    timeout: float = Field(default=3.0, gt=0, le=900)  # seconds per invocation, (0, 900]
+    max_instances: int = Field(default=10, ge=1, le=1000)  # instances at most, 1..1000
+    min_instances: int = Field(default=0, ge=0, le=1000)  # kept warm, 0..max_instances
+    keep_alive: float = Field(default=600.0, ge=0)  # idle seconds before an instance stops
+    concurrency: int = Field(default=1, ge=1, le=1000)  # invocations at once per instance
+    max_queued: int = Field(default=100, ge=0)  # invocations waiting when all instances busy
+    queue_timeout: float = Field(default=10.0, gt=0)  # seconds a waiting invocation waits, then 429
+    env: Mapping[str, str] = Field(default_factory=dict)  # this function's own variables
+    service_env: Mapping[str, str] = Field(default_factory=dict)  # the service's variables
+    preload: tuple[str, ...] = ()  # modules the zygote imports before forking instances
+    events: tuple[Trigger, ...] = ()  # triggers, in file order
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fill_id(cls, data: Any) -> Any:
+        if isinstance(data, dict) and not data.get("id"):
+            return {**data, "id": f"{data.get('service')}.{data.get('name')}"}
+        return data
+
+    @model_validator(mode="after")
+    def _check(self) -> FunctionSpec:
+        if self.id != f"{self.service}.{self.name}":
+            raise ValueError(f"id must be '{self.service}.{self.name}', got {self.id!r}")
+        if self.min_instances > self.max_instances:
+            raise ValueError(
+                f"min_instances ({self.min_instances}) exceeds max_instances ({self.max_instances})"
+            )
+        return self
+
+    @property
+    def environment(self) -> dict[str, str]:
+        """The process environment for instances: function `env` merged over service `env`."""
+        return {**self.service_env, **self.env}
+
+
+class ServiceSpec(_Frozen):
+    """A microservice: its code folder, environment, tables and functions."""
+
+    name: str = Field(pattern=_NAME)
+    path: Path  # absolute code folder
+    env: Mapping[str, str] = Field(default_factory=dict)  # shared by all its functions
+    tables: Mapping[str, TableSpec] = Field(default_factory=dict)  # by table name
+    functions: Mapping[str, FunctionSpec] = Field(default_factory=dict)  # by name, file order
+
+
+class AppSpec(_Frozen):
+    """A whole app as declared in `lamina.yaml`."""
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
+    root: Path  # absolute app directory
+    file: Path  # absolute path of lamina.yaml
+    services: Mapping[str, ServiceSpec] = Field(default_factory=dict)  # by name, file order
+
+    def functions(self) -> dict[str, FunctionSpec]:
+        """Every function by id ("service.function"), in file order."""
+        return {f.id: f for s in self.services.values() for f in s.functions.values()}
+
+    def http_routes(self) -> list[tuple[RouteKey, HttpTrigger, str]]:
+        """Every HTTP trigger as (route, trigger, function id), in file order."""
+        return [
+            (event.route, event, f.id)
+            for f in self.functions().values()
+            for event in f.events
+            if isinstance(event, HttpTrigger)
+        ]

@@ -1,0 +1,93 @@
+"""Frames between the platform and an instance (or a zygote) over a Unix stream socket.
+
+A frame is a 4-byte big-endian length followed by one JSON object (orjson). The `op` field
+names the message:
+
+    platform -> instance   {"op": "invoke", "rid", "payload", "deadline_ms", "ctx"}, {"op": "stop"}
+    instance -> platform   {"op": "ready", "pid", "init_ms", "modules"}
+                           {"op": "init_error", "error": {errorType, errorMessage, stackTrace}}
+                           {"op": "result", "rid", "result"} | {"op": "error", "rid", "error"}
+                           {"op": "log", "rid", "stream", "text"}
+    instance -> platform   {"op": "hello", "iid", "pid"} first, when it connects to the
+                           platform's instance socket (its address is in the zygote's spec)
+    platform -> zygote     {"op": "fork", "iid", "memory_mb", "cgroup"},
+                           {"op": "preload", "modules"}
+    zygote -> platform     {"op": "zygote_ready", "pid"}, {"op": "forked", "iid", "pid"},
+                           {"op": "exited", "pid", "status"} (status < 0: killed by -status)
+
+This module is imported inside instances: it must stay free of heavy imports.
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+from typing import Any
+
+import orjson
+
+__all__ = ["MAX_FRAME", "FrameReader", "encode", "recv_frame", "send_frame"]
+
+MAX_FRAME = 64 * 1024 * 1024  # bytes; larger than any payload the gateway accepts
+_HEADER = struct.Struct(">I")
+
+
+def encode(message: dict[str, Any]) -> bytes:
+    """One frame for `message`, header included."""
+    body = orjson.dumps(message)
+    return _HEADER.pack(len(body)) + body
+
+
+class FrameReader:
+    """Incremental decoder: feed bytes, get the complete messages they finish."""
+
+    __slots__ = ("_buf",)
+
+    def __init__(self) -> None:
+        self._buf = bytearray()
+
+    def feed(self, data: bytes) -> list[dict[str, Any]]:
+        buf = self._buf
+        buf += data
+        out: list[dict[str, Any]] = []
+        pos = 0
+        end = len(buf)
+        while end - pos >= 4:
+            (size,) = _HEADER.unpack_from(buf, pos)
+            if size > MAX_FRAME:
+                raise ValueError(f"frame of {size} bytes exceeds the {MAX_FRAME}-byte limit")
+            if end - pos - 4 < size:
+                break
+            out.append(orjson.loads(memoryview(buf)[pos + 4 : pos + 4 + size]))
+            pos += 4 + size
+        if pos:
+            del buf[:pos]
+        return out
+
+
+def send_frame(sock: socket.socket, message: dict[str, Any]) -> None:
+    """Blocking send of one frame."""
+    sock.sendall(encode(message))
+
+
+def _recv_exactly(sock: socket.socket, size: int) -> bytes | None:
+    chunks = bytearray()
+    while len(chunks) < size:
+        chunk = sock.recv(size - len(chunks))
+        if not chunk:
+            return None
+        chunks += chunk
+    return bytes(chunks)
+
+
+def recv_frame(sock: socket.socket) -> dict[str, Any] | None:
+    """Blocking receive of one frame; None at end of stream."""
+    head = _recv_exactly(sock, 4)
+    if head is None:
+        return None
+    (size,) = _HEADER.unpack(head)
+    body = _recv_exactly(sock, size)
+    if body is None:
+        return None
+    message: dict[str, Any] = orjson.loads(body)
+    return message

@@ -1,0 +1,41 @@
+"""Function output, per invocation: printed on the platform's console with the function id
+and request id in front of every line, and kept (the last bytes) for `LogType: Tail`."""
+
+from __future__ import annotations
+
+import sys
+from typing import TextIO
+
+__all__ = ["FunctionOutput"]
+
+TAIL_BYTES = 4096  # what the Invoke API returns in X-Amz-Log-Result, as AWS
+
+
+class FunctionOutput:
+    """A log sink for one invocation (`InvocationRequest.on_log`)."""
+
+    __slots__ = ("_keep", "_prefix", "_stream", "_tail")
+
+    def __init__(
+        self,
+        function_id: str,
+        request_id: str,
+        *,
+        keep_tail: bool = False,
+        stream: TextIO | None = None,
+    ) -> None:
+        self._prefix = f"[{function_id} {request_id[:8]}] "
+        self._stream = stream or sys.stdout
+        self._keep = keep_tail
+        self._tail: list[str] = []
+
+    def __call__(self, stream: str, text: str) -> None:
+        prefix = self._prefix
+        self._stream.write("".join(prefix + line + "\n" for line in text.splitlines()))
+        self._stream.flush()
+        if self._keep:
+            self._tail.append(text)
+
+    def tail(self, size: int = TAIL_BYTES) -> bytes:
+        """The last `size` bytes of everything the invocation wrote."""
+        return "".join(self._tail).encode()[-size:]

@@ -1,0 +1,18 @@
+"""Integration tests: the real platform on a free loopback port, real instance processes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from harness import write_app
+
+
+@pytest.fixture
+def app_dir(tmp_path: Path) -> Callable[..., Path]:
+    def make(functions: dict[str, dict[str, Any]], env: dict[str, str] | None = None) -> Path:
+        return write_app(tmp_path / "app", functions, env)
+
+    return make

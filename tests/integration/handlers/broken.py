@@ -1,0 +1,5 @@
+raise ImportError("this module fails at init on purpose")
+
+
+def handler(event, context):
+    return "never"
