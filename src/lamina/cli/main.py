@@ -47,7 +47,9 @@ TokenOpt = Annotated[
 
 
 def _fail(message: str, code: int = 1) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    # soft_wrap: one error stays one line (file:line: key path: message) for grep and logs,
+    # whatever the terminal width.
+    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
 
@@ -231,21 +233,8 @@ def status(
     if as_json:
         out.print_json(data=data)
         return
-    table = Table(title=f"{data['app']}  {data['gateway']}")
-    for column in (
-        "function",
-        "instances",
-        "busy",
-        "queued",
-        "cold starts",
-        "invocations",
-        "throttles",
-        "errors",
-        "min..max",
-    ):
-        table.add_column(column, justify="left" if column == "function" else "right")
-    for fn in data["functions"]:
-        table.add_row(
+    rows = [
+        (
             fn["id"],
             str(fn["instances"]),
             str(fn["busy"]),
@@ -256,6 +245,28 @@ def status(
             str(fn["errors"]),
             f"{fn['min_instances']}..{fn['max_instances']}",
         )
+        for fn in data["functions"]
+    ]
+    headers = (
+        "function",
+        "instances",
+        "busy",
+        "queued",
+        "cold starts",
+        "invocations",
+        "throttles",
+        "errors",
+        "min..max",
+    )
+    table = Table(title=f"{data['app']}  {data['gateway']}")
+    # At 80 columns (a pipe, a small terminal) the headers shorten; ids and values never do.
+    for i, column in enumerate(headers):
+        widest = max((len(row[i]) for row in rows), default=0)
+        table.add_column(
+            column, justify="left" if i == 0 else "right", no_wrap=i == 0, min_width=widest
+        )
+    for row in rows:
+        table.add_row(*row)
     out.print(table)
 
 

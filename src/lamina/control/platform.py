@@ -193,6 +193,7 @@ class Platform:
                 access_log=False,
                 timeout_graceful_shutdown=max(1, round(opts.grace_s)),
                 server_header=False,
+                proxy_headers=False,
                 date_header=False,
             )
             server = _Server(config)

@@ -11,7 +11,7 @@ import time
 import uuid
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import parse_qs, unquote
 
 import orjson
 
@@ -88,6 +88,9 @@ class InvokeApi:
             return _aws_error(
                 400, "ValidationException", f"invalid function name {m.group('name')!r}"
             )
+        # boto3 sends `Qualifier=` as a query parameter; a name may carry one too (`name:7`).
+        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        qualifier = qualifier or next(iter(query.get("Qualifier", [])), None)
         if qualifier not in (None, "$LATEST"):
             return _aws_error(
                 404,

@@ -164,7 +164,7 @@ class FunctionPool:
         if slot is not None:
             self._take(slot)
             return slot
-        if len(self._waiters) >= self.config.max_queued:
+        if len(self._waiters) >= self._unstarted_slots() + self.config.max_queued:
             self.stats.throttles += 1
             raise Throttled(
                 f"all {self.config.scaling.max_instances} instances are busy and "
@@ -176,17 +176,22 @@ class FunctionPool:
         self._waiters.append(waiter)
         self._idle.clear()
         self._reconcile()
-        timer: asyncio.Future[None] = asyncio.ensure_future(
-            self._clock.sleep(self.config.queue_timeout_s)
-        )
+        timed_out = False
+
+        def expire() -> None:
+            nonlocal timed_out
+            timed_out = not waiter.done()
+            waiter.cancel()
+
+        timer = self._clock.call_later(self.config.queue_timeout_s, expire)
         try:
-            either: list[asyncio.Future[Any]] = [waiter, timer]
-            await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
+            return await waiter  # raises the start error when one was handed over
+        except asyncio.CancelledError:
+            if not timed_out:  # the caller went away (client disconnected, shutdown)
+                self._forget_waiter(waiter)
+                raise
         finally:
             timer.cancel()
-        if waiter.done():
-            return waiter.result()  # raises the start error when one was handed over
-        waiter.cancel()
         with contextlib.suppress(ValueError):
             self._waiters.remove(waiter)
         self._check_idle()
@@ -196,6 +201,23 @@ class FunctionPool:
             function_id=self.fn.id,
             request_id=request_id,
         )
+
+    def _forget_waiter(self, waiter: asyncio.Future[_Slot]) -> None:
+        """A waiting caller gave up: give back a slot it was handed but never used."""
+        if waiter.done() and not waiter.cancelled() and waiter.exception() is None:
+            self._release(waiter.result())
+        with contextlib.suppress(ValueError):
+            self._waiters.remove(waiter)
+        self._check_idle()
+
+    def _unstarted_slots(self) -> int:
+        """Slots that instances still to start (or starting) will bring, up to max_instances.
+
+        Invocations waiting for those are cold starts, not queued: with max_instances 2,
+        concurrency 1, one ready instance and max_queued 0, one more invocation may wait for
+        the second instance to start and a third is throttled.
+        """
+        return max(0, self.config.scaling.max_instances - len(self._slots)) * self.fn.concurrency
 
     def _take(self, slot: _Slot) -> None:
         slot.in_flight += 1
@@ -208,13 +230,18 @@ class FunctionPool:
         alive = slot.instance.alive and self._slots.get(slot.instance.iid) is slot
         if alive:
             self._hand_over(slot)
-        if alive and slot.in_flight == 0:
+        became_idle = alive and slot.in_flight == 0
+        if became_idle:
             slot.idle_since_s = self._clock.monotonic()
-            if self._janitor_due is None or self.config.scaling.keep_alive_s == 0:
+            if self._janitor_due is None:
                 self._janitor_wake.set()
         self._check_idle()
-        if self._waiters or not alive:
+        if not alive or (became_idle and self.config.scaling.keep_alive_s == 0):
             self._reconcile()
+        elif (
+            self._waiters and self._starting + len(self._slots) < self.config.scaling.max_instances
+        ):
+            self._reconcile()  # room to start more for the waiting invocations
 
     def _hand_over(self, slot: _Slot) -> None:
         """Give free capacity on `slot` to waiting invocations, oldest first."""
@@ -340,21 +367,32 @@ class FunctionPool:
 
     async def _janitor_loop(self) -> None:
         """Re-decide when a keep-alive expires or a failed start is due for a retry."""
-        loop = asyncio.get_running_loop()
+        scaling = self.config.scaling
         while True:
             due = self._next_check_s
+            if (
+                due is None
+                and scaling.keep_alive_s > 0
+                and len(self._slots) > scaling.min_instances
+            ):
+                # Busy instances may turn idle; none can expire before a full keep-alive from now,
+                # so look again then instead of being woken by every release.
+                due = self._clock.monotonic() + scaling.keep_alive_s
             if self._retry_at_s is not None:
                 due = self._retry_at_s if due is None else min(due, self._retry_at_s)
             self._janitor_due = due
-            if due is None:
+            timer = None
+            if due is not None:
+                timer = self._clock.call_later(
+                    due - self._clock.monotonic(), self._janitor_wake.set
+                )
+            try:
                 await self._janitor_wake.wait()
-            else:
-                sleeper = loop.create_task(self._clock.sleep(due - self._clock.monotonic()))
-                waker = loop.create_task(self._janitor_wake.wait())
-                await asyncio.wait({sleeper, waker}, return_when=asyncio.FIRST_COMPLETED)
-                sleeper.cancel()
-                waker.cancel()
-            self._janitor_wake.clear()
+            finally:
+                if timer is not None:
+                    timer.cancel()
             self._janitor_due = None
             if not self._closing:
                 self._reconcile()
+            # Cleared after reconciling: the loop recomputes its deadline from the new decision.
+            self._janitor_wake.clear()

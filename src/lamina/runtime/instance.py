@@ -28,7 +28,7 @@ from typing import Any, NoReturn
 import orjson
 
 from lamina.runtime.context import ClientContext, FunctionInfo, LambdaContext
-from lamina.runtime.protocol import FrameReader, encode, recv_frame
+from lamina.runtime.protocol import FrameReader, encode
 
 __all__ = ["InstanceConfig", "run_instance"]
 
@@ -263,16 +263,24 @@ class _Instance:
     # -- serving loops ---------------------------------------------------------------------------
     def serve_sync(self) -> NoReturn:
         pool = ThreadPoolExecutor(self.config.concurrency) if self.config.concurrency > 1 else None
-        while True:
-            message = recv_frame(self.sock)
-            if message is None or message.get("op") == "stop":
+        frames = FrameReader()
+        recv = self.sock.recv
+        running = True
+        while running:
+            data = recv(262144)
+            if not data:
                 break
-            if message.get("op") != "invoke":
-                continue
-            if pool is None:
-                self.call_sync(message)
-            else:
-                pool.submit(self.call_sync, message)
+            for message in frames.feed(data):
+                op = message.get("op")
+                if op == "stop":
+                    running = False
+                    break
+                if op != "invoke":
+                    continue
+                if pool is None:
+                    self.call_sync(message)
+                else:
+                    pool.submit(self.call_sync, message)
         if pool is not None:
             pool.shutdown(wait=True)
         os._exit(0)
@@ -326,17 +334,18 @@ class _Instance:
 
 
 def _learned_modules(base_modules: frozenset[str], service_path: str) -> list[str]:
-    """Top-level modules the init imported from outside the service's own code."""
+    """Modules (submodules included: packages such as pydantic import lazily) that the init
+    imported from outside the service's own code, in import order."""
     prefix = os.path.realpath(service_path) + os.sep
     learned = []
     for name, module in list(sys.modules.items()):
-        if "." in name or name in base_modules or name.startswith("_"):
+        if name in base_modules or name == "__main__":
             continue
         path = getattr(module, "__file__", None)
         if not path or os.path.realpath(path).startswith(prefix):
             continue
         learned.append(name)
-    return sorted(learned)
+    return learned
 
 
 def run_instance(

@@ -72,7 +72,9 @@ class Zygote:
             try:
                 importlib.import_module(name)
             except Exception as exc:
-                print(f"lamina zygote: preload of {name!r} failed: {exc}", file=sys.stderr)
+                # Learned modules may not import on their own; only `preload:` failures matter.
+                if name in self.spec.get("explicit_preload", ()):
+                    print(f"lamina zygote: preload of {name!r} failed: {exc}", file=sys.stderr)
                 rejected.append(name)
                 continue
             if _thread_count() > 1:

@@ -116,7 +116,7 @@ class LocalBackend:
             return
         with contextlib.suppress(OSError):
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(orjson.dumps(sorted(set(modules))))
+            path.write_bytes(orjson.dumps(list(dict.fromkeys(modules))))
 
     def _forget(self, fn: FunctionConfig, module: str) -> None:
         self._remember(fn, [m for m in self._learned(fn) if m != module])
@@ -128,6 +128,7 @@ class LocalBackend:
             preload = tuple(dict.fromkeys([*fn.preload, *self._learned(fn)]))
             zygote = ZygoteProcess(
                 FunctionConfig(**{**_fields(fn), "preload": preload}),
+                fn.preload,
                 self._socket_path,
                 self._instance_exited,
                 lambda module: self._forget(fn, module),

@@ -111,7 +111,17 @@ def _own_cgroup(controller: str) -> str | None:
     return None
 
 
+def _remove_stale(parent: Path) -> None:
+    """Remove cgroups left by platforms that were killed (their pid no longer runs)."""
+    with contextlib.suppress(OSError):
+        for old in parent.glob("lamina-*-*"):
+            pid = old.name.split("-")[1]
+            if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+                CgroupLimiter(old, _V1, "stale").close()
+
+
 def _try(base: Path, files: _Files, kind: str) -> CgroupLimiter | None:
+    _remove_stale(base.parent)
     try:
         base.mkdir(parents=False, exist_ok=True)
         if kind == "cgroup-v2":

@@ -32,6 +32,7 @@ class ZygoteProcess(asyncio.Protocol):
     def __init__(
         self,
         fn: FunctionConfig,
+        explicit_preload: tuple[str, ...],
         platform_socket: str,
         on_instance_exit: Callable[[int, int], None],
         on_unsafe_preload: Callable[[str], None],
@@ -46,7 +47,8 @@ class ZygoteProcess(asyncio.Protocol):
         self._ready: asyncio.Future[None] | None = None
         self._forks: dict[str, asyncio.Future[int]] = {}
         self._lock = asyncio.Lock()
-        self.preload: tuple[str, ...] = fn.preload
+        self.preload: tuple[str, ...] = fn.preload  # explicit ones first, then learned ones
+        self.explicit_preload = explicit_preload  # from `preload:`; failures are reported
 
     @property
     def running(self) -> bool:
@@ -70,6 +72,7 @@ class ZygoteProcess(asyncio.Protocol):
             "service_path": self.fn.service_path,
             "concurrency": self.fn.concurrency,
             "preload": list(self.preload),
+            "explicit_preload": list(self.explicit_preload),
             "platform_socket": self.platform_socket,
             "info": {
                 "name": self.fn.id,

@@ -1,0 +1,195 @@
+"""Lamina's core benchmarks, in one run: warm path against bare uvicorn, and cold starts
+(fork from the zygote) against spawning a fresh interpreter.
+
+    python benchmarks/run.py                 # everything, prints a table
+    python benchmarks/run.py --markdown      # the same as a Markdown table for docs/benchmarks.md
+
+Needs `wrk` on PATH (Debian: apt-get install wrk). Every server runs on 127.0.0.1 and every
+load is bounded in time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+
+HERE = Path(__file__).parent
+console = Console(stderr=True)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_http(url: str, deadline_s: float = 30) -> None:
+    end = time.monotonic() + deadline_s
+    while time.monotonic() < end:
+        try:
+            if httpx.get(url, timeout=1).status_code < 500:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.05)
+    raise RuntimeError(f"{url} did not answer within {deadline_s} s")
+
+
+@contextmanager
+def process(args: list[str], **kwargs: object) -> Iterator[subprocess.Popen[bytes]]:
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **kwargs)  # type: ignore[call-overload]
+    try:
+        yield proc
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@contextmanager
+def lamina_platform() -> Iterator[tuple[str, str, str]]:
+    """`lamina up` on a copy of the bench app; yields (gateway URL, admin URL, token)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        app = Path(tmp) / "app"
+        shutil.copytree(HERE / "app", app)
+        port = free_port()
+        admin = free_port()
+        cmd = [sys.executable, "-m", "lamina", "up", str(app), "--port", str(port), "--admin-port", str(admin),
+               "--log-level", "WARNING"]
+        with process(cmd):
+            url = f"http://127.0.0.1:{port}"
+            wait_http(f"{url}/hello")
+            token = (app / ".lamina" / "admin-token").read_text().strip()
+            yield url, f"http://127.0.0.1:{admin}", token
+
+
+_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0}
+
+
+def wrk(url: str, connections: int, duration_s: int) -> dict[str, float]:
+    out = subprocess.run(
+        ["wrk", "-t1", f"-c{connections}", f"-d{duration_s}s", "--latency", url],
+        check=True, capture_output=True, text=True,
+    ).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    lat = {}
+    for pct in ("50", "99"):
+        m = re.search(rf"^\s+{pct}(?:\.000)?%\s+([\d.]+)(us|ms|s)", out, re.M)
+        lat[pct] = float(m.group(1)) * _UNITS[m.group(2)] if m else float("nan")  # type: ignore[union-attr]
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {"rps": rps, "p50_ms": lat["50"], "p99_ms": lat["99"], "errors": float(errors.group(1)) if errors else 0}
+
+
+def warm(connections: int, duration_s: int) -> dict[str, dict[str, float]]:
+    results = {}
+    port = free_port()
+    with process([sys.executable, str(HERE / "bare_uvicorn.py"), str(port)]):
+        url = f"http://127.0.0.1:{port}/hello"
+        wait_http(url)
+        wrk(url, connections, 2)  # warm-up
+        results["bare uvicorn (in-process handler)"] = wrk(url, connections, duration_s)
+    with lamina_platform() as (gateway, _admin, _token):
+        wrk(f"{gateway}/hello", connections, 3)  # warm-up: scale out to the load
+        results["Lamina gateway -> instance process"] = wrk(f"{gateway}/hello", connections, duration_s)
+    return results
+
+
+def _wait_zero(client: httpx.Client, admin: str, token: str, function_id: str) -> None:
+    end = time.monotonic() + 10
+    while time.monotonic() < end:
+        status = client.get(f"{admin}/status", headers={"Authorization": f"Bearer {token}"}).json()
+        fn = next(f for f in status["functions"] if f["id"] == function_id)
+        if fn["instances"] == 0 and fn["starting"] == 0:
+            return
+        time.sleep(0.002)
+    raise RuntimeError(f"{function_id} did not scale to zero")
+
+
+def cold(runs: int) -> dict[str, list[float]]:
+    samples: dict[str, list[float]] = {}
+    with lamina_platform() as (gateway, admin, token), httpx.Client() as client, Progress(console=console) as bar:
+        for name, fid in (("hello", "bench.cold_hello"), ("heavy (pydantic + httpx)", "bench.cold_heavy")):
+            path = "/cold/hello" if name == "hello" else "/cold/heavy"
+            client.get(f"{gateway}{path}")  # the first instance teaches the zygote what to preload
+            task = bar.add_task(f"cold starts: {name}", total=runs)
+            times = []
+            for _ in range(runs):
+                _wait_zero(client, admin, token, fid)
+                started = time.perf_counter()
+                response = client.get(f"{gateway}{path}")
+                times.append((time.perf_counter() - started) * 1000)
+                assert response.status_code == 200, response.text
+                bar.advance(task)
+            samples[f"Lamina fork from zygote: {name}"] = times
+    svc = HERE / "app" / "services" / "bench"
+    for name, module in (("hello", "hello"), ("heavy (pydantic + httpx)", "heavy")):
+        code = f"import sys; sys.path.insert(0, {str(svc)!r}); import lamina.runtime.instance, {module}; {module}.handler({{}}, None)"
+        times = []
+        for _ in range(min(runs, 20)):
+            started = time.perf_counter()
+            subprocess.run([sys.executable, "-c", code], check=True)
+            times.append((time.perf_counter() - started) * 1000)
+        samples[f"fresh interpreter (spawn): {name}"] = times
+    return samples
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--duration", type=int, default=10, help="seconds per measured load run")
+    parser.add_argument("--cold-runs", type=int, default=50)
+    parser.add_argument("--only", choices=["warm", "cold"])
+    parser.add_argument("--markdown", action="store_true")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None and args.only != "cold":
+        sys.exit("wrk is not installed: apt-get install wrk")
+    rows: list[list[str]] = []
+    if args.only in (None, "warm"):
+        console.print(f"warm path: wrk, {args.connections} connections, {args.duration} s per run")
+        res = warm(args.connections, args.duration)
+        base = res["bare uvicorn (in-process handler)"]["rps"]
+        for name, r in res.items():
+            rows.append([f"warm: {name}", f"{r['rps']:.0f} req/s", f"{r['p50_ms']:.2f}", f"{r['p99_ms']:.2f}",
+                         f"{r['rps'] / base:.2f}x of bare uvicorn", f"{r['errors']:.0f} errors"])
+    if args.only in (None, "cold"):
+        console.print(f"cold starts: {args.cold_runs} runs per function, each from zero instances")
+        for name, times in cold(args.cold_runs).items():
+            q = statistics.quantiles(times, n=100)
+            rows.append([f"cold: {name}", f"n={len(times)}", f"{statistics.median(times):.2f}", f"{q[98]:.2f}", "", ""])
+    headers = ["benchmark", "throughput / runs", "p50 ms", "p99 ms", "ratio", "notes"]
+    if args.markdown:
+        print("| " + " | ".join(headers) + " |")
+        print("|" + "---|" * len(headers))
+        for row in rows:
+            print("| " + " | ".join(row) + " |")
+    else:
+        table = Table(*headers)
+        for row in rows:
+            table.add_row(*row)
+        Console().print(table)
+    print(json.dumps({"cpu_count": os.cpu_count(), "python": sys.version.split()[0]}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,217 @@
+"""`lamina up` as a process: drain on SIGTERM, no orphans after SIGKILL, and the CLI
+commands a user runs against it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+import psutil
+import typer
+from handlers.ops import Gate
+from harness import write_app
+from typer.testing import CliRunner
+
+from lamina.cli import app as cli_app
+
+LAMINA = [sys.executable, "-m", "lamina"]
+
+
+@dataclass
+class Up:
+    process: subprocess.Popen[bytes]
+    gateway_url: str
+    log: Path
+
+    def tree(self) -> list[psutil.Process]:
+        """Every process the platform started (zygotes and instances), recursively."""
+        return psutil.Process(self.process.pid).children(recursive=True)
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+def _cli(*args: str, timeout: float = 15) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*LAMINA, *args], capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
+@contextlib.contextmanager
+def lamina_up(app: Path) -> Iterator[Up]:
+    """Run `python -m lamina up APP --port 0`; wait for APP/.lamina/platform.json."""
+    log = app.parent / f"{app.name}-up.log"
+    runtime = app / ".lamina" / "platform.json"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [*LAMINA, "up", str(app), "--port", "0"], stdout=out, stderr=subprocess.STDOUT
+        )
+    tree: list[psutil.Process] = []
+    try:
+        deadline = time.monotonic() + 10
+        info = None
+        while info is None:  # a bounded poll: the file appears in another process
+            assert process.poll() is None, f"lamina up exited:\n{log.read_text()}"
+            assert time.monotonic() < deadline, f"no {runtime} after 10 s:\n{log.read_text()}"
+            with contextlib.suppress(OSError, ValueError):
+                info = json.loads(runtime.read_bytes())
+            time.sleep(0.02)
+        up = Up(process, info["gateway_url"], log)
+        yield up
+    finally:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            tree = psutil.Process(process.pid).children(recursive=True)
+        process.kill()
+        process.wait(10)
+        for proc in tree:  # only if a test failed half-way: leave nothing behind
+            with contextlib.suppress(psutil.NoSuchProcess):
+                proc.kill()
+
+
+def _running(proc: psutil.Process) -> bool:
+    try:
+        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def _survivors(procs: list[psutil.Process], timeout: float = 5.0) -> list[psutil.Process]:
+    """Those of `procs` still running after `timeout`; a bounded poll, since they are not our
+    children (an exited one may stay a zombie until its new parent reaps it)."""
+    deadline = time.monotonic() + timeout
+    while (alive := [p for p in procs if _running(p)]) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return alive
+
+
+def _refused(url: str, timeout: float = 5.0) -> bool:
+    """Wait until new connections to `url` are refused (a bounded poll across processes)."""
+    parts = urlsplit(url)
+    address = (parts.hostname or "127.0.0.1", parts.port or 80)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(address, timeout=1).close()
+        except ConnectionRefusedError:
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def _app(tmp_path: Path) -> Path:
+    return write_app(
+        tmp_path / "app",
+        {
+            "gated": {"handler": "ops.gated", "events": [{"http": "POST /gated"}]},
+            "echo": {"handler": "ops.echo", "events": [{"http": "GET /echo"}]},
+            "fail": {"handler": "ops.fail"},
+        },
+    )
+
+
+async def test_sigterm_lets_the_in_flight_request_finish_then_exits_0_leaving_no_processes(
+    tmp_path: Path,
+) -> None:
+    with lamina_up(_app(tmp_path)) as up:
+        async with (
+            Gate() as gate,
+            httpx.AsyncClient(base_url=up.gateway_url, timeout=30) as client,
+            asyncio.TaskGroup() as tasks,
+        ):
+            call = tasks.create_task(client.post("/gated", json={"gate": gate.port}))
+            [pid] = await gate.arrivals(1)
+            family = up.tree()
+            up.process.send_signal(signal.SIGTERM)
+            stopped_accepting = await asyncio.to_thread(_refused, up.gateway_url)
+            gate.open()
+            response = await call
+        code = await asyncio.to_thread(up.process.wait, 10)
+        left = await asyncio.to_thread(_survivors, family)
+        output = up.output()
+    assert pid in {p.pid for p in family}
+    assert stopped_accepting, "after SIGTERM the gateway must stop accepting connections"
+    assert response.status_code == 200 and response.json()["pid"] == pid
+    assert code == 0, output
+    assert left == [], f"still running after exit: {left}"
+
+
+def test_after_sigkill_of_the_platform_its_zygotes_and_instances_exit_on_their_own(
+    tmp_path: Path,
+) -> None:
+    with lamina_up(_app(tmp_path)) as up:
+        served = httpx.get(f"{up.gateway_url}/echo", timeout=10)
+        family = up.tree()
+        up.process.kill()
+        up.process.wait(10)
+        left = _survivors(family)
+    assert served.status_code == 200
+    assert len(family) >= 4, "three zygotes and one instance were expected"
+    assert left == [], f"orphans: {[(p.pid, p.cmdline()) for p in left]}"
+
+
+def test_cli_status_and_invoke_talk_to_the_running_platform(tmp_path: Path) -> None:
+    app = _app(tmp_path)
+    with lamina_up(app) as up, ThreadPoolExecutor(3) as pool:
+        status = pool.submit(_cli, "status", "-C", str(app))
+        echoed = pool.submit(_cli, "invoke", "svc.echo", "-C", str(app), "--data", '{"x": [1, 2]}')
+        failed = pool.submit(_cli, "invoke", "svc.fail", "-C", str(app))
+        status_run, echo_run, fail_run = status.result(), echoed.result(), failed.result()
+        output = up.output()
+    assert status_run.returncode == 0, status_run.stderr
+    for fid in ("svc.gated", "svc.echo", "svc.fail"):
+        assert fid in status_run.stdout
+    assert echo_run.returncode == 0, echo_run.stderr
+    assert json.loads(echo_run.stdout) == {"echo": {"x": [1, 2]}}
+    assert fail_run.returncode == 1, output
+    assert "ValueError" in fail_run.stderr
+    assert "this function fails on purpose" in fail_run.stderr
+
+
+def test_lamina_init_creates_an_app_that_lamina_up_serves(tmp_path: Path) -> None:
+    target = tmp_path / "fresh"
+    created = _cli("init", str(target))
+    assert created.returncode == 0, created.stderr
+    with lamina_up(target) as up:
+        response = httpx.get(f"{up.gateway_url}/hello", timeout=10)
+        up.process.send_signal(signal.SIGTERM)
+        code = up.process.wait(10)
+    assert response.status_code == 200
+    assert response.json()["message"] == "Hello, world!"
+    assert code == 0
+
+
+def test_lamina_up_on_an_invalid_manifest_exits_2_naming_file_line_and_key(
+    tmp_path: Path,
+) -> None:
+    app = write_app(tmp_path / "bad", {"fn": {"handler": "ops.pid", "memory": 64, "events": []}})
+    manifest = app / "lamina.yaml"
+    line = next(
+        n for n, text in enumerate(manifest.read_text().splitlines(), 1) if "memory:" in text
+    )
+    run = _cli("up", str(app), "--port", "0")
+    assert run.returncode == 2
+    assert f"{manifest}:{line}: services.svc.functions.fn.memory: expected" in run.stderr
+    assert "got 64" in run.stderr
+    assert not (app / ".lamina" / "platform.json").exists()
+
+
+def test_every_command_help_shows_an_example() -> None:
+    runner = CliRunner()
+    commands = sorted(typer.main.get_command(cli_app).commands)  # type: ignore[attr-defined]
+    assert {"up", "invoke", "status", "init"} <= set(commands)
+    for args in ([], *([name] for name in commands)):
+        result = runner.invoke(cli_app, [*args, "--help"])
+        assert result.exit_code == 0, result.output
+        assert "Example:" in result.output, f"lamina {' '.join(args)} --help has no example"

@@ -1,0 +1,346 @@
+"""Scaling as a user notices it: instances start with demand up to max_instances, callers wait
+or are throttled, idle instances stop after keep_alive (on a fake clock), min_instances stay."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+from handlers.ops import Gate
+from harness import client_for, run_platform
+
+from lamina.clock import FakeClock, Timer
+from lamina.control import Platform
+
+
+class WatchedClock(FakeClock):
+    """A FakeClock that lets the test wait until a timer is set for a given time, so that
+    `advance()` never races the timer it is meant to fire."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._due: dict[int, float] = {}
+        self._ids = itertools.count()
+        self._changed = asyncio.Event()
+
+    def call_later(self, seconds: float, callback: Callable[[], None]) -> Timer:
+        key = next(self._ids)
+
+        def fire() -> None:
+            self._due.pop(key, None)
+            callback()
+
+        self._due[key] = self.monotonic() + max(0.0, seconds)
+        self._changed.set()
+        return _Watched(super().call_later(seconds, fire), lambda: self._due.pop(key, None))
+
+    async def timer_set_for(self, deadline_s: float, timeout: float = 5.0) -> None:
+        """Wait until a pending timer is due at `deadline_s` (monotonic seconds, to the ms)."""
+        async with asyncio.timeout(timeout):
+            while not any(abs(due - deadline_s) < 0.0005 for due in self._due.values()):
+                self._changed.clear()
+                await self._changed.wait()
+
+
+class _Watched:
+    def __init__(self, timer: Timer, forget: Callable[[], object]) -> None:
+        self._timer = timer
+        self._forget = forget
+
+    def cancel(self) -> None:
+        self._forget()
+        self._timer.cancel()
+
+
+def _status(platform: Platform, function_id: str = "svc.fn") -> dict[str, Any]:
+    assert platform.invoker is not None
+    [entry] = [f for f in platform.invoker.status() if f["id"] == function_id]
+    return entry
+
+
+async def _until(platform: Platform, check: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
+    """Poll the pool's status until `check` holds (deadline-bounded: instances start and
+    requests arrive across processes and sockets)."""
+    async with asyncio.timeout(5):
+        while not check(status := _status(platform)):
+            await asyncio.sleep(0.01)
+    return status
+
+
+async def _exited(pids: list[int], timeout: float = 5.0) -> list[int]:
+    """Wait (in a thread) for `pids` to exit; those still running after `timeout`."""
+
+    def wait() -> list[int]:
+        procs = []
+        for pid in pids:
+            try:
+                procs.append(psutil.Process(pid))
+            except psutil.NoSuchProcess:
+                continue
+        _, alive = psutil.wait_procs(procs, timeout=timeout)
+        return [p.pid for p in alive if p.status() != psutil.STATUS_ZOMBIE]
+
+    return await asyncio.to_thread(wait)
+
+
+async def _settle() -> None:
+    """Let the callbacks that `FakeClock.advance()` fired run; the pool reacts to them at once,
+    without I/O, so a few turns of the event loop are enough."""
+    for _ in range(5):
+        await asyncio.sleep(0)
+
+
+def _running(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def _gated(**settings: Any) -> dict[str, Any]:
+    return {"fn": {"handler": "ops.gated", "events": [{"http": "POST /fn"}], **settings}}
+
+
+def _call(
+    tasks: asyncio.TaskGroup, client: httpx.AsyncClient, gate: Gate
+) -> asyncio.Task[httpx.Response]:
+    """Start a request that waits at `gate`; the task group cancels it if the test fails."""
+    return tasks.create_task(client.post("/fn", json={"gate": gate.port}))
+
+
+async def test_concurrent_requests_get_one_instance_each_up_to_max_instances_and_no_more(
+    app_dir: Callable[..., Path],
+) -> None:
+    app = app_dir(_gated(max_instances=4))
+    async with (
+        run_platform(app) as platform,
+        client_for(platform) as client,
+        Gate() as gate,
+        asyncio.TaskGroup() as tasks,
+    ):
+        first = [_call(tasks, client, gate) for _ in range(3)]
+        pids = await gate.arrivals(3)
+        assert len(set(pids)) == 3, "3 concurrent requests must run on 3 instances"
+        assert _status(platform)["instances"] == 3, "no more instances than requests"
+
+        more = [_call(tasks, client, gate) for _ in range(3)]
+        pids = await gate.arrivals(4)
+        status = await _until(platform, lambda s: s["queued"] == 2)
+        async with httpx.AsyncClient(base_url=platform.admin_url) as admin:
+            reply = await admin.get(
+                "/status", headers={"Authorization": f"Bearer {platform.token}"}
+            )
+        gate.open()
+        responses = await asyncio.gather(*first, *more)
+    assert len(set(pids)) == 4
+    assert status["instances"] == 4 and status["starting"] == 0 and status["busy"] == 4
+    [admin_view] = reply.json()["functions"]
+    assert admin_view["instances"] == 4 and admin_view["max_instances"] == 4
+    assert [r.status_code for r in responses] == [200] * 6
+    assert {r.json()["pid"] for r in responses} == set(pids)
+
+
+async def test_a_request_beyond_max_instances_with_no_queue_gets_429(
+    app_dir: Callable[..., Path],
+) -> None:
+    app = app_dir(_gated(max_instances=1, max_queued=0))
+    async with (
+        run_platform(app) as platform,
+        client_for(platform) as client,
+        Gate() as gate,
+        asyncio.TaskGroup() as tasks,
+    ):
+        busy = _call(tasks, client, gate)
+        await gate.arrivals(1)
+        throttled = await client.post("/fn", json={"gate": gate.port})
+        gate.open()
+        served = await busy
+    assert throttled.status_code == 429
+    assert throttled.json() == {"message": "Too Many Requests"}
+    assert throttled.headers["x-lamina-error"] == "TooManyRequestsException"
+    assert served.status_code == 200
+
+
+async def test_queued_requests_are_served_by_the_instance_when_it_frees(
+    app_dir: Callable[..., Path],
+) -> None:
+    app = app_dir(_gated(max_instances=1, max_queued=2))
+    async with (
+        run_platform(app) as platform,
+        client_for(platform) as client,
+        Gate() as gate,
+        asyncio.TaskGroup() as tasks,
+    ):
+        calls = [_call(tasks, client, gate) for _ in range(3)]
+        [pid] = await gate.arrivals(1)
+        await _until(platform, lambda s: s["queued"] == 2)
+        gate.open()
+        responses = await asyncio.gather(*calls)
+        status = _status(platform)
+    assert [r.status_code for r in responses] == [200] * 3
+    assert {r.json()["pid"] for r in responses} == {pid}
+    assert status["cold_starts"] == 1 and status["throttles"] == 0
+
+
+async def test_a_queued_request_is_throttled_when_queue_timeout_passes(
+    app_dir: Callable[..., Path],
+) -> None:
+    clock = WatchedClock()
+    app = app_dir(_gated(max_instances=1, max_queued=1, queue_timeout=5))
+    async with (
+        run_platform(app, clock=clock) as platform,
+        client_for(platform) as client,
+        Gate() as gate,
+        asyncio.TaskGroup() as tasks,
+    ):
+        busy = _call(tasks, client, gate)
+        await gate.arrivals(1)
+        waiting = _call(tasks, client, gate)
+        await clock.timer_set_for(clock.monotonic() + 5)
+        assert not waiting.done(), "a queued request must wait, not fail at once"
+        clock.advance(5)
+        throttled = await waiting
+        gate.open()
+        served = await busy
+    assert throttled.status_code == 429
+    assert throttled.json() == {"message": "Too Many Requests"}
+    assert served.status_code == 200
+
+
+async def test_idle_instances_stop_after_keep_alive_and_the_next_request_starts_one(
+    app_dir: Callable[..., Path],
+) -> None:
+    clock = WatchedClock()
+    app = app_dir(_gated(max_instances=2, keep_alive=30))
+    async with (
+        run_platform(app, clock=clock) as platform,
+        client_for(platform) as client,
+        Gate() as gate,
+        asyncio.TaskGroup() as tasks,
+    ):
+        calls = [_call(tasks, client, gate) for _ in range(2)]
+        pids = await gate.arrivals(2)
+        gate.open()
+        await asyncio.gather(*calls)
+        await clock.timer_set_for(clock.monotonic() + 30)
+        clock.advance(29.9)
+        await _settle()
+        early = _status(platform)["instances"]
+        alive_early = all(_running(pid) for pid in pids)
+        clock.advance(0.1)
+        still_running = await _exited(pids)
+        idle = _status(platform)
+        again = await client.post("/fn", json={"gate": gate.port})
+    assert early == 2 and alive_early, "instances must stay until keep_alive has passed"
+    assert still_running == [], "idle instances must stop after keep_alive"
+    assert idle["instances"] == 0
+    assert again.status_code == 200
+    assert again.json()["pid"] not in pids
+
+
+async def test_min_instances_start_at_boot_and_stay_past_keep_alive(
+    app_dir: Callable[..., Path],
+) -> None:
+    clock = WatchedClock()
+    app = app_dir(_gated(min_instances=2, max_instances=3, keep_alive=10))
+    async with (
+        run_platform(app, clock=clock) as platform,
+        client_for(platform) as client,
+        Gate() as gate,
+        asyncio.TaskGroup() as tasks,
+    ):
+        booted = await _until(platform, lambda s: s["instances"] == 2)
+        calls = [_call(tasks, client, gate) for _ in range(3)]
+        pids = await gate.arrivals(3)
+        gate.open()
+        await asyncio.gather(*calls)
+        cold_starts = _status(platform)["cold_starts"]
+        await clock.timer_set_for(clock.monotonic() + 10)
+        clock.advance(10)
+        after_keep_alive = await _until(platform, lambda s: s["instances"] == 2)
+        clock.advance(3600)
+        await _settle()
+        after_an_hour = _status(platform)
+        kept = [pid for pid in pids if _running(pid)]
+    assert booted["invocations"] == 0
+    assert len(set(pids)) == 3
+    assert cold_starts == 3, "two requests must run on the instances started at boot"
+    assert after_keep_alive["instances"] == 2
+    assert after_an_hour["instances"] == 2 and len(kept) == 2
+
+
+async def test_an_async_handler_with_concurrency_4_runs_4_requests_on_one_instance(
+    app_dir: Callable[..., Path],
+) -> None:
+    app = app_dir(
+        {
+            "fn": {
+                "handler": "ops.gated_async",
+                "concurrency": 4,
+                "max_instances": 4,
+                "events": [{"http": "POST /fn"}],
+            }
+        }
+    )
+    async with (
+        run_platform(app) as platform,
+        client_for(platform) as client,
+        Gate() as gate,
+        asyncio.TaskGroup() as tasks,
+    ):
+        calls = [_call(tasks, client, gate) for _ in range(4)]
+        pids = await gate.arrivals(4)
+        status = _status(platform)
+        gate.open()
+        responses = await asyncio.gather(*calls)
+    assert len(set(pids)) == 1
+    assert status["instances"] == 1 and status["in_flight"] == 4
+    assert [r.status_code for r in responses] == [200] * 4
+
+
+async def test_module_level_code_runs_once_per_instance_and_never_in_the_zygote(
+    app_dir: Callable[..., Path], tmp_path: Path
+) -> None:
+    inits = tmp_path / "inits.txt"
+    app = app_dir(_gated(max_instances=2), env={"INIT_COUNT_FILE": str(inits)})
+    async with (
+        run_platform(app) as platform,
+        client_for(platform) as client,
+        Gate() as gate,
+        asyncio.TaskGroup() as tasks,
+    ):
+        calls = [_call(tasks, client, gate) for _ in range(2)]
+        pids = await gate.arrivals(2)
+        zygotes = {psutil.Process(pid).ppid() for pid in pids}
+        gate.open()
+        await asyncio.gather(*calls)
+        warm = [await client.post("/fn", json={"gate": gate.port}) for _ in range(4)]
+    assert {r.json()["pid"] for r in warm} <= set(pids)
+    assert sorted(int(line) for line in inits.read_text().split()) == sorted(pids)
+    assert len(zygotes) == 1 and not zygotes & set(pids)
+
+
+async def test_a_handler_that_fails_at_import_gets_502_and_the_platform_keeps_serving(
+    app_dir: Callable[..., Path],
+) -> None:
+    app = app_dir(
+        {
+            "broken": {"handler": "broken.handler", "events": [{"http": "GET /broken"}]},
+            "fine": {"handler": "ops.pid", "events": [{"http": "GET /fine"}]},
+        }
+    )
+    async with run_platform(app) as platform, client_for(platform) as client:
+        first = await client.get("/broken")
+        second = await client.get("/broken")
+        fine = await client.get("/fine")
+    for response in (first, second):
+        assert response.status_code == 502
+        assert response.json() == {"message": "Internal Server Error"}
+        assert response.headers["x-lamina-error"] == "Runtime.ImportModuleError"
+        assert "fails at init on purpose" in response.headers["x-lamina-error-message"]
+    assert fine.status_code == 200
