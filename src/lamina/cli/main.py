@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -91,7 +92,14 @@ def up(
         )
     configure_logging(log_level, json=log_json)
     platform = Platform(
-        spec, PlatformOptions(host=host, port=port, admin_port=admin_port, grace_s=grace)
+        spec,
+        PlatformOptions(
+            host=host,
+            port=port,
+            admin_port=admin_port,
+            grace_s=grace,
+            admin_token=os.environ.get("LAMINA_ADMIN_TOKEN") or None,
+        ),
     )
 
     async def run() -> None:

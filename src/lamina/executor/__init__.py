@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from lamina.executor.types import (
+    INIT_TIMEOUT_S,
     ExecutorBackend,
     FunctionConfig,
     Instance,
@@ -19,6 +20,7 @@ from lamina.executor.types import (
 )
 
 __all__ = [
+    "INIT_TIMEOUT_S",
     "ExecutorBackend",
     "FunctionConfig",
     "Instance",

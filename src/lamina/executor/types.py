@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 __all__ = [
+    "INIT_TIMEOUT_S",
     "ExecutorBackend",
     "FunctionConfig",
     "Instance",
@@ -14,6 +15,8 @@ __all__ = [
     "InvocationResult",
     "LogSink",
 ]
+
+INIT_TIMEOUT_S = 10.0  # AWS Lambda's limit for the init phase (importing the handler module)
 
 LogSink = Callable[[str, str], None]  # (stream "stdout" | "stderr", text ending in "\n")
 
@@ -34,7 +37,7 @@ class FunctionConfig:
     preload: tuple[str, ...] = ()  # modules the zygote imports before forking
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: built on every request, frozen __init__ is slower
 class InvocationRequest:
     request_id: str
     payload: Any  # JSON-ready value (an orjson.Fragment for raw JSON bytes)
@@ -42,7 +45,7 @@ class InvocationRequest:
     on_log: LogSink | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: built on every request, frozen __init__ is slower
 class InvocationResult:
     """A completed invocation: the handler's return value, or its error body as AWS shapes it."""
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
@@ -18,6 +17,7 @@ from lamina.errors import (
 from lamina.executor import InvocationRequest
 from lamina.gateway.asgi import BodyTooLarge, Receive, Scope, Send, read_request, send_response
 from lamina.gateway.events import http_api_v2_event, rest_v1_event
+from lamina.gateway.ids import new_request_id
 from lamina.gateway.invoke_api import INVOKE_PREFIX, InvokeApi
 from lamina.gateway.responses import (
     BadFunctionResponse,
@@ -66,7 +66,7 @@ class GatewayApp:
         if scope["path"].startswith(INVOKE_PREFIX):
             await self.invoke_api(scope, receive, send)
             return
-        request_id = str(uuid.uuid4())
+        request_id = new_request_id()
         rid_header = [
             (b"x-amzn-requestid", request_id.encode()),
             (b"apigw-requestid", request_id.encode()),

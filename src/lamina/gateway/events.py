@@ -23,6 +23,7 @@ The shapes follow AWS "Working with AWS Lambda proxy integrations for HTTP APIs"
 from __future__ import annotations
 
 import base64
+import functools
 import time
 from typing import Any
 from urllib.parse import parse_qsl
@@ -38,7 +39,12 @@ _TEXT_SUBTYPES = frozenset({"json", "javascript", "xml", "ecmascript", "x-javasc
 
 def format_request_time(time_epoch_ms: int) -> str:
     """`12/Mar/2020:19:03:58 +0000`, the CLF time AWS puts in `time` / `requestTime` (UTC)."""
-    t = time.gmtime(time_epoch_ms // 1000)
+    return _format_second(time_epoch_ms // 1000)
+
+
+@functools.lru_cache(maxsize=4)
+def _format_second(epoch_s: int) -> str:
+    t = time.gmtime(epoch_s)
     return (
         f"{t.tm_mday:02d}/{_MONTHS[t.tm_mon - 1]}/{t.tm_year:04d}:"
         f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d} +0000"

@@ -8,7 +8,6 @@ import binascii
 import logging
 import re
 import time
-import uuid
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs, unquote
@@ -24,6 +23,7 @@ from lamina.errors import (
 )
 from lamina.executor import InvocationRequest
 from lamina.gateway.asgi import BodyTooLarge, Receive, Scope, Send, read_request, send_response
+from lamina.gateway.ids import new_request_id
 from lamina.gateway.responses import HttpResponse
 from lamina.invoker import Invoker
 from lamina.telemetry import FunctionOutput
@@ -74,7 +74,7 @@ class InvokeApi:
         self.submit_event = submit_event
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        request_id = str(uuid.uuid4())
+        request_id = new_request_id()
         response = await self._handle(scope, receive, request_id)
         await send_response(send, response, [(b"x-amzn-requestid", request_id.encode())])
 

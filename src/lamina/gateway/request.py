@@ -7,7 +7,7 @@ from dataclasses import dataclass
 __all__ = ["HttpRequest"]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: built on every request, frozen __init__ is slower
 class HttpRequest:
     """One HTTP request, already read in full.
 

@@ -31,7 +31,7 @@ __all__ = ["RouteMatch", "Router"]
 T = TypeVar("T")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: built on every request, frozen __init__ is slower
 class RouteMatch(Generic[T]):
     """The route a request matched, its target and the path parameters it captured."""
 

@@ -14,6 +14,7 @@ from typing import Any
 from lamina.clock import Clock
 from lamina.errors import InitError, InvocationError, PlatformError, ShuttingDown, Throttled
 from lamina.executor import (
+    INIT_TIMEOUT_S,
     ExecutorBackend,
     FunctionConfig,
     Instance,
@@ -38,7 +39,7 @@ class PoolConfig:
     queue_timeout_s: float  # how long one may wait before it is throttled
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: built on every request, frozen __init__ is slower
 class InvocationOutcome:
     result: InvocationResult
     instance_id: str
@@ -175,7 +176,12 @@ class FunctionPool:
         waiter: asyncio.Future[_Slot] = asyncio.get_running_loop().create_future()
         self._waiters.append(waiter)
         self._idle.clear()
-        self._reconcile()
+        wait_s = self.config.queue_timeout_s
+        if self._has_room():
+            # An instance can start for this invocation: waiting for its cold start is not
+            # queueing, so the wait covers the init phase's limit on top of queue_timeout.
+            wait_s += INIT_TIMEOUT_S
+            self._reconcile()
         timed_out = False
 
         def expire() -> None:
@@ -183,7 +189,7 @@ class FunctionPool:
             timed_out = not waiter.done()
             waiter.cancel()
 
-        timer = self._clock.call_later(self.config.queue_timeout_s, expire)
+        timer = self._clock.call_later(wait_s, expire)
         try:
             return await waiter  # raises the start error when one was handed over
         except asyncio.CancelledError:
@@ -201,6 +207,10 @@ class FunctionPool:
             function_id=self.fn.id,
             request_id=request_id,
         )
+
+    def _has_room(self) -> bool:
+        """Whether max_instances still allows starting an instance (else nothing to decide)."""
+        return self._starting + len(self._slots) < self.config.scaling.max_instances
 
     def _forget_waiter(self, waiter: asyncio.Future[_Slot]) -> None:
         """A waiting caller gave up: give back a slot it was handed but never used."""

@@ -18,14 +18,12 @@ from lamina.errors import InitError
 from lamina.executor.local.instance import LocalInstance
 from lamina.executor.local.memory import MemoryLimiter, detect_limiter
 from lamina.executor.local.zygote import ZygoteProcess
-from lamina.executor.types import FunctionConfig, Instance
+from lamina.executor.types import INIT_TIMEOUT_S, FunctionConfig, Instance
 from lamina.runtime.protocol import FrameReader
 
 __all__ = ["LocalBackend"]
 
 log = logging.getLogger(__name__)
-
-_INIT_TIMEOUT_S = 10.0  # AWS Lambda's init phase limit
 
 
 class _Connection(asyncio.Protocol):
@@ -163,7 +161,7 @@ class LocalBackend:
         try:
             instance.pid = await zygote.fork(iid, cgroup)
             self._by_pid[instance.pid] = instance
-            await asyncio.wait_for(asyncio.shield(instance.ready), _INIT_TIMEOUT_S)
+            await asyncio.wait_for(asyncio.shield(instance.ready), INIT_TIMEOUT_S)
         except InitError:
             raise
         except BaseException as exc:
@@ -172,7 +170,7 @@ class LocalBackend:
             self.limiter.release(iid)
             if isinstance(exc, asyncio.TimeoutError):
                 raise InitError(
-                    f"init did not finish within {_INIT_TIMEOUT_S:.0f} seconds", function_id=fn.id
+                    f"init did not finish within {INIT_TIMEOUT_S:.0f} seconds", function_id=fn.id
                 ) from exc
             raise
         finally:
