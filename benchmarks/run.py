@@ -174,9 +174,14 @@ def main() -> None:
                          f"{r['rps'] / base:.2f}x of bare uvicorn", f"{r['errors']:.0f} errors"])
     if args.only in (None, "cold"):
         console.print(f"cold starts: {args.cold_runs} runs per function, each from zero instances")
-        for name, times in cold(args.cold_runs).items():
+        samples = cold(args.cold_runs)
+        medians = {name: statistics.median(times) for name, times in samples.items()}
+        for name, times in samples.items():
             q = statistics.quantiles(times, n=100)
-            rows.append([f"cold: {name}", f"n={len(times)}", f"{statistics.median(times):.2f}", f"{q[98]:.2f}", "", ""])
+            kind = name.split(": ", 1)[1]
+            spawn = medians.get(f"fresh interpreter (spawn): {kind}")
+            ratio = f"{spawn / medians[name]:.1f}x faster than spawn" if name.startswith("Lamina") and spawn else ""
+            rows.append([f"cold: {name}", f"n={len(times)}", f"{medians[name]:.2f}", f"{q[98]:.2f}", ratio, ""])
     headers = ["benchmark", "throughput / runs", "p50 ms", "p99 ms", "ratio", "notes"]
     if args.markdown:
         print("| " + " | ".join(headers) + " |")

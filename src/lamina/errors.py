@@ -12,7 +12,10 @@
     │   └── MalformedResult      the handler returned something that cannot be serialized
     ├── PlatformError            Lamina itself failed (instance could not start, shutting down)
     │   └── ShuttingDown         the platform stopped accepting work
-    └── ClientError              a CLI/SDK call could not reach or was refused by a platform
+    ├── ClientError              a CLI/SDK call could not reach or was refused by a platform
+    └── StoreError               the store URL is invalid or the store refused an operation
+        ├── StoreUnavailable     the database cannot be reached or failed (disk, network, server)
+        └── DuplicateMessage     a message id already exists in the target queue
 
 Function errors raised by user code are not Lamina errors: they come back as results with
 `errorType`/`errorMessage`, exactly as on AWS Lambda.
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 __all__ = [
     "ClientError",
+    "DuplicateMessage",
     "FunctionCrashed",
     "FunctionNotFound",
     "FunctionOutOfMemory",
@@ -33,6 +37,8 @@ __all__ = [
     "ManifestError",
     "PlatformError",
     "ShuttingDown",
+    "StoreError",
+    "StoreUnavailable",
     "Throttled",
 ]
 
@@ -138,3 +144,28 @@ class ShuttingDown(PlatformError):
 
 class ClientError(LaminaError):
     """Raised when a client call cannot reach a platform or is refused by it."""
+
+
+class StoreError(LaminaError):
+    """Raised when a store URL is invalid or the store refuses an operation; names the store."""
+
+    def __init__(self, message: str, *, url: str = "") -> None:
+        self.url = url  # the store URL with any password removed
+        self.message = message
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        return f"store {self.url}: {self.message}" if self.url else f"store: {self.message}"
+
+
+class StoreUnavailable(StoreError):
+    """Raised when the database cannot be reached or fails (file, disk, network, server)."""
+
+
+class DuplicateMessage(StoreError):
+    """Raised when an enqueued or moved message's id already exists in the target queue."""
+
+    def __init__(self, *, url: str, queue: str, message_id: str) -> None:
+        self.queue = queue
+        self.message_id = message_id
+        super().__init__(f"message {message_id!r} already exists in queue {queue!r}", url=url)

@@ -84,12 +84,6 @@ def up(
         spec = load_app(app_dir)
     except ManifestError as exc:
         raise _fail(str(exc), 2) from None
-    if store is not None and not (store.startswith("sqlite") or store.startswith("postgresql://")):
-        raise _fail(f"--store: expected sqlite:///PATH or postgresql://..., got {store!r}", 2)
-    if store is not None and store.startswith("postgresql://"):
-        raise _fail(
-            "--store: PostgreSQL arrives with the store component; this version keeps no state", 2
-        )
     configure_logging(log_level, json=log_json)
     platform = Platform(
         spec,
@@ -98,6 +92,7 @@ def up(
             port=port,
             admin_port=admin_port,
             grace_s=grace,
+            store_url=store,
             admin_token=os.environ.get("LAMINA_ADMIN_TOKEN") or None,
         ),
     )

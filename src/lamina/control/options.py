@@ -14,6 +14,8 @@ class PlatformOptions:
     port: int = 8080  # gateway port; 0 picks a free port
     admin_port: int | None = None  # None: port + 1 (or a free port when port is 0)
     state_dir: Path | None = None  # None: APP_DIR/.lamina
+    store_url: str | None = None  # None: SQLite in STATE_DIR; or sqlite:///PATH, postgresql://...
+    event_poll_s: float = 1.0  # how often consumers look for events made due elsewhere
     admin_token: str | None = None  # None: read or create STATE_DIR/admin-token
     grace_s: float = 30.0  # how long in-flight invocations may run on after SIGTERM
     region: str = "us-east-1"  # AWS_REGION given to functions

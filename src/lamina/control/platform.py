@@ -11,7 +11,7 @@ import secrets
 import signal
 import socket
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -21,13 +21,15 @@ import uvicorn
 from lamina.clock import Clock, SystemClock
 from lamina.control.admin import admin_app
 from lamina.control.options import PlatformOptions
-from lamina.errors import InvocationError, PlatformError, ShuttingDown
-from lamina.executor import ExecutorBackend, FunctionConfig, InvocationRequest, create_backend
+from lamina.errors import PlatformError, ShuttingDown
+from lamina.events import AsyncInvoker, AsyncTarget
+from lamina.executor import ExecutorBackend, FunctionConfig, create_backend
 from lamina.gateway import GatewayApp, RouteTarget
 from lamina.gateway.invoke_api import ACCOUNT, function_arn
 from lamina.invoker import Invoker, PoolConfig
 from lamina.manifest import AppSpec, FunctionSpec
 from lamina.scaling import ScalingSpec
+from lamina.store import Store, open_store
 
 __all__ = ["Platform", "read_token"]
 
@@ -71,6 +73,18 @@ def _bind(host: str, port: int) -> socket.socket:
     sock.listen(2048)
     sock.setblocking(False)
     return sock
+
+
+def _async_target(fn: FunctionSpec) -> AsyncTarget:
+    return AsyncTarget(
+        function_id=fn.id,
+        timeout_s=fn.timeout,
+        wait_s=fn.queue_timeout,
+        capacity=fn.max_instances * fn.concurrency,
+        max_retries=fn.async_invoke.max_retries,
+        backoff_s=fn.async_invoke.backoff,
+        max_event_age_s=fn.async_invoke.max_event_age,
+    )
 
 
 def function_config(fn: FunctionSpec, api_url: str, region: str) -> FunctionConfig:
@@ -129,7 +143,8 @@ class Platform:
         self.admin_url = ""
         self._servers: list[_Server] = []
         self._server_tasks: list[asyncio.Task[None]] = []
-        self._events: set[asyncio.Task[None]] = set()
+        self.store: Store | None = None
+        self.async_invoker: AsyncInvoker | None = None
         self._accepting = False
         self._stopped = asyncio.Event()
 
@@ -170,12 +185,23 @@ class Platform:
             for fn in self.app.functions().values()
         ]
         self.invoker = Invoker(pools, backend, self._clock)
+        self.store = open_store(opts.store_url, default_dir=self.state_dir)
         try:
+            await self.store.open()
             await self.invoker.start()
         except BaseException:
             await self.invoker.close()
             await backend.close()
+            await self.store.close()
             raise
+        self.async_invoker = AsyncInvoker(
+            self.store,
+            self.invoker.invoke,
+            {fid: _async_target(fn) for fid, fn in self.app.functions().items()},
+            self._clock,
+            poll_s=opts.event_poll_s,
+        )
+        self.async_invoker.start()
         self._warn_inactive_triggers()
         routes = [
             (route, RouteTarget(fid, trigger.format))
@@ -223,13 +249,15 @@ class Platform:
             server.should_exit = True
         if self._server_tasks:
             await asyncio.gather(*self._server_tasks, return_exceptions=True)
+        if self.async_invoker is not None:
+            await self.async_invoker.stop(self.options.grace_s)
         if self.invoker is not None:
-            if self._events:
-                await asyncio.wait(set(self._events), timeout=self.options.grace_s)
             await self.invoker.drain(self.options.grace_s)
             await self.invoker.close()
         if self._backend is not None:
             await self._backend.close()
+        if self.store is not None:
+            await self.store.close()
         self._servers.clear()
         self._server_tasks.clear()
         with contextlib.suppress(OSError):
@@ -259,33 +287,19 @@ class Platform:
                 loop.remove_signal_handler(sig)
 
     # -- work -----------------------------------------------------------------------------------
-    def submit_event(self, function_id: str, request: InvocationRequest) -> None:
-        """Run an `Event` invocation in the background (made durable by the events issue)."""
-        if not self._accepting:
+    async def submit_event(
+        self,
+        function_id: str,
+        payload: bytes,
+        request_id: str,
+        client_context: Mapping[str, Any] | None = None,
+    ) -> str:
+        """Accept an `Event` invocation: stored durably before this returns."""
+        if not self._accepting or self.async_invoker is None:
             raise ShuttingDown("the platform is shutting down")
-        task = asyncio.get_running_loop().create_task(self._run_event(function_id, request))
-        self._events.add(task)
-        task.add_done_callback(self._events.discard)
-
-    async def _run_event(self, function_id: str, request: InvocationRequest) -> None:
-        assert self.invoker is not None
-        try:
-            outcome = await self.invoker.invoke(function_id, request)
-        except InvocationError as exc:
-            log.warning(
-                "async invocation failed",
-                extra={
-                    "function_id": function_id,
-                    "request_id": request.request_id,
-                    "error": str(exc),
-                },
-            )
-            return
-        if not outcome.result.ok:
-            log.warning(
-                "async invocation raised",
-                extra={"function_id": function_id, "request_id": request.request_id},
-            )
+        return await self.async_invoker.submit(
+            function_id, payload, request_id=request_id, client_context=client_context
+        )
 
     def status(self) -> dict[str, Any]:
         functions = self.invoker.status() if self.invoker else []

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -18,7 +17,7 @@ from lamina.executor import InvocationRequest
 from lamina.gateway.asgi import BodyTooLarge, Receive, Scope, Send, read_request, send_response
 from lamina.gateway.events import http_api_v2_event, rest_v1_event
 from lamina.gateway.ids import new_request_id
-from lamina.gateway.invoke_api import INVOKE_PREFIX, InvokeApi
+from lamina.gateway.invoke_api import INVOKE_PREFIX, InvokeApi, SubmitEvent
 from lamina.gateway.responses import (
     BadFunctionResponse,
     HttpResponse,
@@ -50,7 +49,7 @@ class GatewayApp:
         self,
         routes: list[tuple[RouteKey, RouteTarget]],
         invoker: Invoker,
-        submit_event: Callable[[str, InvocationRequest], None],
+        submit_event: SubmitEvent,
     ) -> None:
         self.router: Router[RouteTarget] = Router(routes)
         self.invoker = invoker

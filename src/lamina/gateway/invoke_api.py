@@ -8,7 +8,7 @@ import binascii
 import logging
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
@@ -28,11 +28,22 @@ from lamina.gateway.responses import HttpResponse
 from lamina.invoker import Invoker
 from lamina.telemetry import FunctionOutput
 
-__all__ = ["INVOKE_PREFIX", "InvokeApi", "function_arn", "parse_function_name"]
+__all__ = [
+    "INVOKE_PREFIX",
+    "MAX_ASYNC_PAYLOAD",
+    "InvokeApi",
+    "SubmitEvent",
+    "function_arn",
+    "parse_function_name",
+]
 
 log = logging.getLogger(__name__)
 
 INVOKE_PREFIX = "/2015-03-31/functions/"
+MAX_ASYNC_PAYLOAD = 1024 * 1024  # bytes, AWS Lambda's limit for an asynchronous invocation
+
+# (function id, JSON payload, request id, client context): stores the event durably.
+SubmitEvent = Callable[[str, bytes, str, Mapping[str, Any] | None], Awaitable[object]]
 _PATH = re.compile(r"^/2015-03-31/functions/(?P<name>[^/]+)/invocations/?$")
 _ARN = re.compile(
     r"^(?:arn:aws[a-zA-Z-]*:lambda:[a-z0-9-]+:\d{12}:function:)?(?P<name>[A-Za-z0-9_.\-]+)"
@@ -67,9 +78,7 @@ def _aws_error(status: int, error_type: str, message: str, **extra: Any) -> Http
 class InvokeApi:
     """Handles the Invoke API paths of the gateway port."""
 
-    def __init__(
-        self, invoker: Invoker, submit_event: Callable[[str, InvocationRequest], None]
-    ) -> None:
+    def __init__(self, invoker: Invoker, submit_event: SubmitEvent) -> None:
         self.invoker = invoker
         self.submit_event = submit_event
 
@@ -126,12 +135,19 @@ class InvokeApi:
         if kind == "DryRun":
             return HttpResponse(204, [], b"")
         if kind == "Event":
-            self.submit_event(
-                function_id,
-                InvocationRequest(
-                    request_id, payload, client_context, FunctionOutput(function_id, request_id)
-                ),
-            )
+            if len(request.body) > MAX_ASYNC_PAYLOAD:
+                return _aws_error(
+                    413,
+                    "RequestTooLargeException",
+                    f"Request must be smaller than {MAX_ASYNC_PAYLOAD} bytes for the InvokeAsync "
+                    f"operation; got {len(request.body)} bytes",
+                )
+            try:
+                await self.submit_event(
+                    function_id, request.body.strip() or b"{}", request_id, client_context
+                )
+            except ShuttingDown:
+                return _aws_error(503, "ServiceException", "the platform is shutting down")
             return HttpResponse(202, [], b"")
         if kind != "RequestResponse":
             return _aws_error(

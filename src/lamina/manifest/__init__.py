@@ -9,6 +9,7 @@ from __future__ import annotations
 from lamina.manifest.loader import load_app, parse_app
 from lamina.manifest.models import (
     AppSpec,
+    AsyncSpec,
     FunctionSpec,
     HttpTrigger,
     QueueTrigger,
@@ -22,6 +23,7 @@ from lamina.manifest.routekey import RouteKey
 
 __all__ = [
     "AppSpec",
+    "AsyncSpec",
     "FunctionSpec",
     "HttpTrigger",
     "QueueTrigger",

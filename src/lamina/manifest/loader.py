@@ -21,6 +21,7 @@ from lamina.manifest._triggers import parse_trigger
 from lamina.manifest._yamlpos import child, load_yaml
 from lamina.manifest.models import (
     AppSpec,
+    AsyncSpec,
     FunctionSpec,
     HttpTrigger,
     ServiceSpec,
@@ -48,7 +49,9 @@ FUNCTION_KEYS = (
     "env",
     "preload",
     "events",
+    "async",
 )
+ASYNC_KEYS = ("max_retries", "backoff", "max_event_age")
 _APP_NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -231,7 +234,22 @@ def _function(
     fields["events"] = _events(
         check, body.get("events"), child(path, "events"), fields["id"], routes
     )
+    if "async" in body:
+        fields["async_invoke"] = _async(check, body["async"], child(path, "async"))
     return build(check, FunctionSpec, path, **fields)
+
+
+def _async(check: Checker, value: Any, path: str) -> AsyncSpec:
+    body = check.mapping(value, path, allowed=ASYNC_KEYS)
+    fields: dict[str, Any] = {}
+    if "max_retries" in body:
+        fields["max_retries"] = check.integer(
+            body["max_retries"], child(path, "max_retries"), 0, 2, "retries"
+        )
+    for key, top in (("backoff", 3600.0), ("max_event_age", 21600.0)):
+        if key in body:
+            fields[key] = check.seconds(body[key], child(path, key), positive=True, hi=top)
+    return build(check, AsyncSpec, path, **fields)
 
 
 def _module_name(check: Checker, value: Any, path: str) -> str:

@@ -83,6 +83,14 @@ class TableSpec(_Frozen):
     ttl: str | None = None  # attribute holding an expiry time in epoch seconds
 
 
+class AsyncSpec(_Frozen):
+    """How asynchronous (`Event`) invocations of a function are retried, as on AWS Lambda."""
+
+    max_retries: int = Field(default=2, ge=0, le=2)  # retries after the first attempt, 0..2
+    backoff: float = Field(default=60.0, gt=0, le=3600)  # s before the first retry; doubles
+    max_event_age: float = Field(default=21600.0, gt=0, le=21600)  # s an event may wait, <= 6 h
+
+
 class FunctionSpec(_Frozen):
     """One function: its handler, limits, scaling bounds, environment and triggers."""
 
@@ -103,6 +111,7 @@ class FunctionSpec(_Frozen):
     service_env: Mapping[str, str] = Field(default_factory=dict)  # the service's variables
     preload: tuple[str, ...] = ()  # modules the zygote imports before forking instances
     events: tuple[Trigger, ...] = ()  # triggers, in file order
+    async_invoke: AsyncSpec = AsyncSpec()  # `async:` in YAML: retries of Event invocations
 
     @model_validator(mode="before")
     @classmethod

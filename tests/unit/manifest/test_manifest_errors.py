@@ -83,7 +83,7 @@ FUNCTION_CASES = [
     pytest.param(["colour: red"], 7, "",
                  "unknown key 'colour'; expected one of: handler, memory, timeout, max_instances, "
                  "min_instances, keep_alive, concurrency, max_queued, queue_timeout, env, "
-                 "preload, events", id="unknown key without a close match lists the keys"),
+                 "preload, events, async", id="unknown key without a close match lists the keys"),
     pytest.param(["memory: 128", "memory: 256"], 8, "",
                  "duplicate key 'memory' (first at line 7)", id="key written twice"),
     pytest.param(["events: POST /users"], 7, "events",

@@ -1,0 +1,379 @@
+"""The SQLite backend: the embedded default store, one file under `APP_DIR/.lamina/`.
+
+Every call runs on one dedicated thread that owns the store's only connection, so calls are
+async for the caller and serialized for SQLite. Writes use `BEGIN IMMEDIATE`: the write lock is
+taken before anything is read, so two processes sharing the file never claim the same message
+and never fail with a stale snapshot; the other side waits up to `busy_timeout_ms`.
+
+Durability. The journal is WAL. The `sync` option chooses when a commit is fsync'd:
+- `"enqueue"` (default): enqueue commits run with `synchronous=FULL`, everything else with
+  `NORMAL`. An acknowledged enqueue survives a process crash (SIGKILL) *and* an OS crash or
+  power loss. Claims, acks, releases, moves and schedule ticks survive a process crash; a power
+  loss may roll back the last few of them, which only leads to a redelivery (or a repeated
+  tick), never to a lost message: at-least-once holds. Because the WAL is appended in order,
+  an fsync'd enqueue also makes every earlier commit durable.
+- `"full"`: every commit is fsync'd.
+- `"normal"`: no commit is fsync'd: survives SIGKILL of the process, not a power loss.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import sqlite3
+import time
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Literal, Self, TypeVar
+
+from lamina.errors import DuplicateMessage, StoreError, StoreUnavailable
+from lamina.store import _migrations
+from lamina.store._rows import (
+    COLUMNS,
+    dump_json,
+    first_duplicate,
+    message_from_row,
+    new_id,
+)
+from lamina.store.types import Message, NewMessage, QueueStats
+
+__all__ = ["SqliteStore", "SyncMode"]
+
+log = logging.getLogger(__name__)
+
+SyncMode = Literal["enqueue", "full", "normal"]
+_T = TypeVar("_T")
+_COLS = ", ".join(COLUMNS)
+
+_INSERT = (
+    "INSERT INTO messages (queue, id, body, attributes, created_ms, visible_ms)"
+    " VALUES (?, ?, ?, ?, ?, ?)"
+)
+_CLAIM = f"""UPDATE messages SET
+    receive_count = receive_count + 1,
+    first_received_ms = COALESCE(first_received_ms, :now),
+    lease_token = lower(hex(randomblob(16))),
+    visible_ms = :now + :lease
+  WHERE seq IN (SELECT seq FROM messages WHERE queue = :queue AND visible_ms <= :now
+                ORDER BY visible_ms, seq LIMIT :n)
+  RETURNING {_COLS}"""
+_ACK = "DELETE FROM messages WHERE queue = ? AND id = ? AND lease_token = ?"
+_RELEASE = """UPDATE messages SET visible_ms = ?, lease_token = NULL,
+    last_error = COALESCE(?, last_error)
+  WHERE queue = ? AND id = ? AND lease_token = ?"""
+_MOVE = """UPDATE messages SET queue = ?, visible_ms = ?, lease_token = NULL,
+    last_error = COALESCE(?, last_error)
+  WHERE queue = ? AND id = ? AND lease_token = ?"""
+_PEEK = f"SELECT {_COLS} FROM messages WHERE queue = ? ORDER BY created_ms, seq LIMIT ? OFFSET ?"
+_GET = f"SELECT {_COLS} FROM messages WHERE queue = ? AND id = ?"
+_EXISTS = "SELECT 1 FROM messages WHERE queue = ? AND id = ?"
+_DELETE = "DELETE FROM messages WHERE queue = ? AND id = ?"
+_PURGE = "DELETE FROM messages WHERE queue = ?"
+_STATS_ONE = """SELECT count(*), coalesce(sum(visible_ms <= ?), 0), min(created_ms)
+  FROM messages WHERE queue = ?"""
+_STATS_ALL = """SELECT queue, count(*), sum(visible_ms <= ?), min(created_ms)
+  FROM messages GROUP BY queue ORDER BY queue"""
+_CLAIM_TICK = "INSERT OR IGNORE INTO schedule_ticks (schedule_id, tick_ms, owner) VALUES (?, ?, ?)"
+_LAST_TICK = "SELECT max(tick_ms) FROM schedule_ticks WHERE schedule_id = ?"
+
+
+class SqliteStore:
+    """`Store` on one SQLite file; construct cheaply, then `await open()` (or `async with`)."""
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        sync: SyncMode = "enqueue",
+        busy_timeout_ms: int = 10_000,  # how long a writer waits for another process's lock
+        url: str | None = None,  # how the store was named, for error messages
+    ) -> None:
+        self.path = path
+        self.sync: SyncMode = sync
+        self.busy_timeout_ms = busy_timeout_ms
+        self.url = url or f"sqlite:///{path}"
+        self._conn: sqlite3.Connection | None = None
+        self._thread: ThreadPoolExecutor | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def open(self) -> None:
+        if self._thread is not None:
+            return
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lamina-sqlite")
+        try:
+            applied = await self._call(self._open_sync, need_open=False)
+        except BaseException:
+            await self.close()
+            raise
+        log.info(
+            "store opened",
+            extra={"store": self.url, "backend": "sqlite", "migrations_applied": applied},
+        )
+
+    async def close(self) -> None:
+        thread, self._thread = self._thread, None
+        if thread is None:
+            return
+        try:
+            await asyncio.get_running_loop().run_in_executor(thread, self._close_sync)
+        finally:
+            thread.shutdown(wait=True)
+
+    async def __aenter__(self) -> Self:
+        await self.open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    # -- queues ------------------------------------------------------------------------------
+
+    async def enqueue(self, messages: Sequence[NewMessage], *, now_ms: int) -> list[str]:
+        if not messages:
+            return []
+        ids = [m.message_id or new_id() for m in messages]
+        dup = first_duplicate(messages, ids)
+        if dup is not None:
+            raise DuplicateMessage(url=self.url, queue=dup[0], message_id=dup[1])
+        rows = [
+            (m.queue, i, m.body, dump_json(m.attributes), now_ms, now_ms + max(0, m.delay_ms))
+            for m, i in zip(messages, ids, strict=True)
+        ]
+
+        def run(conn: sqlite3.Connection) -> None:
+            try:
+                conn.executemany(_INSERT, rows)
+            except sqlite3.IntegrityError:
+                conn.execute("ROLLBACK")
+                for m, i in zip(messages, ids, strict=True):
+                    if conn.execute(_EXISTS, (m.queue, i)).fetchone():
+                        raise DuplicateMessage(url=self.url, queue=m.queue, message_id=i) from None
+                raise
+
+        await self._transact(run, fsync=self.sync != "normal")
+        return ids
+
+    async def claim(
+        self, queue: str, *, max_messages: int, lease_ms: int, now_ms: int
+    ) -> list[Message]:
+        if max_messages <= 0:
+            return []
+        params = {"now": now_ms, "lease": lease_ms, "queue": queue, "n": max_messages}
+
+        def run(conn: sqlite3.Connection) -> list[Any]:
+            return conn.execute(_CLAIM, params).fetchall()
+
+        rows = await self._transact(run)
+        rows.sort(key=lambda row: row[0])  # oldest (lowest seq) first
+        return [message_from_row(row) for row in rows]
+
+    async def ack(self, queue: str, message_id: str, lease_token: str) -> bool:
+        return await self._change(_ACK, (queue, message_id, lease_token)) == 1
+
+    async def release(
+        self,
+        queue: str,
+        message_id: str,
+        lease_token: str,
+        *,
+        delay_ms: int,
+        now_ms: int,
+        error: Mapping[str, Any] | None = None,
+    ) -> bool:
+        params = (now_ms + max(0, delay_ms), dump_json(error), queue, message_id, lease_token)
+        return await self._change(_RELEASE, params) == 1
+
+    async def move(
+        self,
+        queue: str,
+        message_id: str,
+        lease_token: str,
+        *,
+        to_queue: str,
+        now_ms: int,
+        error: Mapping[str, Any] | None = None,
+    ) -> bool:
+        params = (to_queue, now_ms, dump_json(error), queue, message_id, lease_token)
+
+        def run(conn: sqlite3.Connection) -> int:
+            try:
+                return conn.execute(_MOVE, params).rowcount
+            except sqlite3.IntegrityError:
+                raise DuplicateMessage(
+                    url=self.url, queue=to_queue, message_id=message_id
+                ) from None
+
+        return await self._transact(run) == 1
+
+    async def peek(self, queue: str, *, limit: int = 100, offset: int = 0) -> list[Message]:
+        rows = await self._call(self._read, _PEEK, (queue, limit, offset))
+        return [message_from_row(row) for row in rows]
+
+    async def get(self, queue: str, message_id: str) -> Message | None:
+        rows = await self._call(self._read, _GET, (queue, message_id))
+        return message_from_row(rows[0]) if rows else None
+
+    async def delete(self, queue: str, message_id: str) -> bool:
+        return await self._change(_DELETE, (queue, message_id)) == 1
+
+    async def purge(self, queue: str) -> int:
+        return await self._change(_PURGE, (queue,))
+
+    async def stats(
+        self, queues: Sequence[str] | None = None, *, now_ms: int | None = None
+    ) -> list[QueueStats]:
+        """Depth per queue; `visible` counts messages claimable at `now_ms` (default: the wall
+        clock). With `queues`, one entry per named queue in that order, empty ones included;
+        without, every queue that holds a message, sorted by name."""
+        now = int(time.time() * 1000) if now_ms is None else now_ms
+
+        def run() -> list[QueueStats]:
+            conn = self._connection()
+            if queues is None:
+                return [
+                    QueueStats(queue=q, depth=d, visible=v, oldest_created_ms=o)
+                    for q, d, v, o in conn.execute(_STATS_ALL, (now,))
+                ]
+            result = []
+            for q in queues:
+                d, v, o = conn.execute(_STATS_ONE, (now, q)).fetchone()
+                result.append(QueueStats(queue=q, depth=d, visible=v, oldest_created_ms=o))
+            return result
+
+        return await self._call(run)
+
+    # -- schedules ---------------------------------------------------------------------------
+
+    async def claim_tick(self, schedule_id: str, tick_ms: int, *, owner: str) -> bool:
+        return await self._change(_CLAIM_TICK, (schedule_id, tick_ms, owner)) == 1
+
+    async def last_tick(self, schedule_id: str) -> int | None:
+        rows = await self._call(self._read, _LAST_TICK, (schedule_id,))
+        value: int | None = rows[0][0]
+        return value
+
+    # -- on the store's thread ---------------------------------------------------------------
+
+    async def _call(self, fn: Callable[..., _T], *args: Any, need_open: bool = True) -> _T:
+        """Run `fn(*args)` on the store's thread, translating database and OS errors."""
+        thread = self._thread
+        if thread is None or (need_open and self._conn is None):
+            raise StoreError("the store is not open; call `await store.open()` first", url=self.url)
+        try:
+            return await asyncio.get_running_loop().run_in_executor(thread, fn, *args)
+        except (sqlite3.Error, OSError) as exc:
+            raise StoreUnavailable(f"{type(exc).__name__}: {exc}", url=self.url) from exc
+
+    async def _transact(self, fn: Callable[[sqlite3.Connection], _T], *, fsync: bool = False) -> _T:
+        """Run `fn(connection)` in a write transaction on the store's thread."""
+        return await self._call(functools.partial(self._write, fn, fsync))
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is None:  # closed while the call was queued
+            raise StoreError("the store was closed", url=self.url)
+        return self._conn
+
+    def _open_sync(self) -> int:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(
+            self.path,
+            timeout=self.busy_timeout_ms / 1000,
+            isolation_level=None,  # autocommit; transactions are explicit
+            cached_statements=64,
+        )
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                raise StoreError(f"cannot switch the journal to WAL (got {mode!r})", url=self.url)
+            conn.execute(f"PRAGMA synchronous = {self._base_sync}")
+            applied = _migrate(conn, self.url)
+        except BaseException:
+            conn.close()
+            raise
+        self._conn = conn
+        return applied
+
+    def _close_sync(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.close()
+
+    @property
+    def _base_sync(self) -> str:
+        return "FULL" if self.sync == "full" else "NORMAL"
+
+    def _write(self, fn: Callable[[sqlite3.Connection], _T], fsync: bool = False) -> _T:
+        """Run `fn` in a `BEGIN IMMEDIATE` transaction; with `fsync`, commit with FULL sync."""
+        conn = self._connection()
+        raise_sync = fsync and self.sync == "enqueue"
+        if raise_sync:
+            conn.execute("PRAGMA synchronous = FULL")
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                result = fn(conn)
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            return result
+        finally:
+            if raise_sync:
+                conn.execute("PRAGMA synchronous = NORMAL")
+
+    async def _change(self, sql: str, params: Sequence[Any]) -> int:
+        """Run one write statement; returns how many rows it changed."""
+
+        def run(conn: sqlite3.Connection) -> int:
+            return conn.execute(sql, params).rowcount
+
+        return await self._transact(run)
+
+    def _read(self, sql: str, params: Sequence[Any]) -> list[Any]:
+        return self._connection().execute(sql, params).fetchall()
+
+
+def _migrate(conn: sqlite3.Connection, url: str) -> int:
+    """Apply pending migrations under the write lock; returns how many were applied."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.execute(
+            f"CREATE TABLE IF NOT EXISTS {_migrations.VERSION_TABLE}"
+            " (version INTEGER PRIMARY KEY, applied_ms INTEGER NOT NULL)"
+        )
+        current = int(
+            conn.execute(
+                f"SELECT coalesce(max(version), 0) FROM {_migrations.VERSION_TABLE}"
+            ).fetchone()[0]
+        )
+        known = len(_migrations.SQLITE)
+        if current > known:
+            raise StoreError(
+                f"the schema is at version {current} but this Lamina knows only up to {known};"
+                " upgrade Lamina",
+                url=url,
+            )
+        for version in range(current + 1, known + 1):
+            for statement in _migrations.SQLITE[version - 1]:
+                conn.execute(statement)
+            conn.execute(
+                f"INSERT INTO {_migrations.VERSION_TABLE} (version, applied_ms) VALUES (?, ?)",
+                (version, int(time.time() * 1000)),
+            )
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    return known - current

@@ -1,0 +1,123 @@
+"""The `Store` seam: the only way Lamina touches a database.
+
+Queues are named strings; the events component uses them for async invocations
+(`async:<function_id>`), queue triggers (`queue:<name>`), topic subscriptions
+(`sub:<topic>:<function_id>`) and dead letters (`dlq:<source>`). Every call takes the time
+from the caller (`now_ms`, epoch milliseconds from an injected clock) so that leases and
+delays are tested without waiting.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+__all__ = ["Message", "NewMessage", "QueueStats", "Store"]
+
+
+@dataclass(frozen=True, slots=True)
+class NewMessage:
+    queue: str
+    body: bytes  # the payload, usually JSON; at most 1 MiB is accepted by the events layer
+    attributes: Mapping[str, Any] = field(default_factory=dict)  # JSON-serializable metadata
+    delay_ms: int = 0  # invisible for this long after enqueue
+    message_id: str | None = None  # None: the store assigns a UUID
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    id: str
+    queue: str
+    body: bytes
+    attributes: Mapping[str, Any]
+    created_ms: int  # when it was enqueued (epoch ms)
+    receive_count: int  # how many times it has been claimed, this claim included
+    first_received_ms: int | None  # when it was first claimed
+    lease_token: str | None  # proves the current claim; None when not claimed
+    visible_ms: int  # when it becomes (or became) claimable
+    last_error: Mapping[str, Any] | None  # what the last failed attempt recorded
+
+
+@dataclass(frozen=True, slots=True)
+class QueueStats:
+    queue: str
+    depth: int  # messages in the queue, claimed or not
+    visible: int  # claimable now
+    oldest_created_ms: int | None
+
+
+class Store(Protocol):
+    async def open(self) -> None:
+        """Connect and apply pending schema migrations (idempotent; safe from several processes)."""
+        ...
+
+    async def close(self) -> None: ...
+
+    async def enqueue(self, messages: Sequence[NewMessage], *, now_ms: int) -> list[str]:
+        """Insert all messages atomically (all or none); returns their ids in order."""
+        ...
+
+    async def claim(
+        self, queue: str, *, max_messages: int, lease_ms: int, now_ms: int
+    ) -> list[Message]:
+        """Lease up to `max_messages` visible messages, oldest first. Each one's receive_count
+        goes up by one, a fresh lease_token is set, and it stays invisible for `lease_ms`.
+        Two concurrent claimers never get the same message."""
+        ...
+
+    async def ack(self, queue: str, message_id: str, lease_token: str) -> bool:
+        """Delete a claimed message; False if the lease was lost (expired and re-claimed)."""
+        ...
+
+    async def release(
+        self,
+        queue: str,
+        message_id: str,
+        lease_token: str,
+        *,
+        delay_ms: int,
+        now_ms: int,
+        error: Mapping[str, Any] | None = None,
+    ) -> bool:
+        """Make a claimed message visible again after `delay_ms`, recording `error`."""
+        ...
+
+    async def move(
+        self,
+        queue: str,
+        message_id: str,
+        lease_token: str,
+        *,
+        to_queue: str,
+        now_ms: int,
+        error: Mapping[str, Any] | None = None,
+    ) -> bool:
+        """Move a claimed message to `to_queue` (e.g. a dead-letter queue), visible at once,
+        keeping id, body, attributes, created time and receive count."""
+        ...
+
+    async def peek(self, queue: str, *, limit: int = 100, offset: int = 0) -> list[Message]:
+        """Messages of `queue` without claiming them, oldest first (for dead-letter listings)."""
+        ...
+
+    async def get(self, queue: str, message_id: str) -> Message | None: ...
+
+    async def delete(self, queue: str, message_id: str) -> bool:
+        """Delete regardless of lease (admin purge of one message)."""
+        ...
+
+    async def purge(self, queue: str) -> int:
+        """Delete every message of `queue`; returns how many."""
+        ...
+
+    async def stats(self, queues: Sequence[str] | None = None) -> list[QueueStats]: ...
+
+    async def claim_tick(self, schedule_id: str, tick_ms: int, *, owner: str) -> bool:
+        """Record that schedule tick `tick_ms` fires; True for exactly one caller across all
+        processes sharing the store (insert-once), False for everyone else."""
+        ...
+
+    async def last_tick(self, schedule_id: str) -> int | None:
+        """The latest tick recorded for `schedule_id`, so a restart resumes where it stopped."""
+        ...
