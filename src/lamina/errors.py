@@ -13,6 +13,11 @@
     ├── PlatformError            Lamina itself failed (instance could not start, shutting down)
     │   └── ShuttingDown         the platform stopped accepting work
     ├── ClientError              a CLI/SDK call could not reach or was refused by a platform
+    ├── EventError               an event (queue message, topic message) was refused
+    │   ├── QueueNotFound        no `queue` trigger names that queue
+    │   ├── TopicNotFound        no `topic` trigger names that topic
+    │   ├── PayloadTooLarge      a message body is over the 1 MiB limit
+    │   └── InvalidMessage       a message's attributes or delay are not acceptable
     └── StoreError               the store URL is invalid or the store refused an operation
         ├── StoreUnavailable     the database cannot be reached or failed (disk, network, server)
         └── DuplicateMessage     a message id already exists in the target queue
@@ -23,23 +28,30 @@ Function errors raised by user code are not Lamina errors: they come back as res
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 __all__ = [
     "ClientError",
     "DuplicateMessage",
+    "EventError",
     "FunctionCrashed",
     "FunctionNotFound",
     "FunctionOutOfMemory",
     "FunctionTimeout",
     "InitError",
+    "InvalidMessage",
     "InvocationError",
     "LaminaError",
     "MalformedResult",
     "ManifestError",
+    "PayloadTooLarge",
     "PlatformError",
+    "QueueNotFound",
     "ShuttingDown",
     "StoreError",
     "StoreUnavailable",
     "Throttled",
+    "TopicNotFound",
 ]
 
 
@@ -144,6 +156,48 @@ class ShuttingDown(PlatformError):
 
 class ClientError(LaminaError):
     """Raised when a client call cannot reach a platform or is refused by it."""
+
+
+class EventError(LaminaError):
+    """Raised when an event is refused before it is stored; nothing was enqueued."""
+
+
+class QueueNotFound(EventError):
+    """Raised when a message is sent to a queue that no `queue` trigger names."""
+
+    def __init__(self, queue: str, known: Sequence[str]) -> None:
+        self.queue = queue
+        self.known = tuple(known)
+        shown = ", ".join(repr(k) for k in self.known) or "none"
+        super().__init__(
+            f"no queue named {queue!r}; queues (from `queue` triggers in lamina.yaml): {shown}"
+        )
+
+
+class TopicNotFound(EventError):
+    """Raised when a message is published to a topic that no `topic` trigger names."""
+
+    def __init__(self, topic: str, known: Sequence[str]) -> None:
+        self.topic = topic
+        self.known = tuple(known)
+        shown = ", ".join(repr(k) for k in self.known) or "none"
+        super().__init__(
+            f"no topic named {topic!r}; topics (from `topic` triggers in lamina.yaml): {shown}"
+        )
+
+
+class PayloadTooLarge(EventError):
+    """Raised when a message body is larger than the limit (1 MiB, as SQS and async Lambda)."""
+
+    def __init__(self, *, what: str, size: int, limit: int) -> None:
+        self.what = what  # e.g. "queue 'jobs' message"
+        self.size = size  # bytes, UTF-8
+        self.limit = limit  # bytes
+        super().__init__(f"{what} is {size} bytes; the limit is {limit} bytes")
+
+
+class InvalidMessage(EventError):
+    """Raised when a message's attributes or delay are not acceptable; says which and why."""
 
 
 class StoreError(LaminaError):

@@ -1,7 +1,9 @@
-"""Calls function code makes into the platform it runs on (`lamina.invoke`, ...).
+"""Calls function code makes into the platform it runs on (`lamina.invoke`, `lamina.send`, ...).
 
-They reach the platform's Invoke API at the address the platform puts in `LAMINA_API_URL`,
-with the standard library only, so importing `lamina` inside an instance costs nothing.
+`invoke` and `invoke_async` reach the platform's Invoke API at `LAMINA_API_URL`; `send` and
+`publish` reach the admin API at `LAMINA_ADMIN_URL` with the function token
+`LAMINA_FUNCTION_TOKEN` (which opens only the producer routes). The platform puts all three in
+every function's environment. Standard library only, so importing `lamina` costs nothing.
 """
 
 from __future__ import annotations
@@ -9,12 +11,22 @@ from __future__ import annotations
 import json
 import os
 import urllib.error
+import urllib.parse
 import urllib.request
 from typing import Any
 
 from lamina.errors import ClientError, InvocationError
 
-__all__ = ["FunctionError", "invoke", "invoke_async"]
+__all__ = [
+    "FunctionError",
+    "MessageRefused",
+    "PublishError",
+    "SendError",
+    "invoke",
+    "invoke_async",
+    "publish",
+    "send",
+]
 
 
 class FunctionError(InvocationError):
@@ -84,3 +96,115 @@ def invoke_async(function_id: str, payload: Any = None) -> str:
     """Queue an invocation of `function_id`; returns its request id without waiting for it."""
     _status, headers, _ = _call(function_id, payload, "Event", 30.0)
     return {k.lower(): v for k, v in headers.items()}.get("x-amzn-requestid", "")
+
+
+# -- queues and topics ---------------------------------------------------------------------------
+class MessageRefused(ClientError):
+    """Raised by `lamina.send`/`lamina.publish` when the platform refused the message; names the
+    queue or topic and carries the HTTP status (404: no such queue/topic, 413: too large)."""
+
+    kind = "destination"
+
+    def __init__(self, name: str, message: str, *, status: int = 0) -> None:
+        self.name = name
+        self.status = status
+        self.message = message
+        super().__init__(f"{self.kind} {name!r}: {message}")
+
+
+class SendError(MessageRefused):
+    """Raised by `lamina.send` when a message could not be sent to its queue."""
+
+    kind = "queue"
+
+
+class PublishError(MessageRefused):
+    """Raised by `lamina.publish` when a message could not be published to its topic."""
+
+    kind = "topic"
+
+
+def _admin(path: str, body: dict[str, Any], error: type[MessageRefused], name: str) -> Any:
+    url = os.environ.get("LAMINA_ADMIN_URL")
+    token = os.environ.get("LAMINA_FUNCTION_TOKEN") or os.environ.get("LAMINA_ADMIN_TOKEN")
+    if not url or not token:
+        raise error(
+            name,
+            "LAMINA_ADMIN_URL and LAMINA_FUNCTION_TOKEN are not set: lamina.send and "
+            "lamina.publish work inside functions run by Lamina (or set both, the token to "
+            "the admin token, to call a platform from elsewhere)",
+        )
+    request = urllib.request.Request(
+        f"{url.rstrip('/')}{path}",
+        data=json.dumps(body).encode(),
+        method="POST",
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30.0) as response:
+            return json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as exc:
+        raw = exc.read()
+        try:
+            text = json.loads(raw).get("message") or raw.decode()
+        except (ValueError, AttributeError):
+            text = raw.decode(errors="replace")
+        raise error(name, f"HTTP {exc.code}: {text}", status=exc.code) from exc
+    except OSError as exc:
+        raise error(name, f"cannot reach the Lamina admin API at {url}: {exc}") from exc
+
+
+def _as_text(message: Any, error: type[MessageRefused], name: str) -> str:
+    if isinstance(message, str):
+        return message
+    try:
+        return json.dumps(message)
+    except (TypeError, ValueError) as exc:
+        raise error(name, f"message: expected a str or a JSON value, got {exc}") from None
+
+
+def _checked_attributes(
+    attributes: dict[str, Any] | None, error: type[MessageRefused], name: str
+) -> dict[str, Any]:
+    for key, value in (attributes or {}).items():
+        if isinstance(value, bool) or not isinstance(value, str | int | float | list):
+            raise error(name, f"attribute {key!r}: expected a str, number or list, got {value!r}")
+    return dict(attributes or {})
+
+
+def _message_id(answer: Any) -> str:
+    return str(answer.get("message_id", "")) if isinstance(answer, dict) else ""
+
+
+def send(
+    queue: str,
+    message: Any,
+    attributes: dict[str, Any] | None = None,
+    delay_seconds: float = 0,
+) -> str:
+    """Send `message` (a str, or any JSON value, sent as its JSON text) to `queue`; it is stored
+    durably before this returns. Returns the message id; raises SendError naming the queue."""
+    body = {
+        "body": _as_text(message, SendError, queue),
+        "attributes": _checked_attributes(attributes, SendError, queue),
+        "delay_seconds": delay_seconds,
+    }
+    path = f"/queues/{urllib.parse.quote(queue, safe='')}/messages"
+    return _message_id(_admin(path, body, SendError, queue))
+
+
+def publish(
+    topic: str,
+    message: Any,
+    subject: str | None = None,
+    attributes: dict[str, Any] | None = None,
+) -> str:
+    """Publish `message` (a str, or any JSON value, sent as its JSON text) to every subscription
+    of `topic`, durably. Returns the message id; raises PublishError naming the topic."""
+    body = {
+        "message": _as_text(message, PublishError, topic),
+        "subject": subject,
+        "attributes": _checked_attributes(attributes, PublishError, topic),
+    }
+    path = f"/topics/{urllib.parse.quote(topic, safe='')}/messages"
+    return _message_id(_admin(path, body, PublishError, topic))

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+import json
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 import yaml
 
 from lamina.clock import Clock
@@ -15,6 +21,7 @@ from lamina.control import Platform, PlatformOptions
 from lamina.manifest import load_app
 
 HANDLERS = Path(__file__).parent / "handlers"
+LAMINA = [sys.executable, "-m", "lamina"]
 
 
 def write_app(
@@ -49,3 +56,50 @@ async def run_platform(
 async def client_for(platform: Platform) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(base_url=platform.gateway_url, timeout=30) as client:
         yield client
+
+
+@dataclass
+class Up:
+    process: subprocess.Popen[bytes]
+    gateway_url: str
+    log: Path
+
+    def tree(self) -> list[psutil.Process]:
+        """Every process the platform started (zygotes and instances), recursively."""
+        return psutil.Process(self.process.pid).children(recursive=True)
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+@contextlib.contextmanager
+def lamina_up(app: Path, *args: str) -> Iterator[Up]:
+    """Run `python -m lamina up APP --port 0 ARGS...`; wait for APP/.lamina/platform.json
+    (a stale one left by a killed platform is removed first)."""
+    log = app.parent / f"{app.name}-up.log"
+    runtime = app / ".lamina" / "platform.json"
+    runtime.unlink(missing_ok=True)
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [*LAMINA, "up", str(app), "--port", "0", *args], stdout=out, stderr=subprocess.STDOUT
+        )
+    tree: list[psutil.Process] = []
+    try:
+        deadline = time.monotonic() + 10
+        info = None
+        while info is None:  # a bounded poll: the file appears in another process
+            assert process.poll() is None, f"lamina up exited:\n{log.read_text()}"
+            assert time.monotonic() < deadline, f"no {runtime} after 10 s:\n{log.read_text()}"
+            with contextlib.suppress(OSError, ValueError):
+                info = json.loads(runtime.read_bytes())
+            time.sleep(0.02)
+        up = Up(process, info["gateway_url"], log)
+        yield up
+    finally:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            tree = psutil.Process(process.pid).children(recursive=True)
+        process.kill()
+        process.wait(10)
+        for proc in tree:  # only if a test failed half-way: leave nothing behind
+            with contextlib.suppress(psutil.NoSuchProcess):
+                proc.kill()

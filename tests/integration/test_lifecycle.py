@@ -4,16 +4,13 @@ commands a user runs against it."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -21,7 +18,7 @@ import httpx
 import psutil
 import typer
 from handlers.ops import Gate
-from harness import write_app
+from harness import lamina_up, write_app
 from typer.testing import CliRunner
 
 from lamina.cli import app as cli_app
@@ -29,55 +26,10 @@ from lamina.cli import app as cli_app
 LAMINA = [sys.executable, "-m", "lamina"]
 
 
-@dataclass
-class Up:
-    process: subprocess.Popen[bytes]
-    gateway_url: str
-    log: Path
-
-    def tree(self) -> list[psutil.Process]:
-        """Every process the platform started (zygotes and instances), recursively."""
-        return psutil.Process(self.process.pid).children(recursive=True)
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")
-
-
 def _cli(*args: str, timeout: float = 15) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [*LAMINA, *args], capture_output=True, text=True, timeout=timeout, check=False
     )
-
-
-@contextlib.contextmanager
-def lamina_up(app: Path) -> Iterator[Up]:
-    """Run `python -m lamina up APP --port 0`; wait for APP/.lamina/platform.json."""
-    log = app.parent / f"{app.name}-up.log"
-    runtime = app / ".lamina" / "platform.json"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [*LAMINA, "up", str(app), "--port", "0"], stdout=out, stderr=subprocess.STDOUT
-        )
-    tree: list[psutil.Process] = []
-    try:
-        deadline = time.monotonic() + 10
-        info = None
-        while info is None:  # a bounded poll: the file appears in another process
-            assert process.poll() is None, f"lamina up exited:\n{log.read_text()}"
-            assert time.monotonic() < deadline, f"no {runtime} after 10 s:\n{log.read_text()}"
-            with contextlib.suppress(OSError, ValueError):
-                info = json.loads(runtime.read_bytes())
-            time.sleep(0.02)
-        up = Up(process, info["gateway_url"], log)
-        yield up
-    finally:
-        with contextlib.suppress(psutil.NoSuchProcess):
-            tree = psutil.Process(process.pid).children(recursive=True)
-        process.kill()
-        process.wait(10)
-        for proc in tree:  # only if a test failed half-way: leave nothing behind
-            with contextlib.suppress(psutil.NoSuchProcess):
-                proc.kill()
 
 
 def _running(proc: psutil.Process) -> bool:

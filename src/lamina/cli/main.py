@@ -12,10 +12,20 @@ from typing import Annotated, Any
 
 import httpx
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from lamina.cli.discovery import Target, find_target
+from lamina.cli._common import (
+    AdminUrlOpt,
+    AppDir,
+    TokenOpt,
+    UrlOpt,
+    err,
+    fail,
+    out,
+    target,
+)
+from lamina.cli.dlq import dlq_app
+from lamina.cli.messages import PUBLISH_EXAMPLE, SEND_EXAMPLE, publish, send
 from lamina.cli.scaffold import scaffold
 from lamina.errors import ClientError, LaminaError, ManifestError
 
@@ -29,29 +39,8 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-out = Console()
-err = Console(stderr=True)
-
-AppDir = Annotated[
-    Path, typer.Option("--app-dir", "-C", help="App folder of the running platform.")
-]
-UrlOpt = Annotated[
-    str | None, typer.Option("--url", help="Gateway URL (default: from APP_DIR/.lamina).")
-]
-AdminUrlOpt = Annotated[str | None, typer.Option("--admin-url", help="Admin API URL.")]
-TokenOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--token", help="Admin token (default: LAMINA_ADMIN_TOKEN or APP_DIR/.lamina/admin-token)."
-    ),
-]
-
-
-def _fail(message: str, code: int = 1) -> typer.Exit:
-    # soft_wrap: one error stays one line (file:line: key path: message) for grep and logs,
-    # whatever the terminal width.
-    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
-    return typer.Exit(code)
+_fail = fail
+_target = target
 
 
 @app.command(epilog="Example: lamina up examples/hello --port 8080")
@@ -130,13 +119,6 @@ def _run(coro: Any) -> Any:
         return asyncio.run(coro)
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         return runner.run(coro)
-
-
-def _target(app_dir: Path, url: str | None, admin_url: str | None, token: str | None) -> Target:
-    try:
-        return find_target(app_dir, url, admin_url, token)
-    except ClientError as exc:
-        raise _fail(str(exc)) from None
 
 
 def _payload(data: str | None) -> bytes:
@@ -286,6 +268,12 @@ def init(directory: Annotated[Path, typer.Argument(help="Folder to create the ap
         f"Next: [bold]lamina up {directory}[/] then [bold]curl localhost:8080/hello[/]",
         highlight=False,
     )
+
+
+# Commands about events, in their own modules.
+app.add_typer(dlq_app, name="dlq")
+app.command(epilog=SEND_EXAMPLE)(send)
+app.command(epilog=PUBLISH_EXAMPLE)(publish)
 
 
 def main() -> None:

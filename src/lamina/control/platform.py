@@ -22,7 +22,8 @@ from lamina.clock import Clock, SystemClock
 from lamina.control.admin import admin_app
 from lamina.control.options import PlatformOptions
 from lamina.errors import PlatformError, ShuttingDown
-from lamina.events import AsyncInvoker, AsyncTarget
+from lamina.events import AsyncInvoker, AsyncTarget, Queues, Topics, async_queue, dead_letter_queue
+from lamina.events.scheduler import Scheduler, schedule_targets
 from lamina.executor import ExecutorBackend, FunctionConfig, create_backend
 from lamina.gateway import GatewayApp, RouteTarget
 from lamina.gateway.invoke_api import ACCOUNT, function_arn
@@ -75,19 +76,9 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _async_target(fn: FunctionSpec) -> AsyncTarget:
-    return AsyncTarget(
-        function_id=fn.id,
-        timeout_s=fn.timeout,
-        wait_s=fn.queue_timeout,
-        capacity=fn.max_instances * fn.concurrency,
-        max_retries=fn.async_invoke.max_retries,
-        backoff_s=fn.async_invoke.backoff,
-        max_event_age_s=fn.async_invoke.max_event_age,
-    )
-
-
-def function_config(fn: FunctionSpec, api_url: str, region: str) -> FunctionConfig:
+def function_config(
+    fn: FunctionSpec, api_url: str, region: str, admin_url: str = "", function_token: str = ""
+) -> FunctionConfig:
     """The executor's view of a function, with the environment Lambda would give it."""
     env = {
         "AWS_LAMBDA_FUNCTION_NAME": fn.id,
@@ -105,6 +96,8 @@ def function_config(fn: FunctionSpec, api_url: str, region: str) -> FunctionConf
         "LAMBDA_TASK_ROOT": str(fn.path),
         "LAMBDA_RUNTIME_DIR": os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
         "LAMINA_API_URL": api_url,
+        "LAMINA_ADMIN_URL": admin_url,  # lamina.send / lamina.publish
+        "LAMINA_FUNCTION_TOKEN": function_token,
         "LAMINA_FUNCTION_ARN": function_arn(fn.id, region),
         "TZ": ":UTC",
     }
@@ -145,6 +138,10 @@ class Platform:
         self._server_tasks: list[asyncio.Task[None]] = []
         self.store: Store | None = None
         self.async_invoker: AsyncInvoker | None = None
+        self.scheduler: Scheduler | None = None
+        self.queues: Queues | None = None
+        self.topics: Topics | None = None
+        self.function_token = ""  # opens only the admin API's /queues and /topics routes
         self._accepting = False
         self._stopped = asyncio.Event()
 
@@ -152,7 +149,9 @@ class Platform:
     async def start(self) -> None:
         opts = self.options
         self.state_dir.mkdir(parents=True, exist_ok=True)
+        schedules = schedule_targets(self.app.functions().values())  # ManifestError before I/O
         self.token = read_token(self.state_dir, opts.admin_token)
+        self.function_token = secrets.token_urlsafe(32)
         gateway_sock = _bind(opts.host, opts.port)
         gw_port = gateway_sock.getsockname()[1]
         admin_port = (
@@ -172,7 +171,9 @@ class Platform:
         await backend.start()
         pools = [
             PoolConfig(
-                fn=function_config(fn, self.gateway_url, opts.region),
+                fn=function_config(
+                    fn, self.gateway_url, opts.region, self.admin_url, self.function_token
+                ),
                 scaling=ScalingSpec(
                     min_instances=fn.min_instances,
                     max_instances=fn.max_instances,
@@ -197,18 +198,54 @@ class Platform:
         self.async_invoker = AsyncInvoker(
             self.store,
             self.invoker.invoke,
-            {fid: _async_target(fn) for fid, fn in self.app.functions().items()},
+            {fid: AsyncTarget.for_function(fn) for fid, fn in self.app.functions().items()},
             self._clock,
             poll_s=opts.event_poll_s,
         )
         self.async_invoker.start()
-        self._warn_inactive_triggers()
+        self.queues = Queues.for_app(
+            self.app,
+            self.store,
+            self.invoker.invoke,
+            self._clock,
+            poll_s=opts.event_poll_s,
+            region=opts.region,
+        )
+        self.topics = Topics.for_app(
+            self.app,
+            self.store,
+            self.invoker.invoke,
+            self._clock,
+            poll_s=opts.event_poll_s,
+            region=opts.region,
+            base_url=self.admin_url,
+        )
+        self.queues.start()
+        self.topics.start()
+        self.scheduler = Scheduler(
+            self.store,
+            schedules,
+            self._submit_scheduled,
+            self._clock,
+            owner=f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}",
+            region=opts.region,
+        )
+        self.scheduler.start()
         routes = [
             (route, RouteTarget(fid, trigger.format))
             for route, trigger, fid in self.app.http_routes()
         ]
         gateway = GatewayApp(routes, self.invoker, self.submit_event)
-        admin = admin_app(self.token, self.status)
+        admin = admin_app(
+            self.token,
+            self.status,
+            store=self.store,
+            dead_letter_queues=self._dead_letter_queues(),
+            send=self.queues.send,
+            publish=self.topics.publish,
+            function_token=self.function_token,
+            clock=self._clock,
+        )
         for asgi, sock in ((gateway, gateway_sock), (admin, admin_sock)):
             config = uvicorn.Config(
                 asgi,
@@ -249,8 +286,15 @@ class Platform:
             server.should_exit = True
         if self._server_tasks:
             await asyncio.gather(*self._server_tasks, return_exceptions=True)
-        if self.async_invoker is not None:
-            await self.async_invoker.stop(self.options.grace_s)
+        if self.scheduler is not None:
+            await self.scheduler.stop()
+        await asyncio.gather(
+            *(
+                events.stop(self.options.grace_s)
+                for events in (self.async_invoker, self.queues, self.topics)
+                if events is not None
+            )
+        )
         if self.invoker is not None:
             await self.invoker.drain(self.options.grace_s)
             await self.invoker.close()
@@ -301,6 +345,19 @@ class Platform:
             function_id, payload, request_id=request_id, client_context=client_context
         )
 
+    async def _submit_scheduled(self, function_id: str, payload: bytes, request_id: str) -> None:
+        if self.async_invoker is None:
+            raise ShuttingDown("the platform is shutting down")
+        await self.async_invoker.submit(function_id, payload, request_id=request_id)
+
+    def _dead_letter_queues(self) -> list[str]:
+        """Every dead-letter queue this app can fill, so `GET /dlq` knows them all."""
+        assert self.queues is not None and self.topics is not None
+        asynchronous = [dead_letter_queue(async_queue(fid)) for fid in self.app.functions()]
+        return sorted(
+            {*asynchronous, *self.queues.dead_letter_queues, *self.topics.dead_letter_queues}
+        )
+
     def status(self) -> dict[str, Any]:
         functions = self.invoker.status() if self.invoker else []
         return {"app": self.app.name, "gateway": self.gateway_url, "functions": functions}
@@ -315,17 +372,6 @@ class Platform:
         }
         path = self.state_dir / "platform.json"
         path.write_bytes(orjson.dumps(data))
-
-    def _warn_inactive_triggers(self) -> None:
-        for fn in self.app.functions().values():
-            for trigger in fn.events:
-                kind = type(trigger).__name__.removesuffix("Trigger").lower()
-                if kind != "http":
-                    log.warning(
-                        "trigger not active yet: queue, topic and schedule triggers arrive with "
-                        "the events component",
-                        extra={"function_id": fn.id, "trigger": kind},
-                    )
 
 
 @contextlib.asynccontextmanager

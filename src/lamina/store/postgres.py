@@ -72,6 +72,7 @@ _CLAIM = f"""UPDATE messages AS m SET
   WHERE m.seq = c.seq
   RETURNING {_RETURNING_COLS}"""
 _ACK = "DELETE FROM messages WHERE queue = %s AND id = %s AND lease_token = %s"
+_EXTEND = "UPDATE messages SET visible_ms = %s WHERE queue = %s AND id = %s AND lease_token = %s"
 _RELEASE = """UPDATE messages SET visible_ms = %s, lease_token = NULL,
     last_error = COALESCE(%s::jsonb, last_error)
   WHERE queue = %s AND id = %s AND lease_token = %s"""
@@ -248,6 +249,12 @@ class PostgresStore:
 
     async def ack(self, queue: str, message_id: str, lease_token: str) -> bool:
         return await self._change(_ACK, (queue, message_id, lease_token)) == 1
+
+    async def extend(
+        self, queue: str, message_id: str, lease_token: str, *, lease_ms: int, now_ms: int
+    ) -> bool:
+        params = (now_ms + max(0, lease_ms), queue, message_id, lease_token)
+        return await self._change(_EXTEND, params) == 1
 
     async def release(
         self,

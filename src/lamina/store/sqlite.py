@@ -25,6 +25,7 @@ import sqlite3
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, Self, TypeVar
@@ -61,6 +62,7 @@ _CLAIM = f"""UPDATE messages SET
                 ORDER BY visible_ms, seq LIMIT :n)
   RETURNING {_COLS}"""
 _ACK = "DELETE FROM messages WHERE queue = ? AND id = ? AND lease_token = ?"
+_EXTEND = "UPDATE messages SET visible_ms = ? WHERE queue = ? AND id = ? AND lease_token = ?"
 _RELEASE = """UPDATE messages SET visible_ms = ?, lease_token = NULL,
     last_error = COALESCE(?, last_error)
   WHERE queue = ? AND id = ? AND lease_token = ?"""
@@ -80,6 +82,12 @@ _CLAIM_TICK = "INSERT OR IGNORE INTO schedule_ticks (schedule_id, tick_ms, owner
 _LAST_TICK = "SELECT max(tick_ms) FROM schedule_ticks WHERE schedule_id = ?"
 
 
+@dataclass(slots=True)
+class _Enqueue:
+    rows: list[tuple[Any, ...]]
+    done: asyncio.Future[None]
+
+
 class SqliteStore:
     """`Store` on one SQLite file; construct cheaply, then `await open()` (or `async with`)."""
 
@@ -97,6 +105,9 @@ class SqliteStore:
         self.url = url or f"sqlite:///{path}"
         self._conn: sqlite3.Connection | None = None
         self._thread: ThreadPoolExecutor | None = None
+        # Group commit: enqueues that arrive while one commit is on disk share the next one.
+        self._pending: list[_Enqueue] = []
+        self._flusher: asyncio.Task[None] | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -148,19 +159,60 @@ class SqliteStore:
             (m.queue, i, m.body, dump_json(m.attributes), now_ms, now_ms + max(0, m.delay_ms))
             for m, i in zip(messages, ids, strict=True)
         ]
-
-        def run(conn: sqlite3.Connection) -> None:
-            try:
-                conn.executemany(_INSERT, rows)
-            except sqlite3.IntegrityError:
-                conn.execute("ROLLBACK")
-                for m, i in zip(messages, ids, strict=True):
-                    if conn.execute(_EXISTS, (m.queue, i)).fetchone():
-                        raise DuplicateMessage(url=self.url, queue=m.queue, message_id=i) from None
-                raise
-
-        await self._transact(run, fsync=self.sync != "normal")
+        if self._thread is None or self._conn is None:
+            raise StoreError("the store is not open; call `await store.open()` first", url=self.url)
+        entry = _Enqueue(rows, asyncio.get_running_loop().create_future())
+        self._pending.append(entry)
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.get_running_loop().create_task(self._flush())
+        await entry.done
         return ids
+
+    async def _flush(self) -> None:
+        """Commit every pending enqueue, in as few transactions (and disk syncs) as possible.
+        Each enqueue stays atomic on its own: a duplicate id fails that enqueue only."""
+        while self._pending:
+            batch, self._pending = self._pending, []
+
+            try:
+                outcomes = await self._transact(
+                    functools.partial(self._insert_batch, batch), fsync=self.sync != "normal"
+                )
+            except BaseException as exc:
+                for entry in batch:
+                    if not entry.done.done():
+                        entry.done.set_exception(exc)
+                if isinstance(exc, asyncio.CancelledError):
+                    raise
+                continue
+            for entry, outcome in zip(batch, outcomes, strict=True):
+                if outcome is None:
+                    entry.done.set_result(None)
+                else:
+                    entry.done.set_exception(outcome)
+
+    def _insert_batch(
+        self, batch: list[_Enqueue], conn: sqlite3.Connection
+    ) -> list[BaseException | None]:
+        """Insert each enqueue under its own savepoint; what failed, or None, per enqueue."""
+        outcomes: list[BaseException | None] = []
+        for entry in batch:
+            conn.execute("SAVEPOINT enqueue")
+            try:
+                conn.executemany(_INSERT, entry.rows)
+            except sqlite3.IntegrityError:
+                conn.execute("ROLLBACK TO enqueue")
+                outcomes.append(self._duplicate(conn, entry.rows))
+            else:
+                outcomes.append(None)
+            conn.execute("RELEASE enqueue")
+        return outcomes
+
+    def _duplicate(self, conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> BaseException:
+        for row in rows:
+            if conn.execute(_EXISTS, (row[0], row[1])).fetchone():
+                return DuplicateMessage(url=self.url, queue=row[0], message_id=row[1])
+        return StoreError("enqueue violated a constraint", url=self.url)
 
     async def claim(
         self, queue: str, *, max_messages: int, lease_ms: int, now_ms: int
@@ -178,6 +230,12 @@ class SqliteStore:
 
     async def ack(self, queue: str, message_id: str, lease_token: str) -> bool:
         return await self._change(_ACK, (queue, message_id, lease_token)) == 1
+
+    async def extend(
+        self, queue: str, message_id: str, lease_token: str, *, lease_ms: int, now_ms: int
+    ) -> bool:
+        params = (now_ms + max(0, lease_ms), queue, message_id, lease_token)
+        return await self._change(_EXTEND, params) == 1
 
     async def release(
         self,

@@ -70,6 +70,13 @@ class Store(Protocol):
         """Delete a claimed message; False if the lease was lost (expired and re-claimed)."""
         ...
 
+    async def extend(
+        self, queue: str, message_id: str, lease_token: str, *, lease_ms: int, now_ms: int
+    ) -> bool:
+        """Keep a claimed message invisible until `now_ms + lease_ms` (a heartbeat of a delivery
+        still running); False if the lease was lost (expired and re-claimed, or settled)."""
+        ...
+
     async def release(
         self,
         queue: str,
