@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -103,3 +104,37 @@ def lamina_up(app: Path, *args: str) -> Iterator[Up]:
         for proc in tree:  # only if a test failed half-way: leave nothing behind
             with contextlib.suppress(psutil.NoSuchProcess):
                 proc.kill()
+
+
+def jsonl(path: Path) -> list[dict[str, Any]]:
+    """The JSON lines a handler appended to `path` (none yet: [])."""
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+async def until(check: Callable[[], Any], what: str, deadline_s: float = 15) -> Any:
+    """Bounded wait for an effect in another process (e.g. a file a handler writes), the last
+    resort when there is no event to await; returns the first truthy result of `check`."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + deadline_s
+    while True:
+        result = check()
+        if asyncio.iscoroutine(result):
+            result = await result
+        if result:
+            return result
+        assert loop.time() < end, f"timed out after {deadline_s} s waiting for {what}"
+        await asyncio.sleep(0.02)
+
+
+async def send_event(platform: Platform, function_id: str, payload: dict[str, Any]) -> str:
+    """An `Event` invocation through the Invoke API; returns the request id of the 202."""
+    async with client_for(platform) as client:
+        response = await client.post(
+            f"/2015-03-31/functions/{function_id}/invocations",
+            json=payload,
+            headers={"X-Amz-Invocation-Type": "Event"},
+        )
+    assert response.status_code == 202, response.text
+    return str(response.headers["x-amzn-requestid"])

@@ -8,35 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from harness import client_for, run_platform
-
-from lamina.control import Platform
-
-
-def _attempts(path: Path) -> list[dict[str, Any]]:
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines()]
-
-
-async def _until(check: Callable[[], bool], what: str, deadline_s: float = 10) -> None:
-    """Bounded wait for an effect in another process (the handler writes a file)."""
-    loop = asyncio.get_running_loop()
-    end = loop.time() + deadline_s
-    while not check():
-        assert loop.time() < end, f"timed out waiting for {what}"
-        await asyncio.sleep(0.02)
-
-
-async def _send_event(platform: Platform, function_id: str, payload: dict[str, Any]) -> str:
-    async with client_for(platform) as client:
-        response = await client.post(
-            f"/2015-03-31/functions/{function_id}/invocations",
-            json=payload,
-            headers={"X-Amz-Invocation-Type": "Event"},
-        )
-    assert response.status_code == 202, response.text
-    return response.headers["x-amzn-requestid"]
+from harness import client_for, jsonl, run_platform, send_event, until
 
 
 async def test_an_event_is_stored_then_delivered_with_its_request_id(
@@ -47,12 +19,12 @@ async def test_an_event_is_stored_then_delivered_with_its_request_id(
         {"record": {"handler": "async_targets.record"}}, env={"ATTEMPTS_FILE": str(attempts)}
     )
     async with run_platform(app) as platform:
-        request_id = await _send_event(platform, "svc.record", {"n": 1})
-        await _until(lambda: len(_attempts(attempts)) == 1, "the event to be delivered")
+        request_id = await send_event(platform, "svc.record", {"n": 1})
+        await until(lambda: len(jsonl(attempts)) == 1, "the event to be delivered")
         assert platform.store is not None
-        await _until(lambda: platform.async_invoker.delivered == 1, "the ack")  # type: ignore[union-attr]
+        await until(lambda: platform.async_invoker.delivered == 1, "the ack")  # type: ignore[union-attr]
         left = await platform.store.peek("async:svc.record")
-    assert _attempts(attempts) == [{"request_id": request_id, "event": {"n": 1}, "outcome": "ok"}]
+    assert jsonl(attempts) == [{"request_id": request_id, "event": {"n": 1}, "outcome": "ok"}]
     assert left == [], "an acknowledged event is deleted from its queue"
 
 
@@ -70,7 +42,7 @@ async def test_a_failing_event_is_retried_with_the_same_id_then_dead_lettered(
         env={"ATTEMPTS_FILE": str(attempts)},
     )
     async with run_platform(app, event_poll_s=0.02) as platform:
-        request_id = await _send_event(platform, "svc.fails", {"n": 7})
+        request_id = await send_event(platform, "svc.fails", {"n": 7})
         assert platform.store is not None
         store = platform.store
 
@@ -85,7 +57,7 @@ async def test_a_failing_event_is_retried_with_the_same_id_then_dead_lettered(
             dlq = await dead_lettered()
             await asyncio.sleep(0.02)
         queued = await store.peek("async:svc.fails")
-    tried = _attempts(attempts)
+    tried = jsonl(attempts)
     assert [a["request_id"] for a in tried] == [request_id] * 3, "1 attempt + 2 retries, one id"
     assert queued == []
     (message,) = dlq

@@ -3,52 +3,19 @@ back through normal delivery, purged; the function token opens only the producer
 
 from __future__ import annotations
 
-import asyncio
-import json
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from harness import client_for, run_platform
+from harness import jsonl, run_platform, send_event, until
 
 from lamina.control import Platform
 
 pytestmark = pytest.mark.timeout(30)
 
 SOURCE = "async:svc.flaky"
-
-
-def _lines(path: Path) -> list[dict[str, Any]]:
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines()]
-
-
-async def until(check: Callable[[], Any], what: str, deadline_s: float = 10) -> Any:
-    """Bounded wait for an effect in another process; returns the first truthy result."""
-    loop = asyncio.get_running_loop()
-    end = loop.time() + deadline_s
-    while True:
-        result = check()
-        if asyncio.iscoroutine(result):
-            result = await result
-        if result:
-            return result
-        assert loop.time() < end, f"timed out waiting for {what}"
-        await asyncio.sleep(0.02)
-
-
-async def send_event(platform: Platform, function_id: str, payload: dict[str, Any]) -> str:
-    async with client_for(platform) as client:
-        response = await client.post(
-            f"/2015-03-31/functions/{function_id}/invocations",
-            json=payload,
-            headers={"X-Amz-Invocation-Type": "Event"},
-        )
-    assert response.status_code == 202, response.text
-    return response.headers["x-amzn-requestid"]
 
 
 def flaky_app(app_dir: Callable[..., Path], tmp_path: Path) -> Path:
@@ -105,7 +72,7 @@ async def test_a_dead_letter_is_listed_shown_redriven_and_delivered(
 
         (tmp_path / "fixed").touch()
         redrive = await admin.post("/dlq/redrive", json={"source": SOURCE})
-        await until(lambda: [e for e in _lines(events) if e["outcome"] == "ok"], "redelivery")
+        await until(lambda: [e for e in jsonl(events) if e["outcome"] == "ok"], "redelivery")
         after = await until(
             lambda: _empty(admin), "the dead-letter queue to be empty after the redrive"
         )
@@ -126,7 +93,7 @@ async def test_a_dead_letter_is_listed_shown_redriven_and_delivered(
     assert bad_limit.status_code == 400 and "limit" in bad_limit.json()["message"]
     assert redrive.json() == {"redriven": [{"source": SOURCE, "id": request_id}], "missing": []}
     assert after is True
-    attempts = _lines(events)
+    attempts = jsonl(events)
     assert [(a["request_id"], a["outcome"]) for a in attempts] == [
         (request_id, "raised"),
         (request_id, "ok"),
@@ -151,7 +118,7 @@ async def test_redrive_by_id_and_purge(
 
         await until(three, "three dead letters")
         redrive = await admin.post("/dlq/redrive", json={"ids": [ids[0], "missing-id"]})
-        await until(lambda: len(_lines(tmp_path / "events.jsonl")) == 4, "the redriven attempt")
+        await until(lambda: len(jsonl(tmp_path / "events.jsonl")) == 4, "the redriven attempt")
         no_source = await admin.delete("/dlq")
         purged = await admin.delete("/dlq", params={"source": SOURCE})
         left = (await admin.get("/dlq")).json()

@@ -3,37 +3,13 @@ BatchProcessor gets only its failed record back; a topic reaches its two subscri
 
 from __future__ import annotations
 
-import asyncio
-import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from harness import run_platform
+from harness import client_for, jsonl, run_platform, until
 
 from lamina.control import Platform
-
-
-def _lines(path: Path) -> list[dict[str, Any]]:
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines()]
-
-
-async def _until(
-    check: Callable[[], Awaitable[bool] | bool], what: str, deadline_s: float = 15
-) -> None:
-    """Bounded wait for an effect in another process (the handler writes a file)."""
-    loop = asyncio.get_running_loop()
-    end = loop.time() + deadline_s
-    while True:
-        done = check()
-        if not isinstance(done, bool):
-            done = await done
-        if done:
-            return
-        assert loop.time() < end, f"timed out waiting for {what}"
-        await asyncio.sleep(0.02)
 
 
 def _store(platform: Platform) -> Any:
@@ -68,11 +44,11 @@ async def test_powertools_batch_processor_gets_only_its_failed_record_back(
         async def dead_lettered() -> bool:
             return len(await store.peek("dlq:queue:jobs")) == 1
 
-        await _until(dead_lettered, "the failing record to reach the dead-letter queue")
+        await until(dead_lettered, "the failing record to reach the dead-letter queue")
         left = await store.peek("queue:jobs")
         [dead] = await store.peek("dlq:queue:jobs")
 
-    seen = _lines(log)
+    seen = jsonl(log)
     assert sorted((s["body"], s["receive_count"]) for s in seen) == [
         ("bad", 1),
         ("bad", 2),
@@ -110,10 +86,10 @@ async def test_a_published_message_reaches_both_subscribers_as_sns_events(
         message_id = await topics.publish(
             "news", "hello subscribers", subject="greeting", attributes={"kind": "sports"}
         )
-        await _until(lambda: len(_lines(log)) == 2, "both subscribers to run")
+        await until(lambda: len(jsonl(log)) == 2, "both subscribers to run")
         filtered = await _store(platform).peek("sub:news:svc.filtered")
 
-    seen = sorted(_lines(log), key=lambda s: s["function"])
+    seen = sorted(jsonl(log), key=lambda s: s["function"])
     assert [s["function"] for s in seen] == ["svc.first", "svc.second"]
     for s in seen:
         assert (s["message_id"], s["message"], s["subject"], s["kind"]) == (
@@ -125,3 +101,44 @@ async def test_a_published_message_reaches_both_subscribers_as_sns_events(
         assert s["topic_arn"].endswith(":news")
     assert seen[0]["request_id"] != seen[1]["request_id"]
     assert filtered == [], "the filter policy kept the message from the third subscriber"
+
+
+async def test_function_code_sends_and_publishes_with_the_lamina_module(
+    app_dir: Callable[..., Path], tmp_path: Path
+) -> None:
+    log = tmp_path / "messaging.jsonl"
+    app = app_dir(
+        {
+            "produce": {"handler": "messaging.produce"},
+            "nowhere": {"handler": "messaging.send_to_nowhere"},
+            "consume": {
+                "handler": "messaging.consume",
+                "events": [{"queue": "orders"}, {"topic": "shipped"}],
+            },
+        },
+        env={"MESSAGING_LOG": str(log)},
+    )
+    async with run_platform(app, event_poll_s=0.05) as platform, client_for(platform) as client:
+        produced = await client.post(
+            "/2015-03-31/functions/svc.produce/invocations", json={"order": 42}
+        )
+        await until(lambda: len(jsonl(log)) == 2, "the queue and topic deliveries")
+        refused = await client.post("/2015-03-31/functions/svc.nowhere/invocations", json={})
+    ids = produced.json()
+    by_source = {entry["source"]: entry for entry in jsonl(log)}
+    assert by_source["sqs"] == {
+        "source": "sqs",
+        "body": {"order": 42},
+        "id": ids["sent"],
+        "kind": "book",
+    }
+    assert by_source["sns"] == {
+        "source": "sns",
+        "message": "order 42",
+        "subject": "Shipped",
+        "id": ids["published"],
+    }
+    error = refused.json()
+    assert refused.headers["x-amz-function-error"] == "Unhandled"
+    assert "no-such-queue" in error["errorMessage"]
+    assert "orders" in error["errorMessage"], "the error names the queues that exist"

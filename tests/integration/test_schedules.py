@@ -3,8 +3,6 @@ two `lamina up` processes sharing one PostgreSQL schema fire each tick exactly o
 
 from __future__ import annotations
 
-import asyncio
-import json
 import signal
 import sys
 from collections.abc import Callable
@@ -12,25 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from harness import lamina_up, run_platform, write_app
+from harness import jsonl, lamina_up, run_platform, until, write_app
 
 pytestmark = pytest.mark.timeout(40)
 
 LAMINA = [sys.executable, "-m", "lamina"]
-
-
-def _lines(path: Path) -> list[dict[str, Any]]:
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-
-async def _until(check: Callable[[], bool], what: str, deadline_s: float = 10) -> None:
-    loop = asyncio.get_running_loop()
-    end = loop.time() + deadline_s
-    while not check():
-        assert loop.time() < end, f"timed out waiting for {what}"
-        await asyncio.sleep(0.05)
 
 
 def _functions(events: Path, schedule: Any) -> tuple[dict[str, Any], dict[str, str]]:
@@ -46,8 +30,8 @@ async def test_a_rate_schedule_delivers_one_scheduled_event_per_second(
     events = tmp_path / "events.jsonl"
     app = app_dir(*_functions(events, "rate(1 second)"))
     async with run_platform(app, event_poll_s=0.05):
-        await _until(lambda: len(_lines(events)) >= 3, "three ticks")
-    got = _lines(events)
+        await until(lambda: len(jsonl(events)) >= 3, "three ticks")
+    got = jsonl(events)
     times = [e["event"]["time"] for e in got]
     assert len(set(times)) == len(times), f"a tick fired twice: {times}"
     for entry in got:
@@ -66,8 +50,8 @@ async def test_a_schedule_input_is_delivered_as_the_event(
     schedule = {"expression": "rate(1 second)", "input": {"job": "cleanup"}}
     app = app_dir(*_functions(events, schedule))
     async with run_platform(app, event_poll_s=0.05):
-        await _until(lambda: len(_lines(events)) >= 1, "one tick")
-    assert _lines(events)[0]["event"] == {"job": "cleanup"}
+        await until(lambda: len(jsonl(events)) >= 1, "one tick")
+    assert jsonl(events)[0]["event"] == {"job": "cleanup"}
 
 
 # -- two processes, one PostgreSQL schema ------------------------------------------------------
@@ -80,12 +64,12 @@ async def test_two_processes_sharing_postgresql_fire_each_tick_exactly_once(
     two = write_app(tmp_path / "two", functions, env)
     store = ("--store", postgres_schema_url)
     with lamina_up(one, *store) as up1, lamina_up(two, *store) as up2:
-        await _until(lambda: len(_lines(events)) >= 5, "five ticks", deadline_s=20)
+        await until(lambda: len(jsonl(events)) >= 5, "five ticks", deadline_s=20)
         for up in (up1, up2):
             up.process.send_signal(signal.SIGTERM)
         codes = [up1.process.wait(15), up2.process.wait(15)]
     assert codes == [0, 0]
-    got = _lines(events)
+    got = jsonl(events)
     ids = [e["request_id"] for e in got]
     times = [e["event"]["time"] for e in got]
     assert len(set(ids)) == len(ids), f"a tick fired twice: {sorted(times)}"
