@@ -3,15 +3,19 @@ handler ran -> acknowledged) with batch sizes 1 and 10, on SQLite and on Postgre
 the bare store doing the same insert/claim/delete cycle from one Python process.
 
     python benchmarks/events.py                          # both backends, prints a table
-    python benchmarks/events.py --markdown               # the same as Markdown for docs/benchmarks.md
+    python benchmarks/events.py --markdown               # as Markdown, for docs/benchmarks.md
     python benchmarks/events.py --postgres URL           # default: $LAMINA_TEST_POSTGRES_URL or
                                                          # postgresql://postgres@127.0.0.1:5432/test
     python benchmarks/events.py --messages 1000          # N per measurement (default 2000 / 5000)
 
 What is measured, per backend and batch size B (1 and 10):
 - bare store: `enqueue` one message per call (as `Queues.send` does) N times, then
-  `claim(max_messages=B)` and `ack` each message until the queue is empty; sequential awaits
-  from one process. Reported: N / (enqueue + claim/ack time), and N / claim/ack time alone.
+  `claim(max_messages=B)` and `ack` each message until the queue is empty, from one process,
+  twice: "seq", every call awaited in turn; "conc", with Lamina's concurrency (100 enqueues
+  in flight, then 10 workers each looping claim -> ack each; 10 = the consumer's capacity).
+  "conc" is the fair baseline: SQLite group-commits concurrent enqueues, and PostgreSQL has
+  a pool of 10 connections, which one await at a time leaves unused. Reported: N / (enqueue
+  + claim/ack time), and N / claim/ack time alone (the delivery-only baseline).
 - Lamina end to end: the real platform in this process (`Platform`, the local executor, real
   instance processes) with a no-op function per queue trigger (batch_size B, batch_window 0,
   default max_instances 10 / concurrency 1). N `queues.send` calls, 100 at a time with
@@ -92,12 +96,16 @@ def deadline_s(n: int) -> float:
 
 def progress() -> Progress:
     return Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        console=console, transient=False,
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
     )
 
 
-# -- backends ---------------------------------------------------------------------------------------
+# -- backends ------------------------------------------------------------------------------------
 def with_params(url: str, **params: str) -> str:
     parts = urlsplit(url)
     query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k not in params]
@@ -107,7 +115,11 @@ def with_params(url: str, **params: str) -> str:
 def libpq_url(url: str) -> str:
     """`url` without Lamina's own `lamina_*` parameters (what psycopg accepts)."""
     parts = urlsplit(url)
-    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not k.startswith("lamina_")]
+    query = [
+        (k, v)
+        for k, v in parse_qsl(parts.query, keep_blank_values=True)
+        if not k.startswith("lamina_")
+    ]
     return urlunsplit(parts._replace(query=urlencode(query)))
 
 
@@ -122,13 +134,17 @@ class Postgres:
         import psycopg
 
         try:
-            async with await psycopg.AsyncConnection.connect(libpq_url(self.url), connect_timeout=5) as conn:
+            async with await psycopg.AsyncConnection.connect(
+                libpq_url(self.url), connect_timeout=5
+            ) as conn:
                 cur = await conn.execute("SHOW server_version")
                 row = await cur.fetchone()
                 return str(row[0]) if row else "?"
         except psycopg.OperationalError as exc:
-            raise SystemExit(f"PostgreSQL at {self.url} is not reachable ({exc}); pass --postgres URL"
-                             " or --backend sqlite") from None
+            raise SystemExit(
+                f"PostgreSQL at {self.url} is not reachable ({exc}); pass --postgres URL"
+                " or --backend sqlite"
+            ) from None
 
     def fresh(self, label: str) -> str:
         schema = f"lamina_bench_{label}_{secrets.token_hex(4)}"
@@ -141,10 +157,13 @@ class Postgres:
 
         if not self.schemas:
             return
-        async with await psycopg.AsyncConnection.connect(libpq_url(self.url), autocommit=True,
-                                                         connect_timeout=5) as conn:
+        async with await psycopg.AsyncConnection.connect(
+            libpq_url(self.url), autocommit=True, connect_timeout=5
+        ) as conn:
             for schema in self.schemas:
-                await conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+                await conn.execute(
+                    sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema))
+                )
         self.schemas.clear()
 
 
@@ -158,9 +177,10 @@ async def opened(url: str, tmp: Path) -> AsyncIterator[Store]:
         await store.close()
 
 
-# -- bare store -------------------------------------------------------------------------------------
-async def bare(url: str, tmp: Path, batch: int, n: int, bar: Progress, label: str,
-               concurrent: bool) -> tuple[float, float]:
+# -- bare store ----------------------------------------------------------------------------------
+async def bare(
+    url: str, tmp: Path, batch: int, n: int, bar: Progress, label: str, concurrent: bool
+) -> tuple[float, float]:
     """(enqueue + claim/ack msgs/s, claim/ack msgs/s) of the store alone. Sequential: one await
     after the other. Concurrent: Lamina's concurrency without Lamina, i.e. one-message enqueues
     SEND_CHUNK at a time, then CAPACITY workers each looping claim(batch) -> ack each."""
@@ -168,11 +188,14 @@ async def bare(url: str, tmp: Path, batch: int, n: int, bar: Progress, label: st
     mode = "concurrent" if concurrent else "sequential"
     task = bar.add_task(f"{label} bare store {mode}, batch {batch}", total=2 * n)
     async with opened(url, tmp) as store, asyncio.timeout(deadline_s(n)):
+
         async def enqueue(i: int) -> None:
             await store.enqueue([NewMessage(queue=queue, body=b'{"n": %d}' % i)], now_ms=now_ms())
 
         async def claim_ack() -> int:
-            messages = await store.claim(queue, max_messages=batch, lease_ms=30_000, now_ms=now_ms())
+            messages = await store.claim(
+                queue, max_messages=batch, lease_ms=30_000, now_ms=now_ms()
+            )
             for m in messages:
                 if not await store.ack(queue, m.id, m.lease_token or ""):
                     raise RuntimeError(f"bare store: lost the lease of {m.id}")
@@ -188,6 +211,7 @@ async def bare(url: str, tmp: Path, batch: int, n: int, bar: Progress, label: st
         for i in range(20):  # warm-up: connections, prepared statements
             await enqueue(i)
         await worker()
+        bar.reset(task)
         started = time.perf_counter()
         if concurrent:
             for i in range(0, n, SEND_CHUNK):
@@ -206,8 +230,10 @@ async def bare(url: str, tmp: Path, batch: int, n: int, bar: Progress, label: st
     return n / (done - started), n / (done - enqueued)
 
 
-# -- Lamina -----------------------------------------------------------------------------------------
-async def until(cond: Callable[[], bool], what: str, timeout_s: float, on_tick: Callable[[], None]) -> None:
+# -- Lamina --------------------------------------------------------------------------------------
+async def until(
+    cond: Callable[[], bool], what: str, timeout_s: float, on_tick: Callable[[], None]
+) -> None:
     end = time.monotonic() + timeout_s
     while not cond():
         if time.monotonic() > end:
@@ -229,10 +255,15 @@ class Bench:
     async def settled(self, queue: str, before: tuple[int, int, int], n: int, what: str) -> None:
         """Every one of the `n` messages was acknowledged and nothing else happened."""
         delivered, failed, dead = before
-        got = (self.queues.delivered - delivered, self.queues.failed - failed,
-               self.queues.dead_lettered - dead)
+        got = (
+            self.queues.delivered - delivered,
+            self.queues.failed - failed,
+            self.queues.dead_lettered - dead,
+        )
         if got != (n, 0, 0):
-            raise RuntimeError(f"{what}: delivered/failed/dead-lettered {got}, expected ({n}, 0, 0)")
+            raise RuntimeError(
+                f"{what}: delivered/failed/dead-lettered {got}, expected ({n}, 0, 0)"
+            )
         (stats,) = await self.store.stats([queue_store_name(queue)])
         if stats.depth != 0:
             raise RuntimeError(f"{what}: {stats.depth} messages left in queue {queue}")
@@ -247,7 +278,9 @@ class Bench:
     def counters(self) -> tuple[int, int, int]:
         return self.queues.delivered, self.queues.failed, self.queues.dead_lettered
 
-    async def send_all(self, queue: str, n: int, on_sent: Callable[[int], None] = lambda k: None) -> None:
+    async def send_all(
+        self, queue: str, n: int, on_sent: Callable[[int], None] = lambda k: None
+    ) -> None:
         for i in range(0, n, SEND_CHUNK):
             k = min(SEND_CHUNK, n - i)
             await asyncio.gather(*(self.queues.send(queue, f'{{"n": {i + j}}}') for j in range(k)))
@@ -263,13 +296,19 @@ class Bench:
         async with asyncio.timeout(deadline_s(n)):
             started = time.perf_counter()
             await self.send_all(queue, n)
-            await until(lambda: self.queues.delivered - before[0] >= n, f"{what}: {n} acks",
-                        deadline_s(n), lambda: self.bar.update(task, completed=self.queues.delivered - before[0]))
+            await until(
+                lambda: self.queues.delivered - before[0] >= n,
+                f"{what}: {n} acks",
+                deadline_s(n),
+                lambda: self.bar.update(task, completed=self.queues.delivered - before[0]),
+            )
             done = time.perf_counter()
         await self.settled(queue, before, n, what)
         calls_after, errors_after = self.invocations(batch)
         if errors_after != errors or not n / batch <= calls_after - calls <= n:
-            raise RuntimeError(f"{what}: {calls_after - calls} invocations, {errors_after - errors} errors")
+            raise RuntimeError(
+                f"{what}: {calls_after - calls} invocations, {errors_after - errors} errors"
+            )
         return n / (done - started), n / (calls_after - calls)
 
     async def delivery_only(self, batch: int, n: int, margin_s: float) -> float:
@@ -281,25 +320,51 @@ class Bench:
         for i in range(0, n, BULK_CHUNK):
             t = now_ms()
             await self.store.enqueue(
-                [NewMessage(queue=queue_store_name(queue), body=b'{"n": %d}' % (i + j), delay_ms=visible_at - t)
-                 for j in range(min(BULK_CHUNK, n - i))],
+                [
+                    NewMessage(
+                        queue=queue_store_name(queue),
+                        body=b'{"n": %d}' % (i + j),
+                        delay_ms=visible_at - t,
+                    )
+                    for j in range(min(BULK_CHUNK, n - i))
+                ],
                 now_ms=t,
             )
         if now_ms() >= visible_at - 50 or self.queues.delivered != before[0]:
-            raise RuntimeError(f"{what}: pre-filling took longer than {margin_s} s; raise the margin")
+            raise RuntimeError(
+                f"{what}: pre-filling took longer than {margin_s} s; raise the margin"
+            )
         await asyncio.sleep(max(0.0, visible_at / 1000 - time.time()))
         started = time.perf_counter()  # the messages are visible from now on
-        await until(lambda: self.queues.delivered - before[0] >= n, f"{what}: {n} acks", deadline_s(n),
-                    lambda: self.bar.update(task, completed=self.queues.delivered - before[0]))
+        await until(
+            lambda: self.queues.delivered - before[0] >= n,
+            f"{what}: {n} acks",
+            deadline_s(n),
+            lambda: self.bar.update(task, completed=self.queues.delivered - before[0]),
+        )
         done = time.perf_counter()
         await self.settled(queue, before, n, what)
         return n / (done - started)
 
 
-async def lamina(url: str, tmp: Path, sizes: dict[int, int], poll_s: float, bar: Progress, label: str,
-                 rows: dict[int, Row]) -> None:
-    options = PlatformOptions(port=0, state_dir=tmp / "state", store_url=url, event_poll_s=poll_s,
-                              grace_s=5.0, workers_log=False, admin_token="bench")
+async def lamina(
+    url: str,
+    tmp: Path,
+    sizes: dict[int, int],
+    poll_s: float,
+    bar: Progress,
+    label: str,
+    rows: dict[int, Row],
+) -> None:
+    options = PlatformOptions(
+        port=0,
+        state_dir=tmp / "state",
+        store_url=url,
+        event_poll_s=poll_s,
+        grace_s=5.0,
+        workers_log=False,
+        admin_token="bench",
+    )
     platform = Platform(load_app(APP), options)
     await asyncio.wait_for(platform.start(), 60)
     try:
@@ -309,31 +374,44 @@ async def lamina(url: str, tmp: Path, sizes: dict[int, int], poll_s: float, bar:
         for batch, n in sizes.items():
             rows[batch].lamina_total, rows[batch].per_invocation = await bench.end_to_end(batch, n)
         for batch, n in sizes.items():
-            rows[batch].lamina_deliver = await bench.delivery_only(batch, n, margin_s=1.0 + n / 5000)
+            rows[batch].lamina_deliver = await bench.delivery_only(
+                batch, n, margin_s=1.0 + n / 5000
+            )
     finally:
         await asyncio.wait_for(platform.stop(), 60)
 
 
-# -- driver -----------------------------------------------------------------------------------------
+# -- driver --------------------------------------------------------------------------------------
 async def run(args: argparse.Namespace) -> tuple[list[Row], dict[str, str]]:
     sizes = {b: args.messages or DEFAULT_MESSAGES[b] for b in (1, 10)}
-    meta = {"cpu_count": str(os.cpu_count()), "python": sys.version.split()[0],
-            "sqlite": sqlite3.sqlite_version, "event_poll_s": str(args.poll), "messages": json.dumps(sizes)}
+    meta = {
+        "cpu_count": str(os.cpu_count()),
+        "python": sys.version.split()[0],
+        "sqlite": sqlite3.sqlite_version,
+        "event_poll_s": str(args.poll),
+        "messages": json.dumps(sizes),
+    }
     backends = ["sqlite", "postgres"] if args.backend == "both" else [args.backend]
     pg = Postgres(args.postgres)
     if "postgres" in backends:
         meta["postgres"] = await pg.check()
     rows: list[Row] = []
     try:
-        with tempfile.TemporaryDirectory(prefix="lamina-events-bench-") as tmp_name, progress() as bar:
+        with (
+            tempfile.TemporaryDirectory(prefix="lamina-events-bench-") as tmp_name,
+            progress() as bar,
+        ):
             tmp = Path(tmp_name)
             for backend in backends:
                 by_batch = {b: Row(backend, b, n) for b, n in sizes.items()}
                 for batch, n in sizes.items():
                     for concurrent in (False, True):
                         kind = "conc" if concurrent else "seq"
-                        url = (f"sqlite:///{tmp}/bare-{kind}-{batch}.db" if backend == "sqlite"
-                               else pg.fresh(f"bare_{kind}{batch}"))
+                        url = (
+                            f"sqlite:///{tmp}/bare-{kind}-{batch}.db"
+                            if backend == "sqlite"
+                            else pg.fresh(f"bare_{kind}{batch}")
+                        )
                         rates = await bare(url, tmp, batch, n, bar, backend, concurrent)
                         if concurrent:
                             by_batch[batch].bare_conc, by_batch[batch].bare_conc_deliver = rates
@@ -349,10 +427,17 @@ async def run(args: argparse.Namespace) -> tuple[list[Row], dict[str, str]]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--messages", type=int, help="messages per measurement (default 2000 for batch 1,"
-                        " 5000 for batch 10)")
-    parser.add_argument("--postgres", default=os.environ.get("LAMINA_TEST_POSTGRES_URL") or DEFAULT_PG)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--messages",
+        type=int,
+        help="messages per measurement (default 2000 for batch 1, 5000 for batch 10)",
+    )
+    parser.add_argument(
+        "--postgres", default=os.environ.get("LAMINA_TEST_POSTGRES_URL") or DEFAULT_PG
+    )
     parser.add_argument("--backend", choices=["both", "sqlite", "postgres"], default="both")
     parser.add_argument("--poll", type=float, default=0.05, help="PlatformOptions.event_poll_s")
     parser.add_argument("--markdown", action="store_true")
@@ -362,24 +447,45 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     rows, meta = asyncio.run(run(args))
 
-    headers = ["backend", "batch", "messages", "bare store msg/s (seq / conc)", "Lamina msg/s",
-               "ratio (vs seq / vs conc)", "msgs per invocation",
-               "delivery only: bare conc claim+ack msg/s", "Lamina msg/s", "ratio"]
+    headers = [
+        "backend",
+        "batch",
+        "messages",
+        "bare store msg/s (seq / conc)",
+        "Lamina msg/s",
+        "ratio (vs seq / vs conc)",
+        "msgs per invocation",
+        "delivery only: bare conc claim+ack msg/s",
+        "Lamina msg/s",
+        "ratio",
+    ]
     lines = []
     for r in rows:
         seq, conc = r.lamina_total / r.bare_seq, r.lamina_total / r.bare_conc
         goal = f" {'meets' if conc >= GOAL else 'misses'} >= {GOAL:.0%}" if r.batch == 10 else ""
-        lines.append([r.backend, str(r.batch), str(r.messages), f"{r.bare_seq:.0f} / {r.bare_conc:.0f}",
-                      f"{r.lamina_total:.0f}", f"{seq:.2f} / {conc:.2f}{goal}", f"{r.per_invocation:.1f}",
-                      f"{r.bare_conc_deliver:.0f}", f"{r.lamina_deliver:.0f}",
-                      f"{r.lamina_deliver / r.bare_conc_deliver:.2f}"])
+        lines.append(
+            [
+                r.backend,
+                str(r.batch),
+                str(r.messages),
+                f"{r.bare_seq:.0f} / {r.bare_conc:.0f}",
+                f"{r.lamina_total:.0f}",
+                f"{seq:.2f} / {conc:.2f}{goal}",
+                f"{r.per_invocation:.1f}",
+                f"{r.bare_conc_deliver:.0f}",
+                f"{r.lamina_deliver:.0f}",
+                f"{r.lamina_deliver / r.bare_conc_deliver:.2f}",
+            ]
+        )
     if args.markdown:
         print("| " + " | ".join(headers) + " |")
         print("|" + "---|" * len(headers))
         for line in lines:
             print("| " + " | ".join(line) + " |")
     else:
-        table = Table(*headers, title="queue messages per second (enqueue -> handler ran -> acknowledged)")
+        table = Table(
+            *headers, title="queue messages per second (enqueue -> handler ran -> acknowledged)"
+        )
         for line in lines:
             table.add_row(*line)
         Console(width=max(160, Console().width)).print(table)
