@@ -9,6 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from harness import client_for, jsonl, run_platform, send_event, until
+from typer.testing import CliRunner
+
+from lamina.cli import app as cli_app
 
 
 async def test_an_event_is_stored_then_delivered_with_its_request_id(
@@ -81,3 +84,29 @@ async def test_an_async_payload_over_one_megabyte_is_refused_with_413(
     assert response.status_code == 413
     assert response.headers["x-amzn-errortype"] == "RequestTooLargeException"
     assert "1048576 bytes" in response.json()["message"]
+
+
+async def test_invoke_async_from_function_code_and_the_cli_are_delivered(
+    app_dir: Callable[..., Path], tmp_path: Path
+) -> None:
+    attempts = tmp_path / "attempts.jsonl"
+    app = app_dir(
+        {
+            "record": {"handler": "async_targets.record"},
+            "fire": {"handler": "async_targets.fire_and_forget"},
+        },
+        env={"ATTEMPTS_FILE": str(attempts)},
+    )
+    async with run_platform(app) as platform, client_for(platform) as client:
+        fired = await client.post("/2015-03-31/functions/svc.fire/invocations", json={})
+        queued_by_code = fired.json()["queued"]
+        result = await asyncio.to_thread(
+            CliRunner().invoke,
+            cli_app,
+            ["invoke", "svc.record", "--async", "-C", str(app), "--data", '{"from": "cli"}'],
+        )
+        await until(lambda: len(jsonl(attempts)) == 2, "both queued invocations")
+    assert result.exit_code == 0, result.output
+    by_event = {a["event"]["from"]: a["request_id"] for a in jsonl(attempts)}
+    assert by_event[fired.headers["x-amzn-requestid"]] == queued_by_code
+    assert by_event["cli"] in result.output, "the CLI prints the request id it queued"

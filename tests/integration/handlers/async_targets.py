@@ -20,3 +20,10 @@ def record(event, context):
 def always_fail(event, context):
     _record(event, context, "raised")
     raise ValueError(f"attempt failed for {event.get('n')}")
+
+
+def fire_and_forget(event, context):
+    """Function code queueing another function's invocation with lamina.invoke_async."""
+    import lamina
+
+    return {"queued": lamina.invoke_async("svc.record", {"from": context.aws_request_id})}
