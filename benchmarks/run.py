@@ -68,15 +68,27 @@ def process(args: list[str], **kwargs: object) -> Iterator[subprocess.Popen[byte
 
 
 @contextmanager
-def lamina_platform() -> Iterator[tuple[str, str, str]]:
+def lamina_platform(*extra: str) -> Iterator[tuple[str, str, str]]:
     """`lamina up` on a copy of the bench app; yields (gateway URL, admin URL, token)."""
     with tempfile.TemporaryDirectory() as tmp:
         app = Path(tmp) / "app"
         shutil.copytree(HERE / "app", app)
         port = free_port()
         admin = free_port()
-        cmd = [sys.executable, "-m", "lamina", "up", str(app), "--port", str(port), "--admin-port", str(admin),
-               "--log-level", "WARNING"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "lamina",
+            "up",
+            str(app),
+            "--port",
+            str(port),
+            "--admin-port",
+            str(admin),
+            "--log-level",
+            "WARNING",
+            *extra,
+        ]
         with process(cmd):
             url = f"http://127.0.0.1:{port}"
             wait_http(f"{url}/hello")
@@ -90,7 +102,9 @@ _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0}
 def wrk(url: str, connections: int, duration_s: int) -> dict[str, float]:
     out = subprocess.run(
         ["wrk", "-t1", f"-c{connections}", f"-d{duration_s}s", "--latency", url],
-        check=True, capture_output=True, text=True,
+        check=True,
+        capture_output=True,
+        text=True,
     ).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     lat = {}
@@ -98,7 +112,12 @@ def wrk(url: str, connections: int, duration_s: int) -> dict[str, float]:
         m = re.search(rf"^\s+{pct}(?:\.000)?%\s+([\d.]+)(us|ms|s)", out, re.M)
         lat[pct] = float(m.group(1)) * _UNITS[m.group(2)] if m else float("nan")  # type: ignore[union-attr]
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    return {"rps": rps, "p50_ms": lat["50"], "p99_ms": lat["99"], "errors": float(errors.group(1)) if errors else 0}
+    return {
+        "rps": rps,
+        "p50_ms": lat["50"],
+        "p99_ms": lat["99"],
+        "errors": float(errors.group(1)) if errors else 0,
+    }
 
 
 def warm(connections: int, duration_s: int) -> dict[str, dict[str, float]]:
@@ -109,9 +128,13 @@ def warm(connections: int, duration_s: int) -> dict[str, dict[str, float]]:
         wait_http(url)
         wrk(url, connections, 2)  # warm-up
         results["bare uvicorn (in-process handler)"] = wrk(url, connections, duration_s)
-    with lamina_platform() as (gateway, _admin, _token):
-        wrk(f"{gateway}/hello", connections, 3)  # warm-up: scale out to the load
-        results["Lamina gateway -> instance process"] = wrk(f"{gateway}/hello", connections, duration_s)
+    for name, extra in (
+        ("Lamina gateway -> instance process", ()),
+        ("Lamina, records and logs off (--no-record)", ("--no-record",)),
+    ):
+        with lamina_platform(*extra) as (gateway, _admin, _token):
+            wrk(f"{gateway}/hello", connections, 3)  # warm-up: scale out to the load
+            results[name] = wrk(f"{gateway}/hello", connections, duration_s)
     return results
 
 
@@ -128,8 +151,15 @@ def _wait_zero(client: httpx.Client, admin: str, token: str, function_id: str) -
 
 def cold(runs: int) -> dict[str, list[float]]:
     samples: dict[str, list[float]] = {}
-    with lamina_platform() as (gateway, admin, token), httpx.Client() as client, Progress(console=console) as bar:
-        for name, fid in (("hello", "bench.cold_hello"), ("heavy (pydantic + httpx)", "bench.cold_heavy")):
+    with (
+        lamina_platform() as (gateway, admin, token),
+        httpx.Client() as client,
+        Progress(console=console) as bar,
+    ):
+        for name, fid in (
+            ("hello", "bench.cold_hello"),
+            ("heavy (pydantic + httpx)", "bench.cold_heavy"),
+        ):
             path = "/cold/hello" if name == "hello" else "/cold/heavy"
             client.get(f"{gateway}{path}")  # the first instance teaches the zygote what to preload
             task = bar.add_task(f"cold starts: {name}", total=runs)
@@ -155,7 +185,9 @@ def cold(runs: int) -> dict[str, list[float]]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--duration", type=int, default=10, help="seconds per measured load run")
     parser.add_argument("--cold-runs", type=int, default=50)
@@ -170,8 +202,16 @@ def main() -> None:
         res = warm(args.connections, args.duration)
         base = res["bare uvicorn (in-process handler)"]["rps"]
         for name, r in res.items():
-            rows.append([f"warm: {name}", f"{r['rps']:.0f} req/s", f"{r['p50_ms']:.2f}", f"{r['p99_ms']:.2f}",
-                         f"{r['rps'] / base:.2f}x of bare uvicorn", f"{r['errors']:.0f} errors"])
+            rows.append(
+                [
+                    f"warm: {name}",
+                    f"{r['rps']:.0f} req/s",
+                    f"{r['p50_ms']:.2f}",
+                    f"{r['p99_ms']:.2f}",
+                    f"{r['rps'] / base:.2f}x of bare uvicorn",
+                    f"{r['errors']:.0f} errors",
+                ]
+            )
     if args.only in (None, "cold"):
         console.print(f"cold starts: {args.cold_runs} runs per function, each from zero instances")
         samples = cold(args.cold_runs)
@@ -180,8 +220,21 @@ def main() -> None:
             q = statistics.quantiles(times, n=100)
             kind = name.split(": ", 1)[1]
             spawn = medians.get(f"fresh interpreter (spawn): {kind}")
-            ratio = f"{spawn / medians[name]:.1f}x faster than spawn" if name.startswith("Lamina") and spawn else ""
-            rows.append([f"cold: {name}", f"n={len(times)}", f"{medians[name]:.2f}", f"{q[98]:.2f}", ratio, ""])
+            ratio = (
+                f"{spawn / medians[name]:.1f}x faster than spawn"
+                if name.startswith("Lamina") and spawn
+                else ""
+            )
+            rows.append(
+                [
+                    f"cold: {name}",
+                    f"n={len(times)}",
+                    f"{medians[name]:.2f}",
+                    f"{q[98]:.2f}",
+                    ratio,
+                    "",
+                ]
+            )
     headers = ["benchmark", "throughput / runs", "p50 ms", "p99 ms", "ratio", "notes"]
     if args.markdown:
         print("| " + " | ".join(headers) + " |")

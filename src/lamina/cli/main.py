@@ -26,6 +26,7 @@ from lamina.cli._common import (
 )
 from lamina.cli.dlq import dlq_app
 from lamina.cli.messages import PUBLISH_EXAMPLE, SEND_EXAMPLE, publish, send
+from lamina.cli.observe import INVOCATIONS_EXAMPLE, LOGS_EXAMPLE, invocations, logs
 from lamina.cli.scaffold import scaffold
 from lamina.errors import ClientError, LaminaError, ManifestError
 
@@ -59,6 +60,10 @@ def up(
     grace: Annotated[
         float, typer.Option(help="Seconds in-flight work may finish after SIGTERM.")
     ] = 30.0,
+    record: Annotated[
+        bool,
+        typer.Option(help="Keep invocation records and function logs (lamina invocations/logs)."),
+    ] = True,
     log_json: Annotated[
         bool, typer.Option("--log-json", help="Platform logs as JSON lines.")
     ] = False,
@@ -82,6 +87,7 @@ def up(
             admin_port=admin_port,
             grace_s=grace,
             store_url=store,
+            record=record,
             admin_token=os.environ.get("LAMINA_ADMIN_TOKEN") or None,
         ),
     )
@@ -274,6 +280,8 @@ def init(directory: Annotated[Path, typer.Argument(help="Folder to create the ap
 app.add_typer(dlq_app, name="dlq")
 app.command(epilog=SEND_EXAMPLE)(send)
 app.command(epilog=PUBLISH_EXAMPLE)(publish)
+app.command(epilog=INVOCATIONS_EXAMPLE)(invocations)
+app.command(epilog=LOGS_EXAMPLE)(logs)
 
 
 def main() -> None:

@@ -28,6 +28,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from lamina.clock import Clock, SystemClock
+from lamina.control.observe import telemetry_routes
 from lamina.errors import DuplicateMessage, LaminaError, ShuttingDown, StoreUnavailable
 from lamina.events.shapes import iso_ms
 from lamina.store.types import Message, NewMessage, Store
@@ -346,6 +347,7 @@ def admin_app(
     app = Starlette(
         routes=[
             Route("/status", get_status, methods=["GET"]),
+            *(telemetry_routes(store, clock or SystemClock()) if store is not None else []),
             Route("/dlq", needs_store(_DeadLetters.list), methods=["GET"]),
             Route("/dlq", needs_store(_DeadLetters.purge), methods=["DELETE"]),
             Route("/dlq/redrive", needs_store(_DeadLetters.redrive), methods=["POST"]),

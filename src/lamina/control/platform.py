@@ -31,6 +31,7 @@ from lamina.invoker import Invoker, PoolConfig
 from lamina.manifest import AppSpec, FunctionSpec
 from lamina.scaling import ScalingSpec
 from lamina.store import Store, open_store
+from lamina.telemetry.recorder import Recorder
 
 __all__ = ["Platform", "read_token"]
 
@@ -138,6 +139,7 @@ class Platform:
         self._server_tasks: list[asyncio.Task[None]] = []
         self.store: Store | None = None
         self.async_invoker: AsyncInvoker | None = None
+        self.recorder: Recorder | None = None
         self.scheduler: Scheduler | None = None
         self.queues: Queues | None = None
         self.topics: Topics | None = None
@@ -185,8 +187,9 @@ class Platform:
             )
             for fn in self.app.functions().values()
         ]
-        self.invoker = Invoker(pools, backend, self._clock)
         self.store = open_store(opts.store_url, default_dir=self.state_dir)
+        self.recorder = Recorder(self.store, self._clock) if opts.record else None
+        self.invoker = Invoker(pools, backend, self._clock, self.recorder)
         try:
             await self.store.open()
             await self.invoker.start()
@@ -195,6 +198,8 @@ class Platform:
             await backend.close()
             await self.store.close()
             raise
+        if self.recorder is not None:
+            self.recorder.start()
         self.async_invoker = AsyncInvoker(
             self.store,
             self.invoker.invoke,
@@ -300,6 +305,8 @@ class Platform:
             await self.invoker.close()
         if self._backend is not None:
             await self._backend.close()
+        if self.recorder is not None:
+            await self.recorder.stop()
         if self.store is not None:
             await self.store.close()
         self._servers.clear()
@@ -348,7 +355,9 @@ class Platform:
     async def _submit_scheduled(self, function_id: str, payload: bytes, request_id: str) -> None:
         if self.async_invoker is None:
             raise ShuttingDown("the platform is shutting down")
-        await self.async_invoker.submit(function_id, payload, request_id=request_id)
+        await self.async_invoker.submit(
+            function_id, payload, request_id=request_id, trigger="schedule"
+        )
 
     def _dead_letter_queues(self) -> list[str]:
         """Every dead-letter queue this app can fill, so `GET /dlq` knows them all."""

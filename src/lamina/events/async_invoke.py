@@ -229,11 +229,14 @@ class AsyncInvoker:
         *,
         request_id: str,
         client_context: Mapping[str, Any] | None = None,
+        trigger: str = "event",
     ) -> str:
         """Store the event durably; when this returns, the event will be delivered."""
         if self._stopping:
             raise ShuttingDown("the platform is shutting down; not accepting events")
         attributes: dict[str, Any] = {"function_id": function_id}
+        if trigger != "event":
+            attributes["trigger"] = trigger
         if client_context:
             attributes["client_context"] = dict(client_context)
         message = NewMessage(
@@ -266,6 +269,7 @@ class AsyncInvoker:
                     orjson.Fragment(message.body),
                     client_context if isinstance(client_context, dict) else None,
                     FunctionOutput(target.function_id, message.id),
+                    trigger=str(message.attributes.get("trigger", "event")),
                 )
 
             await self._delivery.deliver(target, message, build)

@@ -231,7 +231,9 @@ class Queues:
             region=self._region,
             account_id=self._account_id,
         )
-        request = InvocationRequest(request_id, event, None, FunctionOutput(fid, request_id))
+        request = InvocationRequest(
+            request_id, event, None, FunctionOutput(fid, request_id), trigger="queue"
+        )
         failed: set[str]
         error: dict[str, Any] = {}
         try:

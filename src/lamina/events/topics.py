@@ -264,7 +264,9 @@ class Topics:
                     base_url=self._base_url,
                 )
                 fid = sub.target.function_id
-                return InvocationRequest(message.id, event, None, FunctionOutput(fid, message.id))
+                return InvocationRequest(
+                    message.id, event, None, FunctionOutput(fid, message.id), trigger="topic"
+                )
 
             await self._delivery.deliver(sub.target, message, build)
 

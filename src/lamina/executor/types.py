@@ -43,6 +43,7 @@ class InvocationRequest:
     payload: Any  # JSON-ready value (an orjson.Fragment for raw JSON bytes)
     client_context: Mapping[str, Any] | None = None
     on_log: LogSink | None = None
+    trigger: str = "invoke"  # what caused it: http, invoke, event, queue, topic, schedule
 
 
 @dataclass(slots=True)  # not frozen: built on every request, frozen __init__ is slower
@@ -51,6 +52,7 @@ class InvocationResult:
 
     ok: bool
     value: Any  # the result when ok, else {"errorMessage", "errorType", "stackTrace", ...}
+    max_memory_mb: int | None = None  # the instance's peak resident memory, when it reported it
 
 
 class Instance(Protocol):

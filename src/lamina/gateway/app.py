@@ -93,7 +93,9 @@ class GatewayApp:
         try:
             outcome = await self.invoker.invoke(
                 fid,
-                InvocationRequest(request_id, event, on_log=FunctionOutput(fid, request_id)),
+                InvocationRequest(
+                    request_id, event, on_log=FunctionOutput(fid, request_id), trigger="http"
+                ),
             )
         except InvocationError as exc:
             return _lamina_error(exc)

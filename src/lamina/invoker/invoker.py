@@ -12,6 +12,7 @@ from lamina.clock import Clock, SystemClock
 from lamina.errors import FunctionNotFound
 from lamina.executor import ExecutorBackend, InvocationRequest
 from lamina.invoker.pool import FunctionPool, InvocationOutcome, PoolConfig
+from lamina.telemetry.recorder import Recorder
 
 __all__ = ["Invoker"]
 
@@ -22,11 +23,15 @@ class Invoker:
     """Owns one `FunctionPool` per function."""
 
     def __init__(
-        self, pools: Iterable[PoolConfig], backend: ExecutorBackend, clock: Clock | None = None
+        self,
+        pools: Iterable[PoolConfig],
+        backend: ExecutorBackend,
+        clock: Clock | None = None,
+        recorder: Recorder | None = None,
     ) -> None:
         self._clock = clock or SystemClock()
         self.backend = backend
-        self.pools = {p.fn.id: FunctionPool(p, backend, self._clock) for p in pools}
+        self.pools = {p.fn.id: FunctionPool(p, backend, self._clock, recorder) for p in pools}
 
     async def start(self) -> None:
         await asyncio.gather(*(pool.start() for pool in self.pools.values()))

@@ -6,13 +6,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 from collections import deque
 from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any
 
 from lamina.clock import Clock
-from lamina.errors import InitError, InvocationError, PlatformError, ShuttingDown, Throttled
+from lamina.errors import (
+    FunctionCrashed,
+    FunctionOutOfMemory,
+    FunctionTimeout,
+    InitError,
+    InvocationError,
+    PlatformError,
+    ShuttingDown,
+    Throttled,
+)
 from lamina.executor import (
     INIT_TIMEOUT_S,
     ExecutorBackend,
@@ -23,10 +33,19 @@ from lamina.executor import (
 )
 from lamina.invoker.pick import pick_instance
 from lamina.scaling import Decision, InstanceView, PoolSnapshot, ScalingSpec, ScalingState, decide
+from lamina.store.types import InvocationRecord
+from lamina.telemetry.recorder import Recorder
 
 __all__ = ["FunctionPool", "InvocationOutcome", "PoolConfig", "PoolStats"]
 
 log = logging.getLogger(__name__)
+
+_STATUS: dict[type[InvocationError], str] = {  # record status of an invocation that failed
+    FunctionTimeout: "timeout",
+    FunctionOutOfMemory: "out_of_memory",
+    FunctionCrashed: "crashed",
+    InitError: "init_error",
+}
 
 _RETRY_START_S = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0)  # delays after consecutive failed starts
 
@@ -68,11 +87,18 @@ class _Slot:
 class FunctionPool:
     """Instances of one function, with in-flight accounting and scaling applied."""
 
-    def __init__(self, config: PoolConfig, backend: ExecutorBackend, clock: Clock) -> None:
+    def __init__(
+        self,
+        config: PoolConfig,
+        backend: ExecutorBackend,
+        clock: Clock,
+        recorder: Recorder | None = None,
+    ) -> None:
         self.config = config
         self.fn = config.fn
         self._backend = backend
         self._clock = clock
+        self._recorder = recorder
         self._slots: dict[str, _Slot] = {}
         self._starting = 0
         self._waiters: deque[asyncio.Future[_Slot]] = deque()
@@ -139,6 +165,8 @@ class FunctionPool:
 
     # -- invoking -------------------------------------------------------------------------------
     async def invoke(self, request: InvocationRequest) -> InvocationOutcome:
+        if self._recorder is not None:
+            return await self._invoke_recorded(request, self._recorder)
         slot = await self._acquire(request.request_id)
         cold = slot.served == 0
         slot.served += 1
@@ -155,6 +183,82 @@ class FunctionPool:
         return InvocationOutcome(
             result, slot.instance.iid, cold, slot.instance.init_ms if cold else 0.0
         )
+
+    async def _invoke_recorded(
+        self, request: InvocationRequest, recorder: Recorder
+    ) -> InvocationOutcome:
+        """`invoke`, plus the invocation's record and its output lines for the recorder."""
+        fid, rid = self.fn.id, request.request_id
+        try:
+            slot = await self._acquire(rid)
+        except Throttled:
+            start_ms = int(self._clock.wall() * 1000)
+            recorder.invocation(
+                InvocationRecord(
+                    rid,
+                    fid,
+                    request.trigger,
+                    start_ms,
+                    0.0,
+                    0,
+                    None,
+                    False,
+                    self.fn.memory_mb,
+                    None,
+                    "throttled",
+                    "TooManyRequestsException",
+                )
+            )
+            raise
+        instance = slot.instance
+        cold = slot.served == 0
+        slot.served += 1
+        self.stats.invocations += 1
+        echo = request.on_log
+
+        def output(stream: str, text: str) -> None:
+            recorder.output(fid, rid, instance.iid, stream, text)
+            if echo is not None:
+                echo(stream, text)
+
+        request.on_log = output
+        status, error_type, max_memory = "cancelled", None, None
+        start_ms = int(self._clock.wall() * 1000)  # when the instance was handed the work
+        started = self._clock.monotonic()
+        try:
+            result = await instance.invoke(request)
+            max_memory = result.max_memory_mb
+            status = "ok"
+            if not result.ok:
+                self.stats.errors += 1
+                status = "error"
+                value = result.value if isinstance(result.value, dict) else {}
+                error_type = str(value.get("errorType", "Unhandled"))
+        except InvocationError as exc:
+            self.stats.errors += 1
+            status, error_type = _STATUS.get(type(exc), "error"), exc.error_type
+            raise
+        finally:
+            self._release(slot)
+            duration_ms = (self._clock.monotonic() - started) * 1000
+            recorder.invocation(
+                InvocationRecord(
+                    rid,
+                    fid,
+                    request.trigger,
+                    start_ms,
+                    duration_ms,
+                    max(1, math.ceil(duration_ms)),
+                    instance.init_ms if cold else None,
+                    cold,
+                    self.fn.memory_mb,
+                    max_memory,
+                    status,
+                    error_type,
+                    instance.iid,
+                )
+            )
+        return InvocationOutcome(result, instance.iid, cold, instance.init_ms if cold else 0.0)
 
     async def _acquire(self, request_id: str) -> _Slot:
         if self._closing:

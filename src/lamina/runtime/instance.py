@@ -15,6 +15,7 @@ import decimal
 import importlib
 import inspect
 import os
+import resource
 import socket
 import sys
 import threading
@@ -66,6 +67,11 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
 
+def _max_rss_kb() -> int:
+    """The instance's peak resident memory so far, in KiB (what REPORT's Max Memory Used shows)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
 def encode_result(request_id: str, result: Any) -> bytes:
     """A result frame; a MarshalError frame when the result is not JSON-serializable."""
     try:
@@ -77,8 +83,10 @@ def encode_result(request_id: str, result: Any) -> bytes:
             "requestId": request_id,
             "stackTrace": [],
         }
-        return encode({"op": "error", "rid": request_id, "error": error})
-    return encode({"op": "result", "rid": request_id, "result": orjson.Fragment(raw)})
+        return encode({"op": "error", "rid": request_id, "error": error, "rss": _max_rss_kb()})
+    return encode(
+        {"op": "result", "rid": request_id, "result": orjson.Fragment(raw), "rss": _max_rss_kb()}
+    )
 
 
 class _Channel:
@@ -253,7 +261,7 @@ class _Instance:
             f"[ERROR] {body['errorType']}: {body['errorMessage']}\n"
             "Traceback (most recent call last):\n" + "".join(body["stackTrace"])
         )
-        return encode({"op": "error", "rid": rid, "error": body})
+        return encode({"op": "error", "rid": rid, "error": body, "rss": _max_rss_kb()})
 
     def _finish(self, rid: str, frame: bytes) -> None:
         self.stdout.flush_request(rid)

@@ -11,6 +11,12 @@ Tables (both backends):
   "oldest first"); `(queue, id)` is unique, so one id may live in several queues (a topic's
   fan-out) but only once per queue; `(queue, visible_ms)` is the claim index.
 - `schedule_ticks`: one row per fired schedule tick; the primary key makes firing insert-once.
+- `invocations` (2): one row per invocation record; `id` is the insertion order, the tie-break
+  for "newest first". Indexed for the admin filters: `(function_id, start_ms)`, `request_id`,
+  `trace_id` (partial: most records have none) and `start_ms` (unfiltered listing, pruning).
+- `logs` (2): one row per log line; `seq` is the store-assigned, never reused line number that
+  `after_seq` follows (SQLite: `AUTOINCREMENT`, so pruning every line does not restart it).
+  Indexed by `(function_id, seq)`, `(request_id, seq)` and `time_ms` (`since_ms`, pruning).
 """
 
 from __future__ import annotations
@@ -45,6 +51,44 @@ SQLITE: tuple[tuple[str, ...], ...] = (
             PRIMARY KEY (schedule_id, tick_ms)
         ) WITHOUT ROWID""",
     ),
+    # 2: telemetry: invocation records and log lines
+    (
+        """CREATE TABLE invocations (
+            id INTEGER PRIMARY KEY,
+            request_id TEXT NOT NULL,
+            function_id TEXT NOT NULL,
+            trigger TEXT NOT NULL,
+            start_ms INTEGER NOT NULL,
+            duration_ms REAL NOT NULL,
+            billed_ms INTEGER NOT NULL,
+            init_ms REAL,
+            cold INTEGER NOT NULL,
+            memory_mb INTEGER NOT NULL,
+            max_memory_mb INTEGER,
+            status TEXT NOT NULL,
+            error_type TEXT,
+            instance_id TEXT,
+            trace_id TEXT
+        )""",
+        # SQLite appends the rowid (id) to every index: ORDER BY start_ms DESC, id DESC is served.
+        "CREATE INDEX invocations_function_start ON invocations (function_id, start_ms)",
+        "CREATE INDEX invocations_start ON invocations (start_ms)",
+        "CREATE INDEX invocations_request ON invocations (request_id)",
+        "CREATE INDEX invocations_trace ON invocations (trace_id) WHERE trace_id IS NOT NULL",
+        """CREATE TABLE logs (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            time_ms INTEGER NOT NULL,
+            function_id TEXT NOT NULL,
+            request_id TEXT,
+            instance_id TEXT,
+            stream TEXT NOT NULL,
+            level TEXT NOT NULL,
+            message TEXT NOT NULL
+        )""",
+        "CREATE INDEX logs_function ON logs (function_id)",  # + rowid: (function_id, seq)
+        "CREATE INDEX logs_request ON logs (request_id) WHERE request_id IS NOT NULL",
+        "CREATE INDEX logs_time ON logs (time_ms)",
+    ),
 )
 
 POSTGRES: tuple[tuple[str, ...], ...] = (
@@ -71,5 +115,42 @@ POSTGRES: tuple[tuple[str, ...], ...] = (
             owner text NOT NULL,
             PRIMARY KEY (schedule_id, tick_ms)
         )""",
+    ),
+    # 2: telemetry: invocation records and log lines
+    (
+        """CREATE TABLE invocations (
+            id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            request_id text NOT NULL,
+            function_id text NOT NULL,
+            trigger text NOT NULL,
+            start_ms bigint NOT NULL,
+            duration_ms double precision NOT NULL,
+            billed_ms bigint NOT NULL,
+            init_ms double precision,
+            cold boolean NOT NULL,
+            memory_mb integer NOT NULL,
+            max_memory_mb integer,
+            status text NOT NULL,
+            error_type text,
+            instance_id text,
+            trace_id text
+        )""",
+        "CREATE INDEX invocations_function_start ON invocations (function_id, start_ms, id)",
+        "CREATE INDEX invocations_start ON invocations (start_ms, id)",
+        "CREATE INDEX invocations_request ON invocations (request_id)",
+        "CREATE INDEX invocations_trace ON invocations (trace_id) WHERE trace_id IS NOT NULL",
+        """CREATE TABLE logs (
+            seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            time_ms bigint NOT NULL,
+            function_id text NOT NULL,
+            request_id text,
+            instance_id text,
+            stream text NOT NULL,
+            level text NOT NULL,
+            message text NOT NULL
+        )""",
+        "CREATE INDEX logs_function_seq ON logs (function_id, seq)",
+        "CREATE INDEX logs_request_seq ON logs (request_id, seq) WHERE request_id IS NOT NULL",
+        "CREATE INDEX logs_time ON logs (time_ms)",
     ),
 )

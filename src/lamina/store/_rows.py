@@ -1,4 +1,5 @@
-"""Row <-> record conversion shared by the backends: JSON columns, ids, `Message` building."""
+"""Row <-> record conversion shared by the backends: JSON columns, ids, `Message` building,
+invocation records and log lines."""
 
 from __future__ import annotations
 
@@ -9,13 +10,21 @@ from urllib.parse import urlsplit, urlunsplit
 
 import orjson
 
-from lamina.store.types import Message, NewMessage
+from lamina.store.types import InvocationRecord, LogLine, Message, NewMessage
 
 __all__ = [
     "COLUMNS",
+    "INVOCATION_COLUMNS",
+    "LOG_COLUMNS",
     "dump_json",
     "first_duplicate",
+    "invocation_from_row",
+    "invocation_row",
+    "invocations_query",
     "load_json",
+    "log_from_row",
+    "log_row",
+    "logs_query",
     "message_from_row",
     "new_id",
     "redact",
@@ -96,3 +105,166 @@ def redact(url: str) -> str:
         return urlunsplit(parts._replace(netloc=netloc))
     except ValueError:
         return "<unparsable URL>"
+
+
+# The columns an invocation record is inserted and selected with, in `InvocationRecord` order.
+INVOCATION_COLUMNS = (
+    "request_id",
+    "function_id",
+    "trigger",
+    "start_ms",
+    "duration_ms",
+    "billed_ms",
+    "init_ms",
+    "cold",
+    "memory_mb",
+    "max_memory_mb",
+    "status",
+    "error_type",
+    "instance_id",
+    "trace_id",
+)
+
+# The columns a log line is inserted with (`seq` is assigned by the store; selects add it last).
+LOG_COLUMNS = ("time_ms", "function_id", "request_id", "instance_id", "stream", "level", "message")
+
+
+def invocation_row(r: InvocationRecord) -> tuple[Any, ...]:
+    """`r` as a row in `INVOCATION_COLUMNS` order."""
+    return (
+        r.request_id,
+        r.function_id,
+        r.trigger,
+        r.start_ms,
+        float(r.duration_ms),
+        r.billed_ms,
+        None if r.init_ms is None else float(r.init_ms),
+        bool(r.cold),
+        r.memory_mb,
+        r.max_memory_mb,
+        r.status,
+        r.error_type,
+        r.instance_id,
+        r.trace_id,
+    )
+
+
+def invocation_from_row(row: Sequence[Any]) -> InvocationRecord:
+    """Build an `InvocationRecord` from a row in `INVOCATION_COLUMNS` order (SQLite's 0/1 `cold`
+    becomes a bool)."""
+    return InvocationRecord(
+        request_id=row[0],
+        function_id=row[1],
+        trigger=row[2],
+        start_ms=row[3],
+        duration_ms=float(row[4]),
+        billed_ms=row[5],
+        init_ms=None if row[6] is None else float(row[6]),
+        cold=bool(row[7]),
+        memory_mb=row[8],
+        max_memory_mb=row[9],
+        status=row[10],
+        error_type=row[11],
+        instance_id=row[12],
+        trace_id=row[13],
+    )
+
+
+def log_row(line: LogLine) -> tuple[Any, ...]:
+    """`line` as a row in `LOG_COLUMNS` order (its `seq` is ignored: the store assigns one)."""
+    return (
+        line.time_ms,
+        line.function_id,
+        line.request_id,
+        line.instance_id,
+        line.stream,
+        line.level,
+        line.message,
+    )
+
+
+def log_from_row(row: Sequence[Any]) -> LogLine:
+    """Build a `LogLine` from a row in `LOG_COLUMNS` order followed by `seq`."""
+    return LogLine(
+        time_ms=row[0],
+        function_id=row[1],
+        request_id=row[2],
+        instance_id=row[3],
+        stream=row[4],
+        level=row[5],
+        message=row[6],
+        seq=row[7],
+    )
+
+
+def invocations_query(
+    *,
+    ph: str,  # the backend's placeholder: "?" or "%s"
+    int_ph: str,  # the placeholder for a bigint, e.g. "%s::bigint"
+    function_id: str | None,
+    request_id: str | None,
+    trace_id: str | None,
+    status: str | None,
+    since_ms: int | None,
+    before_ms: int | None,
+    limit: int,
+) -> tuple[str, list[Any]]:
+    """The SELECT for `TelemetryStore.invocations`: the given filters ANDed, newest first (ties:
+    the later insert first). Only present filters appear, so each combination is its own
+    constant statement that the database plans with the right index and can prepare."""
+    where: list[str] = []
+    params: list[Any] = []
+    for clause, value in (
+        (f"function_id = {ph}", function_id),
+        (f"request_id = {ph}", request_id),
+        (f"trace_id = {ph}", trace_id),
+        (f"status = {ph}", status),
+        (f"start_ms >= {int_ph}", since_ms),
+        (f"start_ms < {int_ph}", before_ms),
+    ):
+        if value is not None:
+            where.append(clause)
+            params.append(value)
+    params.append(limit)
+    query = (
+        f"SELECT {', '.join(INVOCATION_COLUMNS)} FROM invocations{_where(where)}"
+        f" ORDER BY start_ms DESC, id DESC LIMIT {int_ph}"
+    )
+    return query, params
+
+
+def logs_query(
+    *,
+    ph: str,  # the backend's placeholder: "?" or "%s"
+    int_ph: str,  # the placeholder for a bigint, e.g. "%s::bigint"
+    find: str,  # the backend's substring position function: instr (SQLite), strpos (PostgreSQL)
+    function_id: str | None,
+    request_id: str | None,
+    since_ms: int | None,
+    grep: str | None,
+    after_seq: int | None,
+    limit: int,
+) -> tuple[str, list[Any]]:
+    """The SELECT for `TelemetryStore.logs`: the given filters ANDed, oldest (lowest seq) first.
+    `grep` is a plain substring (no LIKE), so `%` and `_` match only themselves."""
+    where: list[str] = []
+    params: list[Any] = []
+    for clause, value in (
+        (f"function_id = {ph}", function_id),
+        (f"request_id = {ph}", request_id),
+        (f"time_ms >= {int_ph}", since_ms),
+        (f"seq > {int_ph}", after_seq),
+        (f"{find}(message, {ph}) > 0", grep),
+    ):
+        if value is not None:
+            where.append(clause)
+            params.append(value)
+    params.append(limit)
+    query = (
+        f"SELECT {', '.join(LOG_COLUMNS)}, seq FROM logs{_where(where)} ORDER BY seq LIMIT {int_ph}"
+    )
+    return query, params
+
+
+def _where(clauses: list[str]) -> str:
+    return f" WHERE {' AND '.join(clauses)}" if clauses else ""

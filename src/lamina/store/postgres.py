@@ -7,6 +7,13 @@ each other's rows instead of waiting, and never get the same message. Schedule t
 `INSERT ... ON CONFLICT DO NOTHING`: one caller wins per tick. Needs PostgreSQL 13 or newer
 (`gen_random_uuid()`).
 
+Telemetry batches are written with `COPY`, one transaction per batch. Log lines take a
+transaction-level advisory lock (one per schema) before they draw their `seq`: identity values
+are handed out when drawn but become visible at commit, so without it a batch that drew seq 5
+could commit after one that drew seq 6 had already been read past with `after_seq=6`, and
+`--follow` would skip it. With the lock, log batches commit one at a time in seq order (across
+every process sharing the schema), and a reader that sees seq N sees every line below N.
+
 URL: a libpq URL (`postgresql://USER[:PASSWORD]@HOST[:PORT]/DB?...`) plus Lamina's own query
 parameters, which are removed before connecting:
 - `lamina_schema=NAME`: keep every table in schema NAME (created if missing), e.g. one schema
@@ -24,6 +31,7 @@ import re
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from types import TracebackType
 from typing import Any, Self
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -38,13 +46,21 @@ from lamina.errors import DuplicateMessage, StoreError, StoreUnavailable
 from lamina.store import _migrations
 from lamina.store._rows import (
     COLUMNS,
+    INVOCATION_COLUMNS,
+    LOG_COLUMNS,
     dump_json,
     first_duplicate,
+    invocation_from_row,
+    invocation_row,
+    invocations_query,
+    log_from_row,
+    log_row,
+    logs_query,
     message_from_row,
     new_id,
     redact,
 )
-from lamina.store.types import Message, NewMessage, QueueStats
+from lamina.store.types import InvocationRecord, LogLine, Message, NewMessage, QueueStats
 
 __all__ = ["PostgresStore"]
 
@@ -92,6 +108,13 @@ _STATS_ALL = """SELECT queue, count(*), count(*) FILTER (WHERE visible_ms <= %s)
 _CLAIM_TICK = """INSERT INTO schedule_ticks (schedule_id, tick_ms, owner) VALUES (%s, %s, %s)
   ON CONFLICT DO NOTHING"""
 _LAST_TICK = "SELECT max(tick_ms) FROM schedule_ticks WHERE schedule_id = %s"
+_COPY_INVOCATIONS = f"COPY invocations ({', '.join(INVOCATION_COLUMNS)}) FROM STDIN"
+_COPY_LOGS = f"COPY logs ({', '.join(LOG_COLUMNS)}) FROM STDIN"
+_LOCK = "SELECT pg_advisory_xact_lock(%s)"
+_PRUNE = (
+    "DELETE FROM invocations WHERE start_ms < %s::bigint",
+    "DELETE FROM logs WHERE time_ms < %s::bigint",
+)
 
 
 class PostgresStore:
@@ -123,6 +146,7 @@ class PostgresStore:
         self.url = url or "postgresql://"
         self._conninfo = _with_defaults(conninfo, schema, self.url)
         self._pool: AsyncConnectionPool[psycopg.AsyncConnection[Any]] | None = None
+        self._logs_lock = _lock_id(f"lamina.store.logs:{schema or ''}")
 
     @classmethod
     def from_url(cls, url: str) -> PostgresStore:
@@ -335,6 +359,88 @@ class PostgresStore:
         value: int | None = rows[0][0]
         return value
 
+    # -- telemetry ---------------------------------------------------------------------------
+
+    async def add_invocations(self, records: Sequence[InvocationRecord]) -> None:
+        if not records:
+            return
+        async with (
+            self._connection() as conn,
+            conn.transaction(),
+            conn.cursor() as cur,
+            cur.copy(_COPY_INVOCATIONS) as copy,
+        ):
+            for record in records:
+                await copy.write_row(invocation_row(record))
+
+    async def invocations(
+        self,
+        *,
+        function_id: str | None = None,
+        request_id: str | None = None,
+        trace_id: str | None = None,
+        status: str | None = None,
+        since_ms: int | None = None,
+        before_ms: int | None = None,
+        limit: int = 100,
+    ) -> list[InvocationRecord]:
+        if limit <= 0:
+            return []
+        query, params = invocations_query(
+            ph="%s",
+            int_ph="%s::bigint",
+            function_id=function_id,
+            request_id=request_id,
+            trace_id=trace_id,
+            status=status,
+            since_ms=since_ms,
+            before_ms=before_ms,
+            limit=limit,
+        )
+        return [invocation_from_row(row) for row in await self._fetch(query, params)]
+
+    async def add_logs(self, lines: Sequence[LogLine]) -> None:
+        """Insert lines in one transaction, in order, under the schema's log lock (see the
+        module docstring: this is what keeps `after_seq` from skipping lines). PostgreSQL text
+        cannot hold NUL, so a NUL in a message is stored as U+FFFD."""
+        if not lines:
+            return
+        async with self._connection() as conn, conn.transaction(), conn.cursor() as cur:
+            await cur.execute(_LOCK, (self._logs_lock,))
+            async with cur.copy(_COPY_LOGS) as copy:
+                for line in lines:
+                    if "\x00" in line.message:
+                        line = replace(line, message=line.message.replace("\x00", "\ufffd"))
+                    await copy.write_row(log_row(line))
+
+    async def logs(
+        self,
+        *,
+        function_id: str | None = None,
+        request_id: str | None = None,
+        since_ms: int | None = None,
+        grep: str | None = None,
+        after_seq: int | None = None,
+        limit: int = 1000,
+    ) -> list[LogLine]:
+        if limit <= 0:
+            return []
+        query, params = logs_query(
+            ph="%s",
+            int_ph="%s::bigint",
+            find="strpos",
+            function_id=function_id,
+            request_id=request_id,
+            since_ms=since_ms,
+            grep=grep,
+            after_seq=after_seq,
+            limit=limit,
+        )
+        return [log_from_row(row) for row in await self._fetch(query, params)]
+
+    async def prune_telemetry(self, *, before_ms: int) -> int:
+        return sum([await self._change(statement, (before_ms,)) for statement in _PRUNE])
+
     # -- helpers -----------------------------------------------------------------------------
 
     @asynccontextmanager
@@ -363,8 +469,7 @@ class PostgresStore:
 
     async def _migrate(self, conn: psycopg.AsyncConnection[Any]) -> int:
         """Apply pending migrations in one transaction under an advisory lock per schema."""
-        key = f"lamina.store.migrate:{self.schema or ''}".encode()
-        lock_id = int.from_bytes(hashlib.blake2b(key, digest_size=8).digest(), "big", signed=True)
+        lock_id = _lock_id(f"lamina.store.migrate:{self.schema or ''}")
         version_table = sql.Identifier(_migrations.VERSION_TABLE)
         async with conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock(%s)", (lock_id,))
@@ -400,6 +505,12 @@ class PostgresStore:
                     (version, int(time.time() * 1000)),
                 )
         return known - current
+
+
+def _lock_id(name: str) -> int:
+    """A stable advisory-lock key (signed 64-bit) for `name`."""
+    digest = hashlib.blake2b(name.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
 
 
 def _with_defaults(conninfo: str, schema: str | None, shown: str) -> str:

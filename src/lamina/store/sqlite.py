@@ -34,12 +34,20 @@ from lamina.errors import DuplicateMessage, StoreError, StoreUnavailable
 from lamina.store import _migrations
 from lamina.store._rows import (
     COLUMNS,
+    INVOCATION_COLUMNS,
+    LOG_COLUMNS,
     dump_json,
     first_duplicate,
+    invocation_from_row,
+    invocation_row,
+    invocations_query,
+    log_from_row,
+    log_row,
+    logs_query,
     message_from_row,
     new_id,
 )
-from lamina.store.types import Message, NewMessage, QueueStats
+from lamina.store.types import InvocationRecord, LogLine, Message, NewMessage, QueueStats
 
 __all__ = ["SqliteStore", "SyncMode"]
 
@@ -80,6 +88,19 @@ _STATS_ALL = """SELECT queue, count(*), sum(visible_ms <= ?), min(created_ms)
   FROM messages GROUP BY queue ORDER BY queue"""
 _CLAIM_TICK = "INSERT OR IGNORE INTO schedule_ticks (schedule_id, tick_ms, owner) VALUES (?, ?, ?)"
 _LAST_TICK = "SELECT max(tick_ms) FROM schedule_ticks WHERE schedule_id = ?"
+_ADD_INVOCATION = (
+    f"INSERT INTO invocations ({', '.join(INVOCATION_COLUMNS)})"
+    f" VALUES ({', '.join('?' * len(INVOCATION_COLUMNS))})"
+)
+_ADD_LOG = (
+    f"INSERT INTO logs ({', '.join(LOG_COLUMNS)}) VALUES ({', '.join('?' * len(LOG_COLUMNS))})"
+)
+# Pruning deletes in chunks, one transaction each, so other calls run in between.
+_PRUNE_CHUNK = 5_000
+_PRUNE = (
+    "DELETE FROM invocations WHERE id IN (SELECT id FROM invocations WHERE start_ms < ? LIMIT ?)",
+    "DELETE FROM logs WHERE seq IN (SELECT seq FROM logs WHERE time_ms < ? LIMIT ?)",
+)
 
 
 @dataclass(slots=True)
@@ -319,6 +340,87 @@ class SqliteStore:
         value: int | None = rows[0][0]
         return value
 
+    # -- telemetry ---------------------------------------------------------------------------
+
+    async def add_invocations(self, records: Sequence[InvocationRecord]) -> None:
+        """Insert records in one transaction (`synchronous=NORMAL` unless `sync="full"`:
+        telemetry is not an accepted event, a power loss may drop the last batches)."""
+        if records:
+            rows = [invocation_row(r) for r in records]
+            await self._transact(functools.partial(_insert_many, _ADD_INVOCATION, rows))
+
+    async def invocations(
+        self,
+        *,
+        function_id: str | None = None,
+        request_id: str | None = None,
+        trace_id: str | None = None,
+        status: str | None = None,
+        since_ms: int | None = None,
+        before_ms: int | None = None,
+        limit: int = 100,
+    ) -> list[InvocationRecord]:
+        if limit <= 0:
+            return []
+        query, params = invocations_query(
+            ph="?",
+            int_ph="?",
+            function_id=function_id,
+            request_id=request_id,
+            trace_id=trace_id,
+            status=status,
+            since_ms=since_ms,
+            before_ms=before_ms,
+            limit=limit,
+        )
+        return [invocation_from_row(row) for row in await self._call(self._read, query, params)]
+
+    async def add_logs(self, lines: Sequence[LogLine]) -> None:
+        """Insert lines in one transaction, in order. `seq` is the AUTOINCREMENT rowid, taken
+        under the database's write lock and committed before the next writer (in any process)
+        can take it: a reader that sees seq N already sees every line below N, so `after_seq`
+        never skips a line."""
+        if lines:
+            rows = [log_row(line) for line in lines]
+            await self._transact(functools.partial(_insert_many, _ADD_LOG, rows))
+
+    async def logs(
+        self,
+        *,
+        function_id: str | None = None,
+        request_id: str | None = None,
+        since_ms: int | None = None,
+        grep: str | None = None,
+        after_seq: int | None = None,
+        limit: int = 1000,
+    ) -> list[LogLine]:
+        if limit <= 0:
+            return []
+        query, params = logs_query(
+            ph="?",
+            int_ph="?",
+            find="instr",
+            function_id=function_id,
+            request_id=request_id,
+            since_ms=since_ms,
+            grep=grep,
+            after_seq=after_seq,
+            limit=limit,
+        )
+        return [log_from_row(row) for row in await self._call(self._read, query, params)]
+
+    async def prune_telemetry(self, *, before_ms: int) -> int:
+        """Delete records and lines older than `before_ms`, a few thousand per transaction so
+        that recording and queries go on in between; how many were deleted."""
+        deleted = 0
+        for statement in _PRUNE:
+            while True:
+                count = await self._change(statement, (before_ms, _PRUNE_CHUNK))
+                deleted += count
+                if count < _PRUNE_CHUNK:
+                    break
+        return deleted
+
     # -- on the store's thread ---------------------------------------------------------------
 
     async def _call(self, fn: Callable[..., _T], *args: Any, need_open: bool = True) -> _T:
@@ -400,6 +502,11 @@ class SqliteStore:
 
     def _read(self, sql: str, params: Sequence[Any]) -> list[Any]:
         return self._connection().execute(sql, params).fetchall()
+
+
+def _insert_many(sql: str, rows: list[tuple[Any, ...]], conn: sqlite3.Connection) -> None:
+    """`executemany` on the store's thread; its cursor must not leave that thread."""
+    conn.executemany(sql, rows).close()
 
 
 def _migrate(conn: sqlite3.Connection, url: str) -> int:

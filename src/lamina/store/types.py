@@ -13,7 +13,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-__all__ = ["Message", "NewMessage", "QueueStats", "Store"]
+__all__ = [
+    "InvocationRecord",
+    "LogLine",
+    "Message",
+    "NewMessage",
+    "QueueStats",
+    "Store",
+    "TelemetryStore",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +55,85 @@ class QueueStats:
     oldest_created_ms: int | None
 
 
-class Store(Protocol):
+@dataclass(slots=True)  # not frozen: one is built per invocation, frozen __init__ is slower
+class InvocationRecord:
+    """One invocation, whatever its trigger, as `lamina invocations` shows it."""
+
+    request_id: str
+    function_id: str
+    trigger: str  # "http" | "invoke" | "event" | "queue" | "topic" | "schedule"
+    start_ms: int  # epoch ms when the invocation started
+    duration_ms: float  # handler run time as the platform measured it
+    billed_ms: int  # duration rounded up to 1 ms
+    init_ms: float | None  # the instance's init duration on a cold start, else None
+    cold: bool
+    memory_mb: int  # configured memory
+    max_memory_mb: int | None  # the instance's peak resident memory, when known
+    status: str  # "ok" | "error" | "timeout" | "crashed" | "out_of_memory" | "throttled" | ...
+    error_type: str | None = None
+    instance_id: str | None = None
+    trace_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LogLine:
+    """One line a function wrote (or a START / END / REPORT line), as `lamina logs` shows it."""
+
+    time_ms: int
+    function_id: str
+    request_id: str | None
+    instance_id: str | None
+    stream: str  # "stdout" | "stderr" | "platform" (START / END / REPORT lines)
+    level: str  # "INFO", "ERROR", ... ; "INFO" when the line says nothing
+    message: str
+    seq: int = 0  # assigned by the store: increases with every stored line (for --follow)
+
+
+class TelemetryStore(Protocol):
+    """What observability keeps in the store; every `Store` backend implements it too."""
+
+    async def add_invocations(self, records: Sequence[InvocationRecord]) -> None:
+        """Insert records in one transaction (the recorder batches them)."""
+        ...
+
+    async def invocations(
+        self,
+        *,
+        function_id: str | None = None,
+        request_id: str | None = None,
+        trace_id: str | None = None,
+        status: str | None = None,
+        since_ms: int | None = None,
+        before_ms: int | None = None,
+        limit: int = 100,
+    ) -> list[InvocationRecord]:
+        """Newest first; `before_ms` pages back (records that started strictly before it)."""
+        ...
+
+    async def add_logs(self, lines: Sequence[LogLine]) -> None:
+        """Insert lines in one transaction, in order; each gets the next `seq`."""
+        ...
+
+    async def logs(
+        self,
+        *,
+        function_id: str | None = None,
+        request_id: str | None = None,
+        since_ms: int | None = None,
+        grep: str | None = None,
+        after_seq: int | None = None,
+        limit: int = 1000,
+    ) -> list[LogLine]:
+        """Oldest first; `after_seq` returns only lines stored after that one (for --follow);
+        `grep` is a case-sensitive substring of the message."""
+        ...
+
+    async def prune_telemetry(self, *, before_ms: int) -> int:
+        """Delete invocation records and log lines older than `before_ms`; how many."""
+        ...
+
+
+class Store(TelemetryStore, Protocol):
     async def open(self) -> None:
         """Connect and apply pending schema migrations (idempotent; safe from several processes)."""
         ...
@@ -127,82 +213,4 @@ class Store(Protocol):
 
     async def last_tick(self, schedule_id: str) -> int | None:
         """The latest tick recorded for `schedule_id`, so a restart resumes where it stopped."""
-        ...
-
-
-@dataclass(frozen=True, slots=True)
-class InvocationRecord:
-    """One invocation, whatever its trigger, as `lamina invocations` shows it."""
-
-    request_id: str
-    function_id: str
-    trigger: str  # "http" | "invoke" | "event" | "queue" | "topic" | "schedule"
-    start_ms: int  # epoch ms when the invocation started
-    duration_ms: float  # handler run time as the platform measured it
-    billed_ms: int  # duration rounded up to 1 ms
-    init_ms: float | None  # the instance's init duration on a cold start, else None
-    cold: bool
-    memory_mb: int  # configured memory
-    max_memory_mb: int | None  # the instance's peak resident memory, when known
-    status: str  # "ok" | "error" | "timeout" | "crashed" | "out_of_memory" | "throttled" | ...
-    error_type: str | None = None
-    instance_id: str | None = None
-    trace_id: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class LogLine:
-    """One line a function wrote (or a START / END / REPORT line), as `lamina logs` shows it."""
-
-    time_ms: int
-    function_id: str
-    request_id: str | None
-    instance_id: str | None
-    stream: str  # "stdout" | "stderr" | "platform" (START / END / REPORT lines)
-    level: str  # "INFO", "ERROR", ... ; "INFO" when the line says nothing
-    message: str
-    seq: int = 0  # assigned by the store: increases with every stored line (for --follow)
-
-
-class TelemetryStore(Protocol):
-    """What observability keeps in the store; every `Store` backend implements it too."""
-
-    async def add_invocations(self, records: Sequence[InvocationRecord]) -> None:
-        """Insert records in one transaction (the recorder batches them)."""
-        ...
-
-    async def invocations(
-        self,
-        *,
-        function_id: str | None = None,
-        request_id: str | None = None,
-        trace_id: str | None = None,
-        status: str | None = None,
-        since_ms: int | None = None,
-        before_ms: int | None = None,
-        limit: int = 100,
-    ) -> list[InvocationRecord]:
-        """Newest first; `before_ms` pages back (records that started strictly before it)."""
-        ...
-
-    async def add_logs(self, lines: Sequence[LogLine]) -> None:
-        """Insert lines in one transaction, in order; each gets the next `seq`."""
-        ...
-
-    async def logs(
-        self,
-        *,
-        function_id: str | None = None,
-        request_id: str | None = None,
-        since_ms: int | None = None,
-        grep: str | None = None,
-        after_seq: int | None = None,
-        limit: int = 1000,
-    ) -> list[LogLine]:
-        """Oldest first; `after_seq` returns only lines stored after that one (for --follow);
-        `grep` is a case-sensitive substring of the message."""
-        ...
-
-    async def prune_telemetry(self, *, before_ms: int) -> int:
-        """Delete invocation records and log lines older than `before_ms`; how many."""
         ...

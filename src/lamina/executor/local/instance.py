@@ -96,7 +96,14 @@ class LocalInstance:
             entry = self._pending.pop(rid, None)
             if entry is not None and not entry[0].done():
                 ok = op == "result"
-                entry[0].set_result(InvocationResult(ok, message["result" if ok else "error"]))
+                rss_kb = message.get("rss")
+                entry[0].set_result(
+                    InvocationResult(
+                        ok,
+                        message["result" if ok else "error"],
+                        rss_kb // 1024 if isinstance(rss_kb, int) else None,
+                    )
+                )
         elif op == "ready":
             self.init_ms = float(message.get("init_ms", 0.0))
             self.modules = list(message.get("modules", []))

@@ -1,0 +1,128 @@
+"""`lamina invocations` and `lamina logs`: what a running platform recorded, via its admin API."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import orjson
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from lamina.cli._common import AdminUrlOpt, AppDir, TokenOpt, admin_call, out, target
+
+__all__ = ["INVOCATIONS_EXAMPLE", "LOGS_EXAMPLE", "invocations", "logs"]
+
+INVOCATIONS_EXAMPLE = "Example: lamina invocations greeter.hello --since 10m"
+LOGS_EXAMPLE = "Example: lamina logs greeter.hello --since 10m --grep ERROR --follow"
+
+FunctionArg = Annotated[
+    str | None, typer.Argument(help="Function id (service.function); all functions when left out.")
+]
+SinceOpt = Annotated[
+    str | None,
+    typer.Option(help="Only since then: a duration back (30s, 10m, 2h, 1d) or an ISO 8601 time."),
+]
+_FOLLOW_POLL_S = 0.5
+
+
+def invocations(
+    function_id: FunctionArg = None,
+    since: SinceOpt = None,
+    request_id: Annotated[str | None, typer.Option(help="Only this request id.")] = None,
+    status: Annotated[
+        str | None, typer.Option(help="Only this status: ok, error, timeout, crashed, ...")
+    ] = None,
+    limit: Annotated[int, typer.Option(min=1, max=1000, help="At most this many.")] = 50,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the raw JSON.")] = False,
+    app_dir: AppDir = Path("."),
+    admin_url: AdminUrlOpt = None,
+    token: TokenOpt = None,
+) -> None:
+    """List recent invocations, newest first: trigger, duration, memory, cold start, status."""
+    where = target(app_dir, "-", admin_url, token)
+    params = _params(function=function_id, since=since, request_id=request_id, status=status)
+    params["limit"] = limit
+    records = admin_call(where, "GET", "/invocations", params=params).json()
+    if as_json:
+        out.print_json(data=records)
+        return
+    table = Table(
+        "start", "function", "request id", "trigger", "ms", "billed", "MB", "cold", "status"
+    )
+    for r in records:
+        cold = f"{r['init_ms']:.1f} ms init" if r["cold"] and r["init_ms"] is not None else ""
+        table.add_row(
+            r["start"][11:23],
+            r["function_id"],
+            r["request_id"],
+            r["trigger"],
+            f"{r['duration_ms']:.2f}",
+            str(r["billed_ms"]),
+            f"{r['max_memory_mb'] or '-'}/{r['memory_mb']}",
+            cold,
+            r["status"] + (f" ({r['error_type']})" if r["error_type"] else ""),
+        )
+    out.print(table)
+
+
+def logs(
+    function_id: FunctionArg = None,
+    since: SinceOpt = None,
+    request_id: Annotated[str | None, typer.Option(help="Only this request id.")] = None,
+    grep: Annotated[str | None, typer.Option(help="Only lines containing this text.")] = None,
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="Keep printing new lines.")
+    ] = False,
+    limit: Annotated[int, typer.Option(min=1, max=10000, help="At most this many lines.")] = 1000,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+    app_dir: AppDir = Path("."),
+    admin_url: AdminUrlOpt = None,
+    token: TokenOpt = None,
+) -> None:
+    """Print what functions wrote, with Lambda's START / END / REPORT lines."""
+    where = target(app_dir, "-", admin_url, token)
+    params = _params(function=function_id, since=since, request_id=request_id, grep=grep)
+    params["limit"] = limit
+    seen: set[tuple[Any, ...]] = set()
+    last_ms = 0
+    while True:
+        for line in admin_call(where, "GET", "/logs", params=params).json():
+            key = (
+                line["time_ms"],
+                line["seq"],
+                line["stream"],
+                line["request_id"],
+                line["message"],
+            )
+            if key in seen:
+                continue
+            seen.add(key)
+            last_ms = max(last_ms, line["time_ms"])
+            _print_line(line, as_json)
+        if not follow:
+            return
+        # Lines of the last millisecond seen may still arrive: ask from it, skip repeats.
+        params["since"] = str(last_ms) if last_ms else params.get("since", "1s")
+        seen = {key for key in seen if key[0] >= last_ms}
+        time.sleep(_FOLLOW_POLL_S)
+
+
+def _params(**values: str | None) -> dict[str, Any]:
+    return {key: value for key, value in values.items() if value}
+
+
+def _print_line(line: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        out.print(orjson.dumps(line).decode(), highlight=False, markup=False, soft_wrap=True)
+        return
+    rid = (line["request_id"] or "")[:8]
+    style = (
+        "bold red"
+        if line["level"] in ("ERROR", "CRITICAL")
+        else ("dim" if line["stream"] == "platform" else "")
+    )
+    text = f"{line['time'][11:23]} [{line['function_id']} {rid}] {escape(line['message'])}"
+    out.print(f"[{style}]{text}[/]" if style else text, highlight=False, soft_wrap=True)

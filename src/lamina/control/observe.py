@@ -1,0 +1,142 @@
+"""Admin API routes for what the recorder kept: `GET /invocations` and `GET /logs`.
+
+Both take the fixed filters `function`, `request_id`, `trace_id`, `since`, `limit`; `/logs`
+also takes `grep` and `after_seq` (for `lamina logs --follow`). `since` is a duration back
+from now (`30s`, `10m`, `2h`, `1d`), an ISO 8601 time, or epoch milliseconds.
+START / END / REPORT lines are not stored: they are made from the invocation records when
+`/logs` is read, so recording costs the request path one record per invocation.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import re
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from lamina.clock import Clock
+from lamina.errors import LaminaError
+from lamina.store.types import LogLine, TelemetryStore
+from lamina.telemetry.recorder import report_lines
+
+__all__ = ["parse_since", "telemetry_routes"]
+
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h|d)$")
+_UNIT_S = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_since(text: str, now_s: float) -> int:
+    """`since` as epoch ms; raises ValueError saying what forms are accepted."""
+    text = text.strip()
+    m = _DURATION.match(text)
+    if m:
+        return int((now_s - float(m.group(1)) * _UNIT_S[m.group(2)]) * 1000)
+    if text.isdigit():
+        return int(text)
+    try:
+        moment = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(
+            f"since: expected a duration like 10m, 2h, 30s or 1d, an ISO 8601 time, or epoch "
+            f"milliseconds; got {text!r}"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=datetime.UTC)
+    return int(moment.timestamp() * 1000)
+
+
+def _limit(request: Request, default: int, high: int) -> int:
+    raw = request.query_params.get("limit", str(default))
+    if not raw.isdigit() or not 1 <= int(raw) <= high:
+        raise ValueError(f"limit: expected a whole number 1-{high}, got {raw!r}")
+    return int(raw)
+
+
+def _iso(ms: int) -> str:
+    return (
+        datetime.datetime.fromtimestamp(ms / 1000, datetime.UTC)
+        .isoformat(timespec="milliseconds")
+        .replace("+00:00", "Z")
+    )
+
+
+def _line_view(line: LogLine) -> dict[str, Any]:
+    return {**dataclasses.asdict(line), "time": _iso(line.time_ms)}
+
+
+_PLATFORM_ORDER = {"START": 0, "END": 2, "REPORT": 3}
+
+
+def _order(line: LogLine) -> tuple[int, int, int]:
+    """Time order; in one millisecond START, then the function's lines, then END and REPORT."""
+    rank = 1
+    if line.stream == "platform":
+        rank = _PLATFORM_ORDER.get(line.message.split(" ", 1)[0], 1)
+    return (line.time_ms, rank, line.seq)
+
+
+def telemetry_routes(store: TelemetryStore, clock: Clock) -> list[Route]:
+    async def invocations(request: Request) -> Response:
+        q = request.query_params
+        try:
+            since = parse_since(q["since"], clock.wall()) if "since" in q else None
+            before = int(q["before_ms"]) if q.get("before_ms", "").isdigit() else None
+            records = await store.invocations(
+                function_id=q.get("function"),
+                request_id=q.get("request_id"),
+                trace_id=q.get("trace_id"),
+                status=q.get("status"),
+                since_ms=since,
+                before_ms=before,
+                limit=_limit(request, 100, 1000),
+            )
+        except ValueError as exc:
+            return JSONResponse({"message": str(exc)}, status_code=400)
+        except LaminaError as exc:
+            return JSONResponse({"message": str(exc)}, status_code=503)
+        return JSONResponse([{**dataclasses.asdict(r), "start": _iso(r.start_ms)} for r in records])
+
+    async def logs(request: Request) -> Response:
+        q = request.query_params
+        try:
+            since = parse_since(q["since"], clock.wall()) if "since" in q else None
+            after = int(q["after_seq"]) if q.get("after_seq", "").isdigit() else None
+            limit = _limit(request, 1000, 10000)
+            lines = await store.logs(
+                function_id=q.get("function"),
+                request_id=q.get("request_id"),
+                since_ms=since,
+                grep=q.get("grep"),
+                after_seq=after,
+                limit=limit,
+            )
+            if q.get("platform_lines", "1") != "0" and not q.get("trace_id"):
+                records = await store.invocations(
+                    function_id=q.get("function"),
+                    request_id=q.get("request_id"),
+                    since_ms=since,
+                    limit=limit,
+                )
+                grep = q.get("grep")
+                lines += [
+                    line
+                    for record in records
+                    if record.status != "throttled"
+                    for line in report_lines(record)
+                    if not grep or grep in line.message
+                ]
+                lines.sort(key=_order)
+        except ValueError as exc:
+            return JSONResponse({"message": str(exc)}, status_code=400)
+        except LaminaError as exc:
+            return JSONResponse({"message": str(exc)}, status_code=503)
+        return JSONResponse([_line_view(line) for line in lines[-limit:]])
+
+    return [
+        Route("/invocations", invocations, methods=["GET"]),
+        Route("/logs", logs, methods=["GET"]),
+    ]

@@ -1,0 +1,165 @@
+"""The recorder: every invocation's record and every line a function writes, buffered in
+memory and written to the store in batches, off the request path.
+
+Recording costs the request path one tuple append per invocation and per output line; the
+records, REPORT figures and log lines are built and written by a background task every
+`flush_interval_s`. The buffer is bounded: past `max_buffered` entries the oldest are dropped
+and counted (`dropped`), so a slow store can never grow the platform's memory without bound.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+from collections import deque
+from typing import Any
+
+from lamina.clock import Clock
+from lamina.store.types import InvocationRecord, LogLine, TelemetryStore
+
+__all__ = ["Recorder", "level_of", "report_lines"]
+
+log = logging.getLogger(__name__)
+
+_LEVELS = ("DEBUG", "INFO", "WARNING", "WARN", "ERROR", "CRITICAL", "FATAL")
+
+
+def level_of(stream: str, text: str) -> str:
+    """The level a line announces (`[ERROR] …` as the Lambda runtime prints, `ERROR:root:…`
+    as `logging.basicConfig` does); INFO when it says nothing."""
+    head = text.lstrip()[:10].upper()
+    for level in _LEVELS:
+        if head.startswith((f"[{level}]", f"{level}:")):
+            return "WARNING" if level == "WARN" else "CRITICAL" if level == "FATAL" else level
+    return "INFO"
+
+
+def report_lines(record: InvocationRecord) -> list[LogLine]:
+    """The START, END and REPORT lines Lambda writes for an invocation, from its record."""
+    rid = record.request_id
+    end_ms = record.start_ms + math.ceil(record.duration_ms)
+    report = (
+        f"REPORT RequestId: {rid}\tDuration: {record.duration_ms:.2f} ms\t"
+        f"Billed Duration: {record.billed_ms} ms\tMemory Size: {record.memory_mb} MB\t"
+        f"Max Memory Used: {record.max_memory_mb if record.max_memory_mb is not None else '-'} MB"
+    )
+    if record.init_ms is not None:
+        report += f"\tInit Duration: {record.init_ms:.2f} ms"
+    if record.status != "ok":
+        report += f"\tStatus: {record.status}" + (
+            f" ({record.error_type})" if record.error_type else ""
+        )
+
+    def line(time_ms: int, message: str) -> LogLine:
+        return LogLine(
+            time_ms, record.function_id, rid, record.instance_id, "platform", "INFO", message
+        )
+
+    return [
+        line(record.start_ms, f"START RequestId: {rid} Version: $LATEST"),
+        line(end_ms, f"END RequestId: {rid}"),
+        line(end_ms, report),
+    ]
+
+
+class Recorder:
+    """Collects records and output lines; a background task writes them to the store."""
+
+    def __init__(
+        self,
+        store: TelemetryStore,
+        clock: Clock,
+        *,
+        flush_interval_s: float = 1.0,
+        max_buffered: int = 100_000,
+        retention_s: float = 7 * 86400,
+    ) -> None:
+        self._store = store
+        self._clock = clock
+        self._flush_interval_s = flush_interval_s
+        self._retention_s = retention_s
+        self._invocations: deque[InvocationRecord] = deque(maxlen=max_buffered)
+        self._lines: deque[tuple[Any, ...]] = deque(maxlen=max_buffered)
+        self._task: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+        self._last_prune_s = 0.0
+        self.dropped = 0
+        self.written = 0
+
+    # -- the request path: appends only ------------------------------------------------------
+    def invocation(self, record: InvocationRecord) -> None:
+        if len(self._invocations) == self._invocations.maxlen:
+            self.dropped += 1
+        self._invocations.append(record)
+
+    def output(
+        self,
+        function_id: str,
+        request_id: str | None,
+        instance_id: str | None,
+        stream: str,
+        text: str,
+    ) -> None:
+        if len(self._lines) == self._lines.maxlen:
+            self.dropped += 1
+        self._lines.append((self._clock.wall(), function_id, request_id, instance_id, stream, text))
+
+    # -- the background writer ---------------------------------------------------------------
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def stop(self) -> None:
+        """Write what is buffered, then stop."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        await self.flush()
+
+    async def _run(self) -> None:
+        while True:
+            timer = self._clock.call_later(self._flush_interval_s, self._wake.set)
+            try:
+                await self._wake.wait()
+            finally:
+                timer.cancel()
+            self._wake.clear()
+            try:
+                await self.flush()
+                await self._prune()
+            except Exception:
+                log.exception("writing invocation records and logs failed; will retry")
+
+    async def flush(self) -> None:
+        """Write everything buffered now (tests call this instead of waiting)."""
+        records = list(self._invocations)
+        self._invocations.clear()
+        raw = list(self._lines)
+        self._lines.clear()
+        if raw:
+            lines = []
+            for time_s, fid, rid, iid, stream, text in raw:
+                for part in text.splitlines() or [""]:
+                    lines.append(
+                        LogLine(
+                            int(time_s * 1000), fid, rid, iid, stream, level_of(stream, part), part
+                        )
+                    )
+            await self._store.add_logs(lines)
+        if records:
+            await self._store.add_invocations(records)
+        self.written += len(records)
+
+    async def _prune(self) -> None:
+        now = self._clock.monotonic()
+        if now - self._last_prune_s < 60:
+            return
+        self._last_prune_s = now
+        removed = await self._store.prune_telemetry(
+            before_ms=int((self._clock.wall() - self._retention_s) * 1000)
+        )
+        if removed:
+            log.info("old invocation records and logs removed", extra={"count": removed})

@@ -1,0 +1,97 @@
+"""Invocation records and function logs: kept in the store, served by the admin API and the
+CLI, with Lambda's START / END / REPORT lines."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+from harness import client_for, run_platform
+from typer.testing import CliRunner
+
+from lamina.cli import app as cli_app
+from lamina.control import Platform
+
+
+async def _admin(platform: Platform, path: str, **params: Any) -> Any:
+    assert platform.recorder is not None
+    await platform.recorder.flush()  # what is buffered is written now: no waiting
+    async with httpx.AsyncClient(base_url=platform.admin_url, timeout=10) as admin:
+        response = await admin.get(
+            path, params=params, headers={"Authorization": f"Bearer {platform.token}"}
+        )
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+async def test_an_invocation_is_recorded_and_its_report_matches_the_record(
+    app_dir: Callable[..., Path],
+) -> None:
+    app = app_dir({"talk": {"handler": "observed.talk", "events": [{"http": "GET /talk"}]}})
+    async with run_platform(app) as platform, client_for(platform) as client:
+        response = await client.get("/talk")
+        rid = response.headers["x-amzn-requestid"]
+        (record,) = await _admin(platform, "/invocations", request_id=rid)
+        lines = await _admin(platform, "/logs", request_id=rid)
+    assert record["function_id"] == "svc.talk"
+    assert record["trigger"] == "http"
+    assert record["status"] == "ok" and record["error_type"] is None
+    assert record["cold"] is True and record["init_ms"] > 0
+    assert record["memory_mb"] == 128 and record["max_memory_mb"] > 0
+    assert record["billed_ms"] == max(1, math.ceil(record["duration_ms"]))
+    messages = [line["message"] for line in lines]
+    assert messages[0] == f"START RequestId: {rid} Version: $LATEST"
+    assert f"hello from {rid}" in messages
+    warning = next(line for line in lines if "disk almost full" in line["message"])
+    assert warning["level"] == "WARNING" and warning["stream"] == "stderr"
+    assert warning["instance_id"] == record["instance_id"]
+    report = messages[-1]
+    assert messages[-2] == f"END RequestId: {rid}"
+    assert report.startswith(f"REPORT RequestId: {rid}\t")
+    assert f"Duration: {record['duration_ms']:.2f} ms" in report
+    assert f"Billed Duration: {record['billed_ms']} ms" in report
+    assert "Memory Size: 128 MB" in report
+    assert f"Max Memory Used: {record['max_memory_mb']} MB" in report
+    assert f"Init Duration: {record['init_ms']:.2f} ms" in report
+
+
+async def test_a_crash_right_after_a_print_keeps_that_line(app_dir: Callable[..., Path]) -> None:
+    app = app_dir({"crash": {"handler": "observed.print_then_crash"}})
+    async with run_platform(app) as platform, client_for(platform) as client:
+        response = await client.post("/2015-03-31/functions/svc.crash/invocations", json={})
+        rid = response.headers["x-amzn-requestid"]
+        (record,) = await _admin(platform, "/invocations", function="svc.crash")
+        lines = await _admin(platform, "/logs", request_id=rid, platform_lines="0")
+    assert response.headers["x-amz-function-error"] == "Unhandled"
+    assert record["request_id"] == rid and record["trigger"] == "invoke"
+    assert record["status"] == "crashed" and record["error_type"] == "Runtime.ExitError"
+    assert [line["message"] for line in lines] == ["last words before the crash"]
+
+
+async def test_the_cli_shows_invocations_and_filters_logs(app_dir: Callable[..., Path]) -> None:
+    app = app_dir({"talk": {"handler": "observed.talk", "events": [{"http": "GET /talk"}]}})
+    async with run_platform(app) as platform, client_for(platform) as client:
+        rids = [(await client.get("/talk")).headers["x-amzn-requestid"] for _ in range(3)]
+        assert platform.recorder is not None
+        await platform.recorder.flush()
+        runner = CliRunner()
+
+        def cli(*args: str) -> Any:
+            return runner.invoke(cli_app, [*args, "-C", str(app)])
+
+        listed = await asyncio.to_thread(cli, "invocations", "svc.talk", "--json")
+        grepped = await asyncio.to_thread(
+            cli, "logs", "--request-id", rids[1], "--grep", "hello", "--json"
+        )
+        bad_since = await asyncio.to_thread(cli, "logs", "--since", "yesterday")
+    assert listed.exit_code == 0, listed.output
+    assert rids[2] in listed.output and rids[0] in listed.output
+    assert grepped.exit_code == 0, grepped.output
+    assert grepped.output.count('"message"') == 1
+    assert f"hello from {rids[1]}" in grepped.output
+    assert bad_since.exit_code == 1
+    assert "since: expected a duration like 10m" in bad_since.output
