@@ -113,6 +113,7 @@ def telemetry_routes(store: TelemetryStore, clock: Clock) -> list[Route]:
                 grep=q.get("grep"),
                 after_seq=after,
                 limit=limit,
+                newest=after is None,  # a plain read shows the latest lines, like `tail`
             )
             if q.get("platform_lines", "1") != "0" and not q.get("trace_id"):
                 records = await store.invocations(

@@ -244,8 +244,10 @@ def logs_query(
     grep: str | None,
     after_seq: int | None,
     limit: int,
+    newest: bool = False,
 ) -> tuple[str, list[Any]]:
-    """The SELECT for `TelemetryStore.logs`: the given filters ANDed, oldest (lowest seq) first.
+    """The SELECT for `TelemetryStore.logs`: the given filters ANDed, oldest (lowest seq) first;
+    with `newest`, the last `limit` matching lines (still returned oldest first).
     `grep` is a plain substring (no LIKE), so `%` and `_` match only themselves."""
     where: list[str] = []
     params: list[Any] = []
@@ -260,9 +262,13 @@ def logs_query(
             where.append(clause)
             params.append(value)
     params.append(limit)
-    query = (
-        f"SELECT {', '.join(LOG_COLUMNS)}, seq FROM logs{_where(where)} ORDER BY seq LIMIT {int_ph}"
-    )
+    columns = f"{', '.join(LOG_COLUMNS)}, seq"
+    query = f"SELECT {columns} FROM logs{_where(where)} ORDER BY seq LIMIT {int_ph}"
+    if newest:
+        query = (
+            f"SELECT * FROM (SELECT {columns} FROM logs{_where(where)}"
+            f" ORDER BY seq DESC LIMIT {int_ph}) AS tail ORDER BY seq"
+        )
     return query, params
 
 

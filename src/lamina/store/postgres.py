@@ -422,6 +422,7 @@ class PostgresStore:
         grep: str | None = None,
         after_seq: int | None = None,
         limit: int = 1000,
+        newest: bool = False,
     ) -> list[LogLine]:
         if limit <= 0:
             return []
@@ -435,6 +436,7 @@ class PostgresStore:
             grep=grep,
             after_seq=after_seq,
             limit=limit,
+            newest=newest,
         )
         return [log_from_row(row) for row in await self._fetch(query, params)]
 

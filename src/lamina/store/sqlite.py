@@ -393,6 +393,7 @@ class SqliteStore:
         grep: str | None = None,
         after_seq: int | None = None,
         limit: int = 1000,
+        newest: bool = False,
     ) -> list[LogLine]:
         if limit <= 0:
             return []
@@ -406,6 +407,7 @@ class SqliteStore:
             grep=grep,
             after_seq=after_seq,
             limit=limit,
+            newest=newest,
         )
         return [log_from_row(row) for row in await self._call(self._read, query, params)]
 

@@ -123,9 +123,11 @@ class TelemetryStore(Protocol):
         grep: str | None = None,
         after_seq: int | None = None,
         limit: int = 1000,
+        newest: bool = False,
     ) -> list[LogLine]:
         """Oldest first; `after_seq` returns only lines stored after that one (for --follow);
-        `grep` is a case-sensitive substring of the message."""
+        `grep` is a case-sensitive substring of the message; with `newest`, the last `limit`
+        matching lines rather than the first (what `lamina logs` shows, like `tail`)."""
         ...
 
     async def prune_telemetry(self, *, before_ms: int) -> int:

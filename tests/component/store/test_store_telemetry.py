@@ -355,3 +355,11 @@ async def test_a_follower_misses_no_line_while_two_stores_write_concurrently(
     for writer in {line.function_id for line in followed}:  # each writer's lines stay in order
         mine = [line.message for line in followed if line.function_id == writer]
         assert mine == [f"{writer}-{b}-{i}" for b in range(25) for i in range(20)]
+
+
+async def test_newest_returns_the_last_lines_still_in_order(store: Store) -> None:
+    await store.add_logs([_line(n, function_id="svc.a" if n % 2 else "svc.b") for n in range(10)])
+    tail = await store.logs(function_id="svc.a", limit=3, newest=True)
+    head = await store.logs(function_id="svc.a", limit=3)
+    assert [line.message for line in tail] == [_line(n).message for n in (5, 7, 9)]
+    assert [line.message for line in head] == [_line(n).message for n in (1, 3, 5)]
