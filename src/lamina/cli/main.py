@@ -64,6 +64,10 @@ def up(
         bool,
         typer.Option(help="Keep invocation records and function logs (lamina invocations/logs)."),
     ] = True,
+    retention_days: Annotated[
+        float,
+        typer.Option(min=0.001, help="Days invocation records and logs are kept."),
+    ] = 7.0,
     log_json: Annotated[
         bool, typer.Option("--log-json", help="Platform logs as JSON lines.")
     ] = False,
@@ -88,6 +92,7 @@ def up(
             grace_s=grace,
             store_url=store,
             record=record,
+            retention_days=retention_days,
             admin_token=os.environ.get("LAMINA_ADMIN_TOKEN") or None,
         ),
     )

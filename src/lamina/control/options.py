@@ -16,6 +16,7 @@ class PlatformOptions:
     state_dir: Path | None = None  # None: APP_DIR/.lamina
     store_url: str | None = None  # None: SQLite in STATE_DIR; or sqlite:///PATH, postgresql://...
     record: bool = True  # keep invocation records and function logs in the store
+    retention_days: float = 7.0  # records and logs older than this are deleted (> 0)
     event_poll_s: float = 1.0  # how often consumers look for events made due elsewhere
     admin_token: str | None = None  # None: read or create STATE_DIR/admin-token
     grace_s: float = 30.0  # how long in-flight invocations may run on after SIGTERM

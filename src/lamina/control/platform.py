@@ -188,7 +188,11 @@ class Platform:
             for fn in self.app.functions().values()
         ]
         self.store = open_store(opts.store_url, default_dir=self.state_dir)
-        self.recorder = Recorder(self.store, self._clock) if opts.record else None
+        self.recorder = (
+            Recorder(self.store, self._clock, retention_s=opts.retention_days * 86400)
+            if opts.record
+            else None
+        )
         self.invoker = Invoker(pools, backend, self._clock, self.recorder)
         try:
             await self.store.open()

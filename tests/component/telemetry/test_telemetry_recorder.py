@@ -1,0 +1,71 @@
+"""The recorder on a real store with a fake clock: batches written in the background, levels
+read from the lines, old records and lines removed after the retention period."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+import pytest
+
+from lamina.clock import FakeClock
+from lamina.store import Store
+from lamina.store.types import InvocationRecord
+from lamina.telemetry.recorder import Recorder, level_of
+
+
+def _record(rid: str, start_ms: int) -> InvocationRecord:
+    return InvocationRecord(rid, "svc.fn", "http", start_ms, 1.5, 2, None, False, 128, 20, "ok")
+
+
+async def _eventually(check: Callable[[], Awaitable[bool]], what: str) -> None:
+    """Bounded wait: the store writes happen on its own thread or server."""
+    for _ in range(500):
+        if await check():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.mark.parametrize(
+    ("stream", "text", "level"),
+    [
+        pytest.param("stdout", "[ERROR] boom", "ERROR", id="the lambda runtime's bracket form"),
+        pytest.param("stderr", "WARNING:root:disk", "WARNING", id="logging basicConfig's form"),
+        pytest.param("stdout", "[WARN] slow", "WARNING", id="warn is a warning"),
+        pytest.param("stderr", "plain text", "INFO", id="a line that says nothing is info"),
+    ],
+)
+def test_level_of_reads_the_level_a_line_announces(stream: str, text: str, level: str) -> None:
+    assert level_of(stream, text) == level
+
+
+async def test_the_recorder_writes_in_the_background_and_prunes_after_retention(
+    store: Store,
+) -> None:
+    clock = FakeClock(start_s=0, wall_offset_s=1_700_000_000)
+    recorder = Recorder(store, clock, flush_interval_s=1.0, retention_s=3600)
+    now_ms = int(clock.wall() * 1000)
+    recorder.invocation(_record("old", now_ms))
+    recorder.output("svc.fn", "old", "i-1", "stdout", "first\nsecond\n")
+    recorder.start()
+    try:
+        await asyncio.sleep(0)  # let the writer task arm its timer before time moves
+        clock.advance(1.0)
+
+        async def written() -> bool:
+            return len(await store.invocations()) == 1 and len(await store.logs()) == 2
+
+        await _eventually(written, "the first batch")
+        assert [line.message for line in await store.logs()] == ["first", "second"]
+        clock.advance(3600)  # the old record is now past retention
+        recorder.invocation(_record("new", int(clock.wall() * 1000)))
+        clock.advance(61)  # a flush, and the once-a-minute prune, are due
+
+        async def pruned() -> bool:
+            return [r.request_id for r in await store.invocations()] == ["new"]
+
+        await _eventually(pruned, "the old record to be pruned")
+        assert await store.logs() == []
+    finally:
+        await recorder.stop()
