@@ -445,6 +445,21 @@ class SqliteStore:
         return self._conn
 
     def _open_sync(self) -> int:
+        """Connect, switch to WAL and migrate. Switching a new file to WAL can fail with "database
+        is locked" without SQLite's busy handler waiting, when several processes open the same
+        new store at once: such attempts are retried until busy_timeout_ms has passed."""
+        deadline = time.monotonic() + self.busy_timeout_ms / 1000
+        delay = 0.005
+        while True:
+            try:
+                return self._open_once()
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() + delay > deadline:
+                    raise
+            time.sleep(delay)  # on the store's own thread, never the event loop's
+            delay = min(delay * 2, 0.1)
+
+    def _open_once(self) -> int:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(
             self.path,
