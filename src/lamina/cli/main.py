@@ -98,12 +98,7 @@ def up(
     )
 
     async def run() -> None:
-        task = asyncio.create_task(platform.run_forever())
-        while not platform.gateway_url and not task.done():
-            await asyncio.sleep(0.01)
-        if platform.gateway_url and not task.done():
-            _banner(platform)
-        await task
+        await platform.run_forever(on_started=_banner)
 
     try:
         _run(run())

@@ -22,4 +22,3 @@ class PlatformOptions:
     grace_s: float = 30.0  # how long in-flight invocations may run on after SIGTERM
     region: str = "us-east-1"  # AWS_REGION given to functions
     cgroups: bool = True  # memory limits through cgroups where the machine allows
-    workers_log: bool = True  # print function output on the console

@@ -11,7 +11,7 @@ import secrets
 import signal
 import socket
 import sys
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -145,7 +145,6 @@ class Platform:
         self.topics: Topics | None = None
         self.function_token = ""  # opens only the admin API's /queues and /topics routes
         self._accepting = False
-        self._stopped = asyncio.Event()
 
     # -- lifecycle --------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -317,7 +316,6 @@ class Platform:
         self._server_tasks.clear()
         with contextlib.suppress(OSError):
             (self.state_dir / "platform.json").unlink()
-        self._stopped.set()
         log.info("platform stopped")
 
     async def __aenter__(self) -> Platform:
@@ -327,14 +325,16 @@ class Platform:
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
 
-    async def run_forever(self) -> None:
-        """Serve until SIGINT or SIGTERM, then drain and stop."""
+    async def run_forever(self, on_started: Callable[[Platform], None] | None = None) -> None:
+        """Serve until SIGINT or SIGTERM, then drain and stop; `on_started` runs once serving."""
         loop = asyncio.get_running_loop()
         stop = asyncio.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         try:
             await self.start()
+            if on_started is not None:
+                on_started(self)
             await stop.wait()
         finally:
             await self.stop()
