@@ -179,8 +179,22 @@ def log_row(line: LogLine) -> tuple[Any, ...]:
         line.instance_id,
         line.stream,
         line.level,
-        line.message,
+        storable_text(line.message),
     )
+
+
+def storable_text(text: str) -> str:
+    """`text` as both backends can store it: NUL characters (which PostgreSQL text refuses and
+    SQLite's JSON functions cut at) and lone surrogates (which UTF-8 cannot encode) become
+    U+FFFD, as undecodable bytes do."""
+    if "\x00" in text:
+        text = text.replace("\x00", "\ufffd")
+    if not text.isascii():
+        try:
+            text.encode()
+        except UnicodeEncodeError:
+            text = text.encode(errors="surrogatepass").decode(errors="replace")
+    return text
 
 
 def log_from_row(row: Sequence[Any]) -> LogLine:

