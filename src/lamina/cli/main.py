@@ -62,7 +62,10 @@ def up(
     ] = 30.0,
     record: Annotated[
         bool,
-        typer.Option(help="Keep invocation records and function logs (lamina invocations/logs)."),
+        typer.Option(
+            help="Keep invocation records and function logs (lamina invocations/logs) and "
+            "count the invocation metrics of GET /metrics."
+        ),
     ] = True,
     retention_days: Annotated[
         float,

@@ -1,6 +1,7 @@
 """The admin API: a small authenticated HTTP API beside the gateway.
 
     GET    /status                       every function and its instances
+    GET    /metrics                      Prometheus text exposition (control/metrics.py)
     GET    /dlq[?source=&limit=&offset=] dead letters, oldest first (header X-Total-Count)
     GET    /dlq/{source}/{id}            one dead letter
     POST   /dlq/redrive                  {"source"?: ..., "ids"?: [...]}: back to the source queue
@@ -28,6 +29,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from lamina.clock import Clock, SystemClock
+from lamina.control.metrics import MetricsScrape, metrics_route
 from lamina.control.observe import telemetry_routes
 from lamina.errors import DuplicateMessage, LaminaError, ShuttingDown, StoreUnavailable
 from lamina.events.shapes import iso_ms
@@ -281,6 +283,7 @@ def admin_app(
     publish: PublishMessage | None = None,
     function_token: str | None = None,
     clock: Clock | None = None,
+    metrics: MetricsScrape | None = None,
 ) -> ASGIApp:
     """The admin API. `dead_letter_queues` names the `dlq:<source>` queues the app can fill
     (listed even when empty); `send`/`publish` are the producers (None: not available)."""
@@ -347,6 +350,7 @@ def admin_app(
     app = Starlette(
         routes=[
             Route("/status", get_status, methods=["GET"]),
+            *([metrics_route(metrics)] if metrics is not None else []),
             *(telemetry_routes(store, clock or SystemClock()) if store is not None else []),
             Route("/dlq", needs_store(_DeadLetters.list), methods=["GET"]),
             Route("/dlq", needs_store(_DeadLetters.purge), methods=["DELETE"]),

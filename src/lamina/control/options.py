@@ -15,7 +15,7 @@ class PlatformOptions:
     admin_port: int | None = None  # None: port + 1 (or a free port when port is 0)
     state_dir: Path | None = None  # None: APP_DIR/.lamina
     store_url: str | None = None  # None: SQLite in STATE_DIR; or sqlite:///PATH, postgresql://...
-    record: bool = True  # keep invocation records and function logs in the store
+    record: bool = True  # keep invocation records and logs in the store; invocation metrics
     retention_days: float = 7.0  # records and logs older than this are deleted (> 0)
     event_poll_s: float = 1.0  # how often consumers look for events made due elsewhere
     admin_token: str | None = None  # None: read or create STATE_DIR/admin-token

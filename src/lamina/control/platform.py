@@ -20,9 +20,11 @@ import uvicorn
 
 from lamina.clock import Clock, SystemClock
 from lamina.control.admin import admin_app
+from lamina.control.metrics import MetricsScrape
 from lamina.control.options import PlatformOptions
 from lamina.errors import PlatformError, ShuttingDown
 from lamina.events import AsyncInvoker, AsyncTarget, Queues, Topics, async_queue, dead_letter_queue
+from lamina.events.queues import queue_store_name
 from lamina.events.scheduler import Scheduler, schedule_targets
 from lamina.executor import ExecutorBackend, FunctionConfig, create_backend
 from lamina.gateway import GatewayApp, RouteTarget
@@ -31,6 +33,7 @@ from lamina.invoker import Invoker, PoolConfig
 from lamina.manifest import AppSpec, FunctionSpec
 from lamina.scaling import ScalingSpec
 from lamina.store import Store, open_store
+from lamina.telemetry.metrics import Metrics
 from lamina.telemetry.recorder import Recorder
 
 __all__ = ["Platform", "read_token"]
@@ -140,6 +143,7 @@ class Platform:
         self.store: Store | None = None
         self.async_invoker: AsyncInvoker | None = None
         self.recorder: Recorder | None = None
+        self.metrics: Metrics | None = None
         self.scheduler: Scheduler | None = None
         self.queues: Queues | None = None
         self.topics: Topics | None = None
@@ -187,8 +191,14 @@ class Platform:
             for fn in self.app.functions().values()
         ]
         self.store = open_store(opts.store_url, default_dir=self.state_dir)
+        self.metrics = Metrics(invocations=opts.record)  # derived from the records
         self.recorder = (
-            Recorder(self.store, self._clock, retention_s=opts.retention_days * 86400)
+            Recorder(
+                self.store,
+                self._clock,
+                retention_s=opts.retention_days * 86400,
+                on_records=self.metrics.observe,
+            )
             if opts.record
             else None
         )
@@ -244,6 +254,15 @@ class Platform:
             for route, trigger, fid in self.app.http_routes()
         ]
         gateway = GatewayApp(routes, self.invoker, self.submit_event)
+        scrape = MetricsScrape(
+            self.metrics,
+            self._clock,
+            recorder=self.recorder,
+            invoker=self.invoker,
+            requests=gateway.requests,
+            store=self.store,
+            known_queues=self._known_queues(),
+        )
         admin = admin_app(
             self.token,
             self.status,
@@ -253,6 +272,7 @@ class Platform:
             publish=self.topics.publish,
             function_token=self.function_token,
             clock=self._clock,
+            metrics=scrape,
         )
         for asgi, sock in ((gateway, gateway_sock), (admin, admin_sock)):
             config = uvicorn.Config(
@@ -370,6 +390,14 @@ class Platform:
         return sorted(
             {*asynchronous, *self.queues.dead_letter_queues, *self.topics.dead_letter_queues}
         )
+
+    def _known_queues(self) -> list[str]:
+        """The queues the metrics show even while empty: every dead-letter queue, its source,
+        and every queue one may send to."""
+        assert self.queues is not None
+        dead = self._dead_letter_queues()
+        sources = [q.removeprefix("dlq:") for q in dead]
+        return [*dead, *sources, *(queue_store_name(name) for name in self.queues.names)]
 
     def status(self) -> dict[str, Any]:
         functions = self.invoker.status() if self.invoker else []

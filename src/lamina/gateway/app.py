@@ -15,6 +15,7 @@ from lamina.errors import (
 )
 from lamina.executor import InvocationRequest
 from lamina.gateway.asgi import BodyTooLarge, Receive, Scope, Send, read_request, send_response
+from lamina.gateway.counts import RequestCounts
 from lamina.gateway.events import http_api_v2_event, rest_v1_event
 from lamina.gateway.ids import new_request_id
 from lamina.gateway.invoke_api import INVOKE_PREFIX, InvokeApi, SubmitEvent
@@ -53,7 +54,8 @@ class GatewayApp:
     ) -> None:
         self.router: Router[RouteTarget] = Router(routes)
         self.invoker = invoker
-        self.invoke_api = InvokeApi(invoker, submit_event)
+        self.requests = RequestCounts(route for route, _ in routes)  # for the metrics
+        self.invoke_api = InvokeApi(invoker, submit_event, self.requests)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -73,10 +75,13 @@ class GatewayApp:
         try:
             request = await read_request(scope, receive)
         except BodyTooLarge:
+            refused = self.router.match(scope["method"], scope["path"])
+            self.requests.add(refused.route if refused else None, 413)
             await send_response(send, json_error(413, "Request Entity Too Large"), rid_header)
             return
         match = self.router.match(request.method, request.path)
         if match is None:
+            self.requests.add(None, 404)
             await send_response(send, json_error(404, "Not Found"), rid_header)
             return
         target = match.target
@@ -86,6 +91,7 @@ class GatewayApp:
         else:
             event = rest_v1_event(request, match, request_id=request_id, time_epoch_ms=now_ms)
         response = await self._invoke(target, request_id, event)
+        self.requests.add(match.route, response.status)
         await send_response(send, response, rid_header)
 
     async def _invoke(self, target: RouteTarget, request_id: str, event: object) -> HttpResponse:

@@ -23,6 +23,7 @@ from lamina.errors import (
 )
 from lamina.executor import InvocationRequest
 from lamina.gateway.asgi import BodyTooLarge, Receive, Scope, Send, read_request, send_response
+from lamina.gateway.counts import INVOKE_ROUTE, RequestCounts
 from lamina.gateway.ids import new_request_id
 from lamina.gateway.responses import HttpResponse
 from lamina.invoker import Invoker
@@ -78,13 +79,18 @@ def _aws_error(status: int, error_type: str, message: str, **extra: Any) -> Http
 class InvokeApi:
     """Handles the Invoke API paths of the gateway port."""
 
-    def __init__(self, invoker: Invoker, submit_event: SubmitEvent) -> None:
+    def __init__(
+        self, invoker: Invoker, submit_event: SubmitEvent, requests: RequestCounts | None = None
+    ) -> None:
         self.invoker = invoker
         self.submit_event = submit_event
+        self.requests = requests  # responses by status, for the metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request_id = new_request_id()
         response = await self._handle(scope, receive, request_id)
+        if self.requests is not None:
+            self.requests.add(INVOKE_ROUTE, response.status)
         await send_response(send, response, [(b"x-amzn-requestid", request_id.encode())])
 
     async def _handle(self, scope: Scope, receive: Receive, request_id: str) -> HttpResponse:

@@ -5,6 +5,10 @@ Recording costs the request path one tuple append per invocation and per output 
 records, REPORT figures and log lines are built and written by a background task every
 `flush_interval_s`. The buffer is bounded: past `max_buffered` entries the oldest are dropped
 and counted (`dropped`), so a slow store can never grow the platform's memory without bound.
+
+Each record is also handed, once, to `on_records` (the metrics), at the latest when it is
+written; `hand_over()` does it at once for what is buffered, so a metrics scrape right after
+some requests counts them all.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import contextlib
 import logging
 import math
 from collections import deque
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from lamina.clock import Clock
@@ -75,12 +80,15 @@ class Recorder:
         flush_interval_s: float = 1.0,
         max_buffered: int = 100_000,
         retention_s: float = 7 * 86400,
+        on_records: Callable[[Sequence[InvocationRecord]], None] | None = None,
     ) -> None:
         self._store = store
         self._clock = clock
         self._flush_interval_s = flush_interval_s
         self._retention_s = retention_s
         self._invocations: deque[InvocationRecord] = deque(maxlen=max_buffered)
+        self._handed: list[InvocationRecord] = []  # seen by on_records, not yet written
+        self._on_records = on_records
         self._lines: deque[tuple[Any, ...]] = deque(maxlen=max_buffered)
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
@@ -133,10 +141,24 @@ class Recorder:
             except Exception:
                 log.exception("writing invocation records and logs failed; will retry")
 
-    async def flush(self) -> None:
-        """Write everything buffered now (tests call this instead of waiting)."""
+    def hand_over(self) -> None:
+        """Give the records buffered since the last call to `on_records`; they stay queued
+        for the next write. Synchronous and store-free: the metrics scrape calls it."""
+        if not self._invocations:
+            return
         records = list(self._invocations)
         self._invocations.clear()
+        if self._on_records is not None:
+            try:
+                self._on_records(records)
+            except Exception:  # metrics must never cost the records
+                log.exception("counting invocation records for the metrics failed")
+        self._handed += records
+
+    async def flush(self) -> None:
+        """Write everything buffered now (tests call this instead of waiting)."""
+        self.hand_over()
+        records, self._handed = self._handed, []
         raw = list(self._lines)
         self._lines.clear()
         if raw:

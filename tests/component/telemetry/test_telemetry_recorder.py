@@ -69,3 +69,21 @@ async def test_the_recorder_writes_in_the_background_and_prunes_after_retention(
         assert await store.logs() == []
     finally:
         await recorder.stop()
+
+
+async def test_each_record_reaches_the_metrics_once_and_the_store_too(store: Store) -> None:
+    seen: list[str] = []
+    recorder = Recorder(
+        store, FakeClock(), on_records=lambda batch: seen.extend(r.request_id for r in batch)
+    )
+    recorder.invocation(_record("a", 1))
+    recorder.invocation(_record("b", 2))
+    recorder.hand_over()  # what a metrics scrape does: counted now, written later
+    assert seen == ["a", "b"]
+    assert await store.invocations() == []
+    recorder.invocation(_record("c", 3))
+    await recorder.flush()
+    recorder.hand_over()  # nothing new
+    await recorder.flush()
+    assert seen == ["a", "b", "c"]
+    assert sorted(r.request_id for r in await store.invocations()) == ["a", "b", "c"]
