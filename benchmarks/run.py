@@ -1,5 +1,6 @@
-"""Lamina's core benchmarks, in one run: warm path against bare uvicorn, and cold starts
-(fork from the zygote) against spawning a fresh interpreter.
+"""Lamina's core benchmarks, in one run: warm path against bare uvicorn, with recording
+(invocation records, logs and metrics) on and off for a no-op function and one that prints a
+line per request, and cold starts (fork from the zygote) against spawning a fresh interpreter.
 
     python benchmarks/run.py                 # everything, prints a table
     python benchmarks/run.py --markdown      # the same as a Markdown table for docs/benchmarks.md
@@ -128,14 +129,24 @@ def warm(connections: int, duration_s: int) -> dict[str, dict[str, float]]:
         wait_http(url)
         wrk(url, connections, 2)  # warm-up
         results["bare uvicorn (in-process handler)"] = wrk(url, connections, duration_s)
-    for name, extra in (
-        ("Lamina gateway -> instance process", ()),
-        ("Lamina, records and logs off (--no-record)", ("--no-record",)),
-    ):
+    for recording, extra in (("on", ()), ("off (--no-record)", ("--no-record",))):
         with lamina_platform(*extra) as (gateway, _admin, _token):
-            wrk(f"{gateway}/hello", connections, 3)  # warm-up: scale out to the load
-            results[name] = wrk(f"{gateway}/hello", connections, duration_s)
+            for path, what in (("hello", "no-op"), ("logline", "prints a line")):
+                wrk(f"{gateway}/{path}", connections, 3)  # warm-up: scale out to the load
+                results[f"Lamina, {what}, recording {recording}"] = wrk(
+                    f"{gateway}/{path}", connections, duration_s
+                )
     return results
+
+
+def recording_cost(results: dict[str, dict[str, float]]) -> dict[str, str]:
+    """The share of requests/s that records, logs and metrics cost, per function."""
+    notes = {}
+    for what in ("no-op", "prints a line"):
+        on = results[f"Lamina, {what}, recording on"]["rps"]
+        off = results[f"Lamina, {what}, recording off (--no-record)"]["rps"]
+        notes[f"Lamina, {what}, recording on"] = f"recording costs {(1 - on / off) * 100:.1f}%"
+    return notes
 
 
 def _wait_zero(client: httpx.Client, admin: str, token: str, function_id: str) -> None:
@@ -201,6 +212,7 @@ def main() -> None:
         console.print(f"warm path: wrk, {args.connections} connections, {args.duration} s per run")
         res = warm(args.connections, args.duration)
         base = res["bare uvicorn (in-process handler)"]["rps"]
+        notes = recording_cost(res)
         for name, r in res.items():
             rows.append(
                 [
@@ -209,7 +221,7 @@ def main() -> None:
                     f"{r['p50_ms']:.2f}",
                     f"{r['p99_ms']:.2f}",
                     f"{r['rps'] / base:.2f}x of bare uvicorn",
-                    f"{r['errors']:.0f} errors",
+                    "; ".join(filter(None, [f"{r['errors']:.0f} errors", notes.get(name)])),
                 ]
             )
     if args.only in (None, "cold"):
