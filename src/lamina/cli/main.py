@@ -24,6 +24,7 @@ from lamina.cli._common import (
     out,
     target,
 )
+from lamina.cli.cost import COST_EXAMPLE, cost
 from lamina.cli.dlq import dlq_app
 from lamina.cli.messages import PUBLISH_EXAMPLE, SEND_EXAMPLE, publish, send
 from lamina.cli.observe import INVOCATIONS_EXAMPLE, LOGS_EXAMPLE, invocations, logs
@@ -285,6 +286,7 @@ app.command(epilog=SEND_EXAMPLE)(send)
 app.command(epilog=PUBLISH_EXAMPLE)(publish)
 app.command(epilog=INVOCATIONS_EXAMPLE)(invocations)
 app.command(epilog=LOGS_EXAMPLE)(logs)
+app.command(epilog=COST_EXAMPLE)(cost)
 
 
 def main() -> None:

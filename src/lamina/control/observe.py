@@ -1,16 +1,20 @@
-"""Admin API routes for what the recorder kept: `GET /invocations` and `GET /logs`.
+"""Admin API routes for what the recorder kept: `GET /invocations`, `GET /logs` and `GET /cost`.
 
-Both take the fixed filters `function`, `request_id`, `trace_id`, `since`, `limit`; `/logs`
-also takes `grep` and `after_seq` (for `lamina logs --follow`). `since` is a duration back
-from now (`30s`, `10m`, `2h`, `1d`), an ISO 8601 time, or epoch milliseconds.
+`/invocations` and `/logs` take the fixed filters `function`, `request_id`, `trace_id`, `since`,
+`limit`; `/logs` also takes `grep` and `after_seq` (for `lamina logs --follow`). `since` is a
+duration back from now (`30s`, `10m`, `2h`, `1d`), an ISO 8601 time, or epoch milliseconds.
 START / END / REPORT lines are not stored: they are made from the invocation records when
 `/logs` is read, so recording costs the request path one record per invocation.
+`/cost` takes `function`, `since` (default 1d), `by` (service | function) and the prices
+`gb_second_price` (USD per GB-second) and `request_price` (USD per million requests); see
+`lamina.telemetry.cost` for the formulas.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime
+import math
 import re
 from typing import Any
 
@@ -21,9 +25,12 @@ from starlette.routing import Route
 from lamina.clock import Clock
 from lamina.errors import LaminaError
 from lamina.store.types import LogLine, TelemetryStore
+from lamina.telemetry.cost import BY_VALUES, DEFAULT_PRICES, By, Prices, cost_report
 from lamina.telemetry.recorder import report_lines
 
-__all__ = ["parse_since", "telemetry_routes"]
+__all__ = ["DEFAULT_COST_SINCE", "cost_route", "parse_since", "telemetry_routes"]
+
+DEFAULT_COST_SINCE = "1d"  # `/cost` without `since`: the last 24 hours
 
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h|d)$")
 _UNIT_S = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -140,4 +147,57 @@ def telemetry_routes(store: TelemetryStore, clock: Clock) -> list[Route]:
     return [
         Route("/invocations", invocations, methods=["GET"]),
         Route("/logs", logs, methods=["GET"]),
+        cost_route(store, clock),
     ]
+
+
+def _price(request: Request, name: str, default: float) -> float:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"{name}: expected a price >= 0 in USD, got {raw!r}")
+    return value
+
+
+def _by(request: Request) -> By:
+    raw = request.query_params.get("by", "service")
+    for by in BY_VALUES:
+        if raw == by:
+            return by
+    raise ValueError(f"by: expected service or function, got {raw!r}")
+
+
+def cost_route(store: TelemetryStore, clock: Clock) -> Route:
+    """`GET /cost`: requests, GB-seconds and cost from `since` until now, per service or
+    function, beside the always-on equivalent (shape: `CostReport.to_json`)."""
+
+    async def cost(request: Request) -> Response:
+        q = request.query_params
+        try:
+            now_s = clock.wall()
+            until = int(now_s * 1000)
+            text = q.get("since", DEFAULT_COST_SINCE)
+            since = parse_since(text, now_s)
+            if since >= until:
+                raise ValueError(f"since: expected a time in the past, got {text!r}")
+            by = _by(request)
+            prices = Prices(
+                gb_second=_price(request, "gb_second_price", DEFAULT_PRICES.gb_second),
+                request_per_million=_price(
+                    request, "request_price", DEFAULT_PRICES.request_per_million
+                ),
+            )
+            usage = await store.usage(since_ms=since, until_ms=until, function_id=q.get("function"))
+            report = cost_report(usage, since_ms=since, until_ms=until, by=by, prices=prices)
+        except ValueError as exc:
+            return JSONResponse({"message": str(exc)}, status_code=400)
+        except LaminaError as exc:
+            return JSONResponse({"message": str(exc)}, status_code=503)
+        return JSONResponse(report.to_json())
+
+    return Route("/cost", cost, methods=["GET"])

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import orjson
 
-from lamina.store.types import InvocationRecord, LogLine, Message, NewMessage
+from lamina.store.types import FunctionUsage, InvocationRecord, LogLine, Message, NewMessage
 
 __all__ = [
     "COLUMNS",
@@ -28,6 +28,8 @@ __all__ = [
     "message_from_row",
     "new_id",
     "redact",
+    "usage_from_row",
+    "usage_query",
 ]
 
 # The column order every backend selects and `message_from_row` expects (seq first).
@@ -284,6 +286,67 @@ def logs_query(
             f" ORDER BY seq DESC LIMIT {int_ph}) AS tail ORDER BY seq"
         )
     return query, params
+
+
+def usage_query(
+    *,
+    ph: str,  # the backend's placeholder: "?" or "%s"
+    int_ph: str,  # the placeholder for a bigint, e.g. "%s::bigint"
+    floor_ms: str,  # the backend's floor(duration_ms) as an integer expression
+    since_ms: int,
+    until_ms: int,
+    function_id: str | None,
+) -> tuple[str, list[Any]]:
+    """The SELECT for `TelemetryStore.usage`: per function, the invocations that started in
+    [since_ms, until_ms) and were not throttled: how many, sum(billed_ms x memory_mb), the largest
+    memory, and the peak concurrency.
+
+    Peak concurrency is a sweep: each invocation occupies [start_ms, start_ms + floor(duration_ms))
+    and contributes +1 at its start and -1 at its end; the running sum, ordered by time with ends
+    before starts at the same millisecond, peaks at the most invocations running at once. Flooring
+    the end keeps back-to-back invocations on one instance apart: start_ms is the wall clock
+    truncated to the millisecond, so floor(start) + floor(duration) <= floor(next start).
+    Example (tests/component/store/test_store_usage.py): [0, 10), [5, 15) and [10, 20) peak at 2
+    (the first ends where the third starts). An invocation shorter than 1 ms occupies no time at
+    this resolution; `usage_from_row` counts a function that ran at least once as a peak of 1."""
+    where = [f"start_ms >= {int_ph}", f"start_ms < {int_ph}", "status <> 'throttled'"]
+    params: list[Any] = [since_ms, until_ms]
+    if function_id is not None:
+        where.append(f"function_id = {ph}")
+        params.append(function_id)
+    query = f"""WITH inv AS (
+    SELECT function_id, start_ms, start_ms + {floor_ms} AS end_ms, billed_ms, memory_mb
+    FROM invocations{_where(where)}
+  ), edges AS (
+    SELECT function_id, start_ms AS t, 1 AS step FROM inv
+    UNION ALL
+    SELECT function_id, end_ms AS t, -1 AS step FROM inv
+  ), running AS (
+    SELECT function_id, sum(step) OVER (PARTITION BY function_id ORDER BY t, step
+      ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS busy
+    FROM edges
+  ), peaks AS (
+    SELECT function_id, max(busy) AS peak FROM running GROUP BY function_id
+  ), totals AS (
+    SELECT function_id, count(*) AS requests, sum(billed_ms * memory_mb) AS mb_ms,
+      max(memory_mb) AS memory_mb
+    FROM inv GROUP BY function_id
+  )
+  SELECT totals.function_id, requests, mb_ms, memory_mb, peak
+  FROM totals JOIN peaks ON peaks.function_id = totals.function_id
+  ORDER BY totals.function_id"""
+    return query, params
+
+
+def usage_from_row(row: Sequence[Any]) -> FunctionUsage:
+    """Build a `FunctionUsage` from a `usage_query` row (PostgreSQL sums come as Decimal)."""
+    return FunctionUsage(
+        function_id=row[0],
+        requests=int(row[1]),
+        billed_mb_ms=int(row[2]),
+        memory_mb=int(row[3]),
+        peak_concurrency=max(1, int(row[4])),
+    )
 
 
 def _where(clauses: list[str]) -> str:

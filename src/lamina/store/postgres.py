@@ -59,8 +59,17 @@ from lamina.store._rows import (
     message_from_row,
     new_id,
     redact,
+    usage_from_row,
+    usage_query,
 )
-from lamina.store.types import InvocationRecord, LogLine, Message, NewMessage, QueueStats
+from lamina.store.types import (
+    FunctionUsage,
+    InvocationRecord,
+    LogLine,
+    Message,
+    NewMessage,
+    QueueStats,
+)
 
 __all__ = ["PostgresStore"]
 
@@ -398,6 +407,21 @@ class PostgresStore:
             limit=limit,
         )
         return [invocation_from_row(row) for row in await self._fetch(query, params)]
+
+    async def usage(
+        self, *, since_ms: int, until_ms: int, function_id: str | None = None
+    ) -> list[FunctionUsage]:
+        """Per function, what the invocations that started in [since_ms, until_ms) used
+        (floor() first: a cast to bigint alone would round)."""
+        query, params = usage_query(
+            ph="%s",
+            int_ph="%s::bigint",
+            floor_ms="floor(duration_ms)::bigint",
+            since_ms=since_ms,
+            until_ms=until_ms,
+            function_id=function_id,
+        )
+        return [usage_from_row(row) for row in await self._fetch(query, params)]
 
     async def add_logs(self, lines: Sequence[LogLine]) -> None:
         """Insert lines in one transaction, in order, under the schema's log lock (see the

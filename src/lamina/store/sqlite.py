@@ -48,8 +48,17 @@ from lamina.store._rows import (
     logs_query,
     message_from_row,
     new_id,
+    usage_from_row,
+    usage_query,
 )
-from lamina.store.types import InvocationRecord, LogLine, Message, NewMessage, QueueStats
+from lamina.store.types import (
+    FunctionUsage,
+    InvocationRecord,
+    LogLine,
+    Message,
+    NewMessage,
+    QueueStats,
+)
 
 __all__ = ["SqliteStore", "SyncMode"]
 
@@ -149,6 +158,11 @@ class SqliteStore:
         # Group commit: enqueues that arrive while one commit is on disk share the next one.
         self._pending: list[_Enqueue] = []
         self._flusher: asyncio.Task[None] | None = None
+        # Reports (`usage`) read on a connection and thread of their own, opened at first use:
+        # WAL lets them run beside the store's thread, so a report over millions of records
+        # never holds up enqueues, claims or the recorder.
+        self._reports: ThreadPoolExecutor | None = None
+        self._report_conn: sqlite3.Connection | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -167,6 +181,12 @@ class SqliteStore:
         )
 
     async def close(self) -> None:
+        reports, self._reports = self._reports, None
+        if reports is not None:
+            try:
+                await asyncio.get_running_loop().run_in_executor(reports, self._close_report_sync)
+            finally:
+                reports.shutdown(wait=True)
         thread, self._thread = self._thread, None
         if thread is None:
             return
@@ -395,6 +415,21 @@ class SqliteStore:
         )
         return [invocation_from_row(row) for row in await self._call(self._read, query, params)]
 
+    async def usage(
+        self, *, since_ms: int, until_ms: int, function_id: str | None = None
+    ) -> list[FunctionUsage]:
+        """Per function, what the invocations that started in [since_ms, until_ms) used
+        (CAST truncates toward zero: floor, as durations are never negative)."""
+        query, params = usage_query(
+            ph="?",
+            int_ph="?",
+            floor_ms="CAST(duration_ms AS INTEGER)",
+            since_ms=since_ms,
+            until_ms=until_ms,
+            function_id=function_id,
+        )
+        return [usage_from_row(row) for row in await self._report(query, params)]
+
     async def add_logs(self, lines: Sequence[LogLine]) -> None:
         """Insert lines in one transaction, in order. `seq` is the AUTOINCREMENT rowid, taken
         under the database's write lock and committed before the next writer (in any process)
@@ -454,6 +489,36 @@ class SqliteStore:
             return await asyncio.get_running_loop().run_in_executor(thread, fn, *args)
         except (sqlite3.Error, OSError) as exc:
             raise StoreUnavailable(f"{type(exc).__name__}: {exc}", url=self.url) from exc
+
+    async def _report(self, sql: str, params: Sequence[Any]) -> list[Any]:
+        """Run one read on the reports' own connection and thread (see `__init__`)."""
+        if self._thread is None or self._conn is None:
+            raise StoreError("the store is not open; call `await store.open()` first", url=self.url)
+        if self._reports is None:
+            self._reports = ThreadPoolExecutor(
+                max_workers=1, thread_name_prefix="lamina-sqlite-reports"
+            )
+        try:
+            return await asyncio.get_running_loop().run_in_executor(
+                self._reports, self._report_sync, sql, params
+            )
+        except (sqlite3.Error, OSError) as exc:
+            raise StoreUnavailable(f"{type(exc).__name__}: {exc}", url=self.url) from exc
+
+    def _report_sync(self, sql: str, params: Sequence[Any]) -> list[Any]:
+        if self._report_conn is None:
+            conn = sqlite3.connect(
+                self.path, timeout=self.busy_timeout_ms / 1000, isolation_level=None
+            )
+            conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
+            conn.execute("PRAGMA query_only = ON")
+            self._report_conn = conn
+        return self._report_conn.execute(sql, params).fetchall()
+
+    def _close_report_sync(self) -> None:
+        conn, self._report_conn = self._report_conn, None
+        if conn is not None:
+            conn.close()
 
     async def _transact(self, fn: Callable[[sqlite3.Connection], _T], *, fsync: bool = False) -> _T:
         """Run `fn(connection)` in a write transaction on the store's thread."""

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 __all__ = [
+    "FunctionUsage",
     "InvocationRecord",
     "LogLine",
     "Message",
@@ -89,6 +90,17 @@ class LogLine:
     seq: int = 0  # assigned by the store: increases with every stored line (for --follow)
 
 
+@dataclass(frozen=True, slots=True)
+class FunctionUsage:
+    """What one function used in a time window, as metering needs it (throttles excluded)."""
+
+    function_id: str
+    requests: int  # invocations that ran (every status but "throttled")
+    billed_mb_ms: int  # sum of billed_ms x memory_mb over those invocations
+    memory_mb: int  # the largest configured memory among them
+    peak_concurrency: int  # the most of them running at one moment (>= 1)
+
+
 class TelemetryStore(Protocol):
     """What observability keeps in the store; every `Store` backend implements it too."""
 
@@ -108,6 +120,13 @@ class TelemetryStore(Protocol):
         limit: int = 100,
     ) -> list[InvocationRecord]:
         """Newest first; `before_ms` pages back (records that started strictly before it)."""
+        ...
+
+    async def usage(
+        self, *, since_ms: int, until_ms: int, function_id: str | None = None
+    ) -> list[FunctionUsage]:
+        """Per function, by function id, what the invocations that started in
+        [`since_ms`, `until_ms`) used; the database aggregates (see `_rows.usage_query`)."""
         ...
 
     async def add_logs(self, lines: Sequence[LogLine]) -> None:
