@@ -5,6 +5,8 @@ Recording costs the request path one tuple append per invocation and per output 
 records, REPORT figures and log lines are built and written by a background task every
 `flush_interval_s`. The buffer is bounded: past `max_buffered` entries the oldest are dropped
 and counted (`dropped`), so a slow store can never grow the platform's memory without bound.
+Each flushed batch of records is also handed to the span exporter, when there is one
+(`telemetry.otlp`); handing over only queues it.
 """
 
 from __future__ import annotations
@@ -14,12 +16,13 @@ import contextlib
 import logging
 import math
 from collections import deque
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 from lamina.clock import Clock
 from lamina.store.types import InvocationRecord, LogLine, TelemetryStore
 
-__all__ = ["Recorder", "level_of", "report_lines"]
+__all__ = ["Recorder", "SpanSink", "level_of", "report_lines"]
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +67,18 @@ def report_lines(record: InvocationRecord) -> list[LogLine]:
     ]
 
 
+class SpanSink(Protocol):
+    """Where flushed records go as spans besides the store (`otlp.OtlpExporter`)."""
+
+    def submit(self, records: Sequence[InvocationRecord]) -> None:
+        """Take a batch; must not block."""
+        ...
+
+    def close(self) -> None:
+        """Send what is pending and stop; may block (it is called in a thread)."""
+        ...
+
+
 class Recorder:
     """Collects records and output lines; a background task writes them to the store."""
 
@@ -75,8 +90,10 @@ class Recorder:
         flush_interval_s: float = 1.0,
         max_buffered: int = 100_000,
         retention_s: float = 7 * 86400,
+        spans: SpanSink | None = None,
     ) -> None:
         self._store = store
+        self._spans = spans
         self._clock = clock
         self._flush_interval_s = flush_interval_s
         self._retention_s = retention_s
@@ -118,6 +135,8 @@ class Recorder:
                 await self._task
             self._task = None
         await self.flush()
+        if self._spans is not None:
+            await asyncio.to_thread(self._spans.close)
 
     async def _run(self) -> None:
         while True:
@@ -139,6 +158,8 @@ class Recorder:
         self._invocations.clear()
         raw = list(self._lines)
         self._lines.clear()
+        if records and self._spans is not None:
+            self._spans.submit(records)
         if raw:
             lines = []
             for time_s, fid, rid, iid, stream, text in raw:
