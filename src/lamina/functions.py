@@ -4,6 +4,9 @@
 `publish` reach the admin API at `LAMINA_ADMIN_URL` with the function token
 `LAMINA_FUNCTION_TOKEN` (which opens only the producer routes). The platform puts all three in
 every function's environment. Standard library only, so importing `lamina` costs nothing.
+
+Each call carries the running invocation's W3C `traceparent` (`traceparent()`), so what it
+causes (the invoked function, the queue or topic message's consumers) joins the same trace.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import urllib.request
 from typing import Any
 
 from lamina.errors import ClientError, InvocationError
+from lamina.runtime.context import current_traceparent
 
 __all__ = [
     "FunctionError",
@@ -26,7 +30,22 @@ __all__ = [
     "invoke_async",
     "publish",
     "send",
+    "traceparent",
 ]
+
+
+def traceparent() -> str | None:
+    """The W3C `traceparent` of the invocation running now (its trace id and its own span id),
+    to pass on to other services; None outside an invocation run by Lamina."""
+    return current_traceparent.get()
+
+
+def _headers(headers: dict[str, str]) -> dict[str, str]:
+    """`headers` plus the running invocation's `traceparent`, when there is one."""
+    context = current_traceparent.get()
+    if context:
+        headers["traceparent"] = context
+    return headers
 
 
 class FunctionError(InvocationError):
@@ -60,7 +79,9 @@ def _call(
         url,
         data=json.dumps(payload).encode(),
         method="POST",
-        headers={"X-Amz-Invocation-Type": invocation_type, "Content-Type": "application/json"},
+        headers=_headers(
+            {"X-Amz-Invocation-Type": invocation_type, "Content-Type": "application/json"}
+        ),
     )
     try:
         with urllib.request.urlopen(request, timeout=timeout_s) as response:
@@ -138,7 +159,7 @@ def _admin(path: str, body: dict[str, Any], error: type[MessageRefused], name: s
         f"{url.rstrip('/')}{path}",
         data=json.dumps(body).encode(),
         method="POST",
-        headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
+        headers=_headers({"Content-Type": "application/json", "Authorization": f"Bearer {token}"}),
     )
     try:
         with urllib.request.urlopen(request, timeout=30.0) as response:

@@ -27,7 +27,14 @@ from lamina.cli._common import (
 from lamina.cli.cost import COST_EXAMPLE, cost
 from lamina.cli.dlq import dlq_app
 from lamina.cli.messages import PUBLISH_EXAMPLE, SEND_EXAMPLE, publish, send
-from lamina.cli.observe import INVOCATIONS_EXAMPLE, LOGS_EXAMPLE, invocations, logs
+from lamina.cli.observe import (
+    INVOCATIONS_EXAMPLE,
+    LOGS_EXAMPLE,
+    TRACE_EXAMPLE,
+    invocations,
+    logs,
+    trace,
+)
 from lamina.cli.scaffold import scaffold
 from lamina.errors import ClientError, LaminaError, ManifestError
 
@@ -77,10 +84,13 @@ def up(
     ] = False,
     log_level: Annotated[str, typer.Option(help="Platform log level.")] = "INFO",
 ) -> None:
-    """Run the platform in the foreground until Ctrl-C / SIGTERM, then drain and exit."""
+    """Run the platform in the foreground until Ctrl-C / SIGTERM, then drain and exit.
+
+    With OTEL_EXPORTER_OTLP_ENDPOINT set, spans are also exported over OTLP/HTTP."""
     from lamina.control import Platform, PlatformOptions
     from lamina.manifest import load_app
     from lamina.telemetry import configure_logging
+    from lamina.telemetry.otlp import otlp_traces_endpoint
 
     try:
         spec = load_app(app_dir)
@@ -98,6 +108,7 @@ def up(
             record=record,
             retention_days=retention_days,
             admin_token=os.environ.get("LAMINA_ADMIN_TOKEN") or None,
+            otlp_endpoint=otlp_traces_endpoint(os.environ),
         ),
     )
 
@@ -287,6 +298,7 @@ app.command(epilog=PUBLISH_EXAMPLE)(publish)
 app.command(epilog=INVOCATIONS_EXAMPLE)(invocations)
 app.command(epilog=LOGS_EXAMPLE)(logs)
 app.command(epilog=COST_EXAMPLE)(cost)
+app.command(epilog=TRACE_EXAMPLE)(trace)
 
 
 def main() -> None:

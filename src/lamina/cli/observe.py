@@ -1,4 +1,5 @@
-"""`lamina invocations` and `lamina logs`: what a running platform recorded, via its admin API."""
+"""`lamina invocations`, `lamina logs` and `lamina trace`: what a running platform recorded, via
+its admin API."""
 
 from __future__ import annotations
 
@@ -8,15 +9,28 @@ from typing import Annotated, Any
 
 import orjson
 import typer
+from rich import box
 from rich.markup import escape
 from rich.table import Table
 
 from lamina.cli._common import AdminUrlOpt, AppDir, TokenOpt, admin_call, out, target
 
-__all__ = ["INVOCATIONS_EXAMPLE", "LOGS_EXAMPLE", "invocations", "logs"]
+__all__ = [
+    "INVOCATIONS_EXAMPLE",
+    "LOGS_EXAMPLE",
+    "TRACE_EXAMPLE",
+    "invocations",
+    "logs",
+    "trace",
+    "waterfall",
+]
 
 INVOCATIONS_EXAMPLE = "Example: lamina invocations greeter.hello --since 10m"
 LOGS_EXAMPLE = "Example: lamina logs greeter.hello --since 10m --grep ERROR --follow"
+TRACE_EXAMPLE = (
+    "Example: lamina trace 4bf92f3577b34da6a3ce929d0e0e4736  (the trace id is in the response's"
+    " traceresponse header: 00-TRACE_ID-SPAN_ID-01)"
+)
 
 FunctionArg = Annotated[
     str | None, typer.Argument(help="Function id (service.function); all functions when left out.")
@@ -25,6 +39,8 @@ SinceOpt = Annotated[
     str | None,
     typer.Option(help="Only since then: a duration back (30s, 10m, 2h, 1d) or an ISO 8601 time."),
 ]
+TraceIdOpt = Annotated[str | None, typer.Option(help="Only this trace (32 hex digits).")]
+_BAR_WIDTH = 32  # characters of the waterfall's bar column
 _FOLLOW_POLL_S = 0.5
 
 
@@ -35,6 +51,7 @@ def invocations(
     status: Annotated[
         str | None, typer.Option(help="Only this status: ok, error, timeout, crashed, ...")
     ] = None,
+    trace_id: TraceIdOpt = None,
     limit: Annotated[int, typer.Option(min=1, max=1000, help="At most this many.")] = 50,
     as_json: Annotated[bool, typer.Option("--json", help="Print the raw JSON.")] = False,
     app_dir: AppDir = Path("."),
@@ -43,7 +60,9 @@ def invocations(
 ) -> None:
     """List recent invocations, newest first: trigger, duration, memory, cold start, status."""
     where = target(app_dir, "-", admin_url, token)
-    params = _params(function=function_id, since=since, request_id=request_id, status=status)
+    params = _params(
+        function=function_id, since=since, request_id=request_id, status=status, trace_id=trace_id
+    )
     params["limit"] = limit
     records = admin_call(where, "GET", "/invocations", params=params).json()
     if as_json:
@@ -73,6 +92,9 @@ def logs(
     since: SinceOpt = None,
     request_id: Annotated[str | None, typer.Option(help="Only this request id.")] = None,
     grep: Annotated[str | None, typer.Option(help="Only lines containing this text.")] = None,
+    trace_id: Annotated[
+        str | None, typer.Option(help="Only the lines of this trace's requests.")
+    ] = None,
     follow: Annotated[
         bool, typer.Option("--follow", "-f", help="Keep printing new lines.")
     ] = False,
@@ -84,7 +106,9 @@ def logs(
 ) -> None:
     """Print what functions wrote, with Lambda's START / END / REPORT lines."""
     where = target(app_dir, "-", admin_url, token)
-    params = _params(function=function_id, since=since, request_id=request_id, grep=grep)
+    params = _params(
+        function=function_id, since=since, request_id=request_id, grep=grep, trace_id=trace_id
+    )
     params["limit"] = limit
     seen: set[tuple[Any, ...]] = set()
     last_ms = 0
@@ -108,6 +132,72 @@ def logs(
         params["since"] = str(last_ms) if last_ms else params.get("since", "1s")
         seen = {key for key in seen if key[0] >= last_ms}
         time.sleep(_FOLLOW_POLL_S)
+
+
+def trace(
+    trace_id: Annotated[str, typer.Argument(help="Trace id: 32 hex digits (or X-Ray 1-...-...).")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the raw JSON.")] = False,
+    app_dir: AppDir = Path("."),
+    admin_url: AdminUrlOpt = None,
+    token: TokenOpt = None,
+) -> None:
+    """Show one trace as a waterfall: every invocation in it, callers above what they caused."""
+    where = target(app_dir, "-", admin_url, token)
+    view = admin_call(where, "GET", f"/traces/{trace_id.strip()}").json()
+    if as_json:
+        out.print_json(data=view)
+        return
+    rows = waterfall(view["spans"])
+    begin = min(s["start_ms"] for s in view["spans"])
+    end = max(s["start_ms"] + s["duration_ms"] for s in view["spans"])
+    total = max(end - begin, 1.0)
+    cells = [
+        [
+            "  " * depth + ("└ " if depth else "") + s["name"],
+            s["trigger"] + (", cold" if s["cold"] else ""),
+            s["status"] + (f" ({s['error_type']})" if s["error_type"] else ""),
+            f"+{s['start_ms'] - begin:.0f}",
+            f"{s['duration_ms']:.1f}",
+        ]
+        for depth, s in rows
+    ]
+    headers = ["span", "trigger", "status", "start", "ms"]
+    # Each column takes its text, a space either side and a separator: the bars get the rest.
+    used = sum(max(len(c) for c in col) + 3 for col in zip(headers, *cells, strict=True))
+    width = max(8, min(48, out.width - used - 4))
+    table = Table(
+        title=f"trace {view['trace_id']}  ({len(rows)} spans, {total:.0f} ms)",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+    )
+    for header in headers:
+        table.add_column(
+            header, no_wrap=True, justify="right" if header in ("start", "ms") else "left"
+        )
+    table.add_column("", no_wrap=True, min_width=width)
+    for (_depth, s), row in zip(rows, cells, strict=True):
+        lead = min(round((s["start_ms"] - begin) / total * width), width - 1)
+        size = min(max(1, round(s["duration_ms"] / total * width)), width - lead)
+        color = "green" if s["status"] == "ok" else "red"
+        table.add_row(*map(escape, row), f"{' ' * lead}[{color}]{'█' * size}[/]")
+    out.print(table)
+
+
+def waterfall(spans: list[dict[str, Any]]) -> list[tuple[int, dict[str, Any]]]:
+    """Spans in tree order with their depth: each after its parent, siblings by start time.
+    A span whose parent is not in the list is a root."""
+    ids = {s["span_id"] for s in spans}
+    children: dict[str | None, list[dict[str, Any]]] = {}
+    for s in sorted(spans, key=lambda s: s["start_ms"]):
+        parent = s["parent_span_id"] if s["parent_span_id"] in ids else None
+        children.setdefault(parent, []).append(s)
+    rows: list[tuple[int, dict[str, Any]]] = []
+    stack = [(0, s) for s in reversed(children.get(None, []))]
+    while stack:
+        depth, s = stack.pop()
+        rows.append((depth, s))
+        stack += [(depth + 1, c) for c in reversed(children.get(s["span_id"], []))]
+    return rows
 
 
 def _params(**values: str | None) -> dict[str, Any]:

@@ -9,6 +9,9 @@
     POST   /queues/{name}/messages       {"body", "attributes"?, "delay_seconds"?}
     POST   /topics/{name}/messages       {"message", "subject"?, "attributes"?}
 
+The producer routes keep the request's `traceparent` header (what `lamina.send` and
+`lamina.publish` send) with the message, so its consumers join the sender's trace.
+
 A dead letter's `source` is the queue it died in: `async:<function_id>`, `queue:<name>` or
 `sub:<topic>:<function_id>`; its dead-letter queue is `dlq:<source>`. Every call needs the admin
 token; the function token (given to function code) opens the two producer routes only.
@@ -49,8 +52,8 @@ _DLQ = "dlq:"
 _MAX_LIMIT = 1000
 _REDRIVE_PAGE = 100
 
-# Queues.send(queue, body, attributes=, delay_s=) and Topics.publish(topic, message, subject=,
-# attributes=); each returns the new message's id.
+# Queues.send(queue, body, attributes=, delay_s=, traceparent=) and Topics.publish(topic, message,
+# subject=, attributes=, traceparent=); each returns the new message's id.
 SendMessage = Callable[..., Awaitable[Any]]
 PublishMessage = Callable[..., Awaitable[Any]]
 
@@ -317,7 +320,11 @@ def admin_app(
             if not isinstance(delay, int | float) or isinstance(delay, bool) or delay < 0:
                 raise _BadRequest(f"delay_seconds: expected a number >= 0, got {delay!r}")
             message_id = await send(
-                name, _text(body, "body"), attributes=_attributes(body), delay_s=float(delay)
+                name,
+                _text(body, "body"),
+                attributes=_attributes(body),
+                delay_s=float(delay),
+                traceparent=request.headers.get("traceparent"),
             )
         except _BadRequest as exc:
             return _error(400, f"queue {name!r}: {exc}")
@@ -337,7 +344,11 @@ def admin_app(
             if subject is not None and not isinstance(subject, str):
                 raise _BadRequest(f"subject: expected a string, got {subject!r}")
             message_id = await publish(
-                name, _text(body, "message"), subject=subject, attributes=_attributes(body)
+                name,
+                _text(body, "message"),
+                subject=subject,
+                attributes=_attributes(body),
+                traceparent=request.headers.get("traceparent"),
             )
         except _BadRequest as exc:
             return _error(400, f"topic {name!r}: {exc}")

@@ -1,8 +1,11 @@
-"""Admin API routes for what the recorder kept: `GET /invocations`, `GET /logs` and `GET /cost`.
+"""Admin API routes for what the recorder kept: `GET /invocations`, `GET /logs`,
+`GET /traces/{trace_id}` and `GET /cost`.
 
 `/invocations` and `/logs` take the fixed filters `function`, `request_id`, `trace_id`, `since`,
-`limit`; `/logs` also takes `grep` and `after_seq` (for `lamina logs --follow`). `since` is a
-duration back from now (`30s`, `10m`, `2h`, `1d`), an ISO 8601 time, or epoch milliseconds.
+`limit`; `/logs` also takes `grep` and `after_seq` (for `lamina logs --follow`), and with
+`trace_id` gives the lines of every request in that trace. `/traces/{trace_id}` returns the
+trace's spans (one per invocation record) oldest first, parents before their children. `since`
+is a duration back from now (`30s`, `10m`, `2h`, `1d`), an ISO 8601 time, or epoch milliseconds.
 START / END / REPORT lines are not stored: they are made from the invocation records when
 `/logs` is read, so recording costs the request path one record per invocation.
 `/cost` takes `function`, `since` (default 1d), `by` (service | function) and the prices
@@ -24,14 +27,17 @@ from starlette.routing import Route
 
 from lamina.clock import Clock
 from lamina.errors import LaminaError
-from lamina.store.types import LogLine, TelemetryStore
+from lamina.store.types import InvocationRecord, LogLine, TelemetryStore
 from lamina.telemetry.cost import BY_VALUES, DEFAULT_PRICES, By, Prices, cost_report
 from lamina.telemetry.recorder import report_lines
 
-__all__ = ["DEFAULT_COST_SINCE", "cost_route", "parse_since", "telemetry_routes"]
+__all__ = ["DEFAULT_COST_SINCE", "cost_route", "parse_since", "telemetry_routes", "trace_view"]
 
 DEFAULT_COST_SINCE = "1d"  # `/cost` without `since`: the last 24 hours
 
+_TRACE_ID = re.compile(r"[0-9a-f]{32}")
+_XRAY_ID = re.compile(r"1-([0-9a-f]{8})-([0-9a-f]{24})")
+_TRACE_SPANS = 1000  # spans a trace view shows at most
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h|d)$")
 _UNIT_S = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -86,6 +92,54 @@ def _order(line: LogLine) -> tuple[int, int, int]:
     return (line.time_ms, rank, line.seq)
 
 
+def _trace_id(text: str) -> str:
+    """A W3C trace id (or an X-Ray one, `1-xxxxxxxx-x…x`, for the same trace); ValueError."""
+    text = text.strip().lower()
+    if _TRACE_ID.fullmatch(text):
+        return text
+    m = _XRAY_ID.fullmatch(text)
+    if m:
+        return m.group(1) + m.group(2)
+    raise ValueError(f"trace_id: expected 32 hex digits, got {text!r}")
+
+
+def trace_view(trace_id: str, records: list[InvocationRecord]) -> dict[str, Any]:
+    """A trace as `GET /traces/{trace_id}` shows it: one span per record, oldest first and
+    parents before children. A parent outside the recorded spans (the caller that sent the
+    `traceparent`) shows as `remote_parent_span_id`, and the span as a root."""
+    ids = {r.span_id for r in records if r.span_id}
+    by_id = {r.span_id: r for r in records if r.span_id}
+
+    def depth(record: InvocationRecord) -> int:
+        seen = 0
+        while record.parent_span_id in by_id and seen < len(by_id):
+            record = by_id[record.parent_span_id]
+            seen += 1
+        return seen
+
+    spans = []
+    for r in sorted(records, key=lambda r: (r.start_ms, depth(r))):
+        local = r.parent_span_id in ids
+        spans.append(
+            {
+                "span_id": r.span_id,
+                "parent_span_id": r.parent_span_id if local else None,
+                "remote_parent_span_id": None if local else r.parent_span_id,
+                "name": r.function_id,
+                "service": r.function_id.split(".", 1)[0],
+                "function": r.function_id,
+                "request_id": r.request_id,
+                "trigger": r.trigger,
+                "start_ms": r.start_ms,
+                "duration_ms": r.duration_ms,
+                "status": r.status,
+                "error_type": r.error_type,
+                "cold": r.cold,
+            }
+        )
+    return {"trace_id": trace_id, "spans": spans}
+
+
 def telemetry_routes(store: TelemetryStore, clock: Clock) -> list[Route]:
     async def invocations(request: Request) -> Response:
         q = request.query_params
@@ -95,7 +149,7 @@ def telemetry_routes(store: TelemetryStore, clock: Clock) -> list[Route]:
             records = await store.invocations(
                 function_id=q.get("function"),
                 request_id=q.get("request_id"),
-                trace_id=q.get("trace_id"),
+                trace_id=_trace_id(q["trace_id"]) if q.get("trace_id") else None,
                 status=q.get("status"),
                 since_ms=since,
                 before_ms=before,
@@ -113,22 +167,42 @@ def telemetry_routes(store: TelemetryStore, clock: Clock) -> list[Route]:
             since = parse_since(q["since"], clock.wall()) if "since" in q else None
             after = int(q["after_seq"]) if q.get("after_seq", "").isdigit() else None
             limit = _limit(request, 1000, 10000)
-            lines = await store.logs(
-                function_id=q.get("function"),
-                request_id=q.get("request_id"),
-                since_ms=since,
-                grep=q.get("grep"),
-                after_seq=after,
-                limit=limit,
-                newest=after is None,  # a plain read shows the latest lines, like `tail`
-            )
-            if q.get("platform_lines", "1") != "0" and not q.get("trace_id"):
-                records = await store.invocations(
+            trace_id = _trace_id(q["trace_id"]) if q.get("trace_id") else None
+            traced: list[InvocationRecord] = []
+            request_ids: dict[str | None, None]
+            if trace_id is not None:  # the lines of each request of the trace
+                traced = await store.invocations(
                     function_id=q.get("function"),
                     request_id=q.get("request_id"),
+                    trace_id=trace_id,
                     since_ms=since,
-                    limit=limit,
+                    limit=_TRACE_SPANS,
                 )
+                request_ids = dict.fromkeys(r.request_id for r in traced)
+            else:
+                request_ids = dict.fromkeys([q.get("request_id")])
+            lines = []
+            for request_id in request_ids:
+                lines += await store.logs(
+                    function_id=q.get("function"),
+                    request_id=request_id,
+                    since_ms=since,
+                    grep=q.get("grep"),
+                    after_seq=after,
+                    limit=limit,
+                    newest=after is None,  # a plain read shows the latest lines, like `tail`
+                )
+            if trace_id is not None:
+                lines.sort(key=lambda line: line.seq)
+            if q.get("platform_lines", "1") != "0":
+                records = traced
+                if trace_id is None:
+                    records = await store.invocations(
+                        function_id=q.get("function"),
+                        request_id=q.get("request_id"),
+                        since_ms=since,
+                        limit=limit,
+                    )
                 grep = q.get("grep")
                 lines += [
                     line
@@ -144,9 +218,25 @@ def telemetry_routes(store: TelemetryStore, clock: Clock) -> list[Route]:
             return JSONResponse({"message": str(exc)}, status_code=503)
         return JSONResponse([_line_view(line) for line in lines[-limit:]])
 
+    async def trace(request: Request) -> Response:
+        try:
+            trace_id = _trace_id(request.path_params["trace_id"])
+            records = await store.invocations(trace_id=trace_id, limit=_TRACE_SPANS)
+        except ValueError as exc:
+            return JSONResponse({"message": str(exc)}, status_code=400)
+        except LaminaError as exc:
+            return JSONResponse({"message": str(exc)}, status_code=503)
+        if not records:
+            message = (
+                f"no spans recorded for trace {trace_id} (yet: records are written each second)"
+            )
+            return JSONResponse({"message": message}, status_code=404)
+        return JSONResponse(trace_view(trace_id, records))
+
     return [
         Route("/invocations", invocations, methods=["GET"]),
         Route("/logs", logs, methods=["GET"]),
+        Route("/traces/{trace_id}", trace, methods=["GET"]),
         cost_route(store, clock),
     ]
 

@@ -34,6 +34,7 @@ from lamina.manifest import AppSpec, FunctionSpec
 from lamina.scaling import ScalingSpec
 from lamina.store import Store, open_store
 from lamina.telemetry.metrics import Metrics
+from lamina.telemetry.otlp import OtlpExporter
 from lamina.telemetry.recorder import Recorder
 
 __all__ = ["Platform", "read_token"]
@@ -198,6 +199,7 @@ class Platform:
                 self._clock,
                 retention_s=opts.retention_days * 86400,
                 on_records=self.metrics.observe,
+                spans=self._span_exporter(),
             )
             if opts.record
             else None
@@ -368,12 +370,17 @@ class Platform:
         payload: bytes,
         request_id: str,
         client_context: Mapping[str, Any] | None = None,
+        traceparent: str | None = None,
     ) -> str:
         """Accept an `Event` invocation: stored durably before this returns."""
         if not self._accepting or self.async_invoker is None:
             raise ShuttingDown("the platform is shutting down")
         return await self.async_invoker.submit(
-            function_id, payload, request_id=request_id, client_context=client_context
+            function_id,
+            payload,
+            request_id=request_id,
+            client_context=client_context,
+            traceparent=traceparent,
         )
 
     async def _submit_scheduled(self, function_id: str, payload: bytes, request_id: str) -> None:
@@ -382,6 +389,23 @@ class Platform:
         await self.async_invoker.submit(
             function_id, payload, request_id=request_id, trigger="schedule"
         )
+
+    def _span_exporter(self) -> OtlpExporter | None:
+        """The OTLP exporter when an endpoint is set; export problems never stop the platform."""
+        endpoint = self.options.otlp_endpoint
+        if not endpoint:
+            return None
+        arns = {fid: function_arn(fid, self.options.region) for fid in self.app.functions()}
+        exporter = OtlpExporter(endpoint, app=self.app.name, function_arns=arns)
+        try:
+            exporter.start()
+        except Exception as exc:
+            log.warning(
+                "traces are not exported: the OTLP exporter cannot start",
+                extra={"endpoint": endpoint, "error": repr(exc)},
+            )
+            return None
+        return exporter
 
     def _dead_letter_queues(self) -> list[str]:
         """Every dead-letter queue this app can fill, so `GET /dlq` knows them all."""

@@ -11,6 +11,9 @@ subscriptions (`events.topics`) deliver with it too.
 Leases are short (`ASYNC_LEASE_S`) and kept alive by the consumer's heartbeat while an attempt
 runs, so an event whose platform died becomes visible again within seconds and is retried:
 that is the at-least-once guarantee, and the source of possible duplicates.
+
+Tracing: the caller's `traceparent` is kept in the event's system attributes (`traceparent`),
+so every attempt's span is a child of the caller's span, in the caller's trace.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from lamina.invoker import InvocationOutcome
 from lamina.manifest import FunctionSpec
 from lamina.store.types import Message, NewMessage, Store
 from lamina.telemetry import FunctionOutput
+from lamina.telemetry.tracing import parse_traceparent
 
 __all__ = [
     "ASYNC_LEASE_S",
@@ -230,8 +234,10 @@ class AsyncInvoker:
         request_id: str,
         client_context: Mapping[str, Any] | None = None,
         trigger: str = "event",
+        traceparent: str | None = None,
     ) -> str:
-        """Store the event durably; when this returns, the event will be delivered."""
+        """Store the event durably; when this returns, the event will be delivered.
+        A valid `traceparent` (the caller's span) becomes the parent of its invocations."""
         if self._stopping:
             raise ShuttingDown("the platform is shutting down; not accepting events")
         attributes: dict[str, Any] = {"function_id": function_id}
@@ -239,6 +245,9 @@ class AsyncInvoker:
             attributes["trigger"] = trigger
         if client_context:
             attributes["client_context"] = dict(client_context)
+        context = parse_traceparent(traceparent)
+        if context is not None:
+            attributes["traceparent"] = context.header()
         message = NewMessage(
             queue=async_queue(function_id),
             body=payload,
@@ -270,6 +279,7 @@ class AsyncInvoker:
                     client_context if isinstance(client_context, dict) else None,
                     FunctionOutput(target.function_id, message.id),
                     trigger=str(message.attributes.get("trigger", "event")),
+                    traceparent=message.attributes.get("traceparent"),
                 )
 
             await self._delivery.deliver(target, message, build)

@@ -25,6 +25,10 @@ stays the same across receives. `receiptHandle` is the lease token of this recei
 
 One consumer per queue is the intended use. If several functions name the same queue, they
 compete: each message goes to one of them.
+
+Tracing: the sender's `traceparent` is kept in the message's system attributes and shown to the
+function as the record's `attributes.AWSTraceHeader` (X-Ray form), as SQS does. A batch's
+invocation is a child of the first traced message's span (one span has one parent).
 """
 
 from __future__ import annotations
@@ -54,6 +58,7 @@ from lamina.manifest import AppSpec, FunctionSpec
 from lamina.manifest.models import QueueTrigger
 from lamina.store.types import Message, NewMessage, Store
 from lamina.telemetry import FunctionOutput
+from lamina.telemetry.tracing import parse_traceparent, xray_header
 
 __all__ = ["MAX_DELAY_S", "QueueTarget", "Queues", "queue_store_name", "queue_targets"]
 
@@ -171,8 +176,10 @@ class Queues:
         *,
         attributes: Mapping[str, Any] | None = None,
         delay_s: float = 0,
+        traceparent: str | None = None,
     ) -> str:
-        """Store a message in `queue`; returns its id (the records' `messageId`).
+        """Store a message in `queue`; returns its id (the records' `messageId`). A valid
+        `traceparent` (the sender's span) becomes the parent of the invocation receiving it.
 
         Raises QueueNotFound for a queue no trigger names, PayloadTooLarge past 1 MiB of UTF-8
         body, InvalidMessage for bad attributes or a delay outside 0..900 s."""
@@ -189,10 +196,14 @@ class Queues:
         if not 0 <= delay_s <= MAX_DELAY_S:
             raise InvalidMessage(f"{where}: delay: expected 0-900 seconds, got {delay_s!r}")
         stored = encode_attributes(where, attributes, arrays=False)
+        system: dict[str, Any] = {"message_attributes": stored} if stored else {}
+        context = parse_traceparent(traceparent)
+        if context is not None:
+            system["traceparent"] = context.header()
         message = NewMessage(
             queue=queue_store_name(queue),
             body=data,
-            attributes={"message_attributes": stored} if stored else {},
+            attributes=system,
             delay_ms=round(delay_s * 1000),
         )
         (message_id,) = await self._store.enqueue([message], now_ms=self._now_ms())
@@ -232,7 +243,15 @@ class Queues:
             account_id=self._account_id,
         )
         request = InvocationRequest(
-            request_id, event, None, FunctionOutput(fid, request_id), trigger="queue"
+            request_id,
+            event,
+            None,
+            FunctionOutput(fid, request_id),
+            trigger="queue",
+            traceparent=next(
+                (m.attributes["traceparent"] for m in batch if "traceparent" in m.attributes),
+                None,
+            ),
         )
         failed: set[str]
         error: dict[str, Any] = {}
@@ -278,6 +297,7 @@ class Queues:
             first_receive_timestamp_ms=message.first_received_ms or message.created_ms,
             sender_id=self._account_id,
             message_attributes=decode_attributes(message.attributes.get("message_attributes")),
+            aws_trace_header=xray_header(message.attributes.get("traceparent")),
         )
 
     async def _fail(self, target: QueueTarget, message: Message, error: dict[str, Any]) -> None:

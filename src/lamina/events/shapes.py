@@ -6,7 +6,8 @@ developer guide ("Using Lambda with Amazon SQS / Amazon SNS", "scheduled events"
 - SQS: `attributes` values are strings (epoch-ms timestamps as decimal text), message
   attributes use the SQS Lambda form `{"stringValue", "stringListValues": [],
   "binaryListValues": [], "dataType"}`, `md5OfBody` is the hex MD5 of the UTF-8 body.
-  `md5OfMessageAttributes` is left out, as in the guide's example.
+  `md5OfMessageAttributes` is left out, as in the guide's example. `attributes.AWSTraceHeader`
+  (X-Ray form) is there when the sender's trace context is known, as SQS adds it.
 - SNS: `Timestamp` is ISO 8601 in UTC with milliseconds and `Z`; `Subject` is null when the
   publisher gave none; message attributes are `{"Type", "Value"}` with `Value` a string.
   Lamina does not sign messages: `Signature` is empty and the two URLs point at the Lamina
@@ -96,6 +97,7 @@ class SqsRecord:
     first_receive_timestamp_ms: int  # epoch ms of the first receive
     sender_id: str = DEFAULT_ACCOUNT_ID
     message_attributes: Mapping[str, AttributeValue] = field(default_factory=dict)
+    aws_trace_header: str | None = None  # the sender's trace context, X-Ray form
 
 
 def sqs_event(
@@ -111,16 +113,19 @@ def sqs_event(
 
 
 def _sqs_record(record: SqsRecord, arn: str, region: str) -> dict[str, Any]:
+    attributes = {
+        "ApproximateReceiveCount": str(record.receive_count),
+        "SentTimestamp": str(record.sent_timestamp_ms),
+        "SenderId": record.sender_id,
+        "ApproximateFirstReceiveTimestamp": str(record.first_receive_timestamp_ms),
+    }
+    if record.aws_trace_header:
+        attributes["AWSTraceHeader"] = record.aws_trace_header
     return {
         "messageId": record.message_id,
         "receiptHandle": record.receipt_handle,
         "body": record.body,
-        "attributes": {
-            "ApproximateReceiveCount": str(record.receive_count),
-            "SentTimestamp": str(record.sent_timestamp_ms),
-            "SenderId": record.sender_id,
-            "ApproximateFirstReceiveTimestamp": str(record.first_receive_timestamp_ms),
-        },
+        "attributes": attributes,
         "messageAttributes": {
             name: _sqs_attribute(name, value) for name, value in record.message_attributes.items()
         },

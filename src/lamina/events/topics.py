@@ -15,6 +15,9 @@ that delivery's retries, as for any asynchronous invocation on AWS.
 A function that subscribes to one topic twice (two triggers) gets one delivery per message,
 when either filter policy accepts it. Message bodies are limited to 1 MiB, as queue messages
 and asynchronous invocations (SNS allows 256 KiB).
+
+Tracing: the publisher's `traceparent` is kept in each subscription message's system attributes,
+so every subscriber's invocation is a child of the publisher's span.
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ from lamina.manifest import AppSpec
 from lamina.manifest.models import TopicTrigger
 from lamina.store.types import Message, NewMessage, Store
 from lamina.telemetry import FunctionOutput
+from lamina.telemetry.tracing import parse_traceparent
 
 __all__ = ["Subscription", "Topics", "subscription_queue", "subscriptions"]
 
@@ -183,8 +187,10 @@ class Topics:
         *,
         subject: str | None = None,
         attributes: Mapping[str, Any] | None = None,
+        traceparent: str | None = None,
     ) -> str:
         """Fan `message` out to every matching subscription durably; returns its MessageId.
+        A valid `traceparent` (the publisher's span) becomes the parent of the deliveries.
 
         Raises TopicNotFound for a topic no trigger names, PayloadTooLarge past 1 MiB of UTF-8
         message, InvalidMessage for bad attributes or subject."""
@@ -204,6 +210,10 @@ class Topics:
         plain = decode_attributes(stored)
         message_id = str(uuid.uuid4())
         now = self._now_ms()
+        system: dict[str, Any] = {"topic": topic, "sns_message_id": message_id}
+        context = parse_traceparent(traceparent)
+        if context is not None:
+            system["traceparent"] = context.header()
         body = orjson.dumps(
             {
                 "message_id": message_id,
@@ -217,11 +227,7 @@ class Topics:
             NewMessage(
                 queue=sub.queue,
                 body=body,
-                attributes={
-                    "function_id": sub.target.function_id,
-                    "topic": topic,
-                    "sns_message_id": message_id,
-                },
+                attributes={"function_id": sub.target.function_id, **system},
             )
             for sub in self._subscribers[topic]
             if sub.accepts(plain)
@@ -265,7 +271,12 @@ class Topics:
                 )
                 fid = sub.target.function_id
                 return InvocationRequest(
-                    message.id, event, None, FunctionOutput(fid, message.id), trigger="topic"
+                    message.id,
+                    event,
+                    None,
+                    FunctionOutput(fid, message.id),
+                    trigger="topic",
+                    traceparent=message.attributes.get("traceparent"),
                 )
 
             await self._delivery.deliver(sub.target, message, build)

@@ -44,6 +44,10 @@ class InvocationRequest:
     client_context: Mapping[str, Any] | None = None
     on_log: LogSink | None = None
     trigger: str = "invoke"  # what caused it: http, invoke, event, queue, topic, schedule
+    # W3C traceparent of the caller (None or invalid: the invocation starts a trace). The pool
+    # replaces it with the invocation's own context (same trace, its span id as parent-id),
+    # which the instance passes on to what the function calls.
+    traceparent: str | None = None
 
 
 @dataclass(slots=True)  # not frozen: built on every request, frozen __init__ is slower

@@ -1,4 +1,8 @@
-"""The gateway's ASGI app: HTTP routes to function invocations, plus the Lambda Invoke API."""
+"""The gateway's ASGI app: HTTP routes to function invocations, plus the Lambda Invoke API.
+
+Tracing: a request's W3C `traceparent` header is the parent of its invocation's span (none, or
+an invalid one, starts a trace); the response's `traceresponse` header names the invocation's
+span (`00-<trace id>-<span id>-<flags>`), so a client can look its trace up."""
 
 from __future__ import annotations
 
@@ -29,12 +33,14 @@ from lamina.gateway.routes import Router
 from lamina.invoker import Invoker
 from lamina.manifest.routekey import RouteKey
 from lamina.telemetry import FunctionOutput
+from lamina.telemetry.tracing import TRACEPARENT
 
 __all__ = ["GatewayApp", "RouteTarget"]
 
 log = logging.getLogger(__name__)
 
 ERROR_HEADER = b"x-lamina-error"  # marks responses that Lamina produced, not the function
+TRACERESPONSE = b"traceresponse"  # W3C Trace Context Level 2: the server's span
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,19 +96,24 @@ class GatewayApp:
             event = http_api_v2_event(request, match, request_id=request_id, time_epoch_ms=now_ms)
         else:
             event = rest_v1_event(request, match, request_id=request_id, time_epoch_ms=now_ms)
-        response = await self._invoke(target, request_id, event)
+        fid = target.function_id
+        call = InvocationRequest(
+            request_id,
+            event,
+            on_log=FunctionOutput(fid, request_id),
+            trigger="http",
+            traceparent=request.header(TRACEPARENT),
+        )
+        response = await self._invoke(target, call)
         self.requests.add(match.route, response.status)
+        if call.traceparent:  # the invocation's own span, once the invoker has made it
+            rid_header.append((TRACERESPONSE, call.traceparent.encode()))
         await send_response(send, response, rid_header)
 
-    async def _invoke(self, target: RouteTarget, request_id: str, event: object) -> HttpResponse:
-        fid = target.function_id
+    async def _invoke(self, target: RouteTarget, call: InvocationRequest) -> HttpResponse:
+        fid, request_id = target.function_id, call.request_id
         try:
-            outcome = await self.invoker.invoke(
-                fid,
-                InvocationRequest(
-                    request_id, event, on_log=FunctionOutput(fid, request_id), trigger="http"
-                ),
-            )
+            outcome = await self.invoker.invoke(fid, call)
         except InvocationError as exc:
             return _lamina_error(exc)
         except ShuttingDown:

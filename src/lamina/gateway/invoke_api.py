@@ -1,5 +1,8 @@
 """The AWS Lambda Invoke API (`POST /2015-03-31/functions/{name}/invocations`), so that
-`boto3.client("lambda", endpoint_url=...)` and the CLI can call functions."""
+`boto3.client("lambda", endpoint_url=...)` and the CLI can call functions.
+
+A `traceparent` header is the parent of the invocation's span (`lamina.invoke` sends the calling
+invocation's); for an `Event` it is stored with the event and used when it is delivered."""
 
 from __future__ import annotations
 
@@ -28,6 +31,7 @@ from lamina.gateway.ids import new_request_id
 from lamina.gateway.responses import HttpResponse
 from lamina.invoker import Invoker
 from lamina.telemetry import FunctionOutput
+from lamina.telemetry.tracing import TRACEPARENT
 
 __all__ = [
     "INVOKE_PREFIX",
@@ -43,8 +47,8 @@ log = logging.getLogger(__name__)
 INVOKE_PREFIX = "/2015-03-31/functions/"
 MAX_ASYNC_PAYLOAD = 1024 * 1024  # bytes, AWS Lambda's limit for an asynchronous invocation
 
-# (function id, JSON payload, request id, client context): stores the event durably.
-SubmitEvent = Callable[[str, bytes, str, Mapping[str, Any] | None], Awaitable[object]]
+# (function id, JSON payload, request id, client context, traceparent): stores the event durably.
+SubmitEvent = Callable[[str, bytes, str, Mapping[str, Any] | None, str | None], Awaitable[object]]
 _PATH = re.compile(r"^/2015-03-31/functions/(?P<name>[^/]+)/invocations/?$")
 _ARN = re.compile(
     r"^(?:arn:aws[a-zA-Z-]*:lambda:[a-z0-9-]+:\d{12}:function:)?(?P<name>[A-Za-z0-9_.\-]+)"
@@ -150,7 +154,11 @@ class InvokeApi:
                 )
             try:
                 await self.submit_event(
-                    function_id, request.body.strip() or b"{}", request_id, client_context
+                    function_id,
+                    request.body.strip() or b"{}",
+                    request_id,
+                    client_context,
+                    request.header(TRACEPARENT),
                 )
             except ShuttingDown:
                 return _aws_error(503, "ServiceException", "the platform is shutting down")
@@ -165,7 +173,9 @@ class InvokeApi:
         output = FunctionOutput(function_id, request_id, keep_tail=tail)
         return await self._invoke(
             function_id,
-            InvocationRequest(request_id, payload, client_context, output),
+            InvocationRequest(
+                request_id, payload, client_context, output, traceparent=request.header(TRACEPARENT)
+            ),
             output,
             tail,
         )

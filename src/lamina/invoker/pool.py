@@ -35,6 +35,7 @@ from lamina.invoker.pick import pick_instance
 from lamina.scaling import Decision, InstanceView, PoolSnapshot, ScalingSpec, ScalingState, decide
 from lamina.store.types import InvocationRecord
 from lamina.telemetry.recorder import Recorder
+from lamina.telemetry.tracing import InvocationSpan, invocation_span
 
 __all__ = ["FunctionPool", "InvocationOutcome", "PoolConfig", "PoolStats"]
 
@@ -165,8 +166,10 @@ class FunctionPool:
 
     # -- invoking -------------------------------------------------------------------------------
     async def invoke(self, request: InvocationRequest) -> InvocationOutcome:
+        span = invocation_span(request.traceparent)
+        request.traceparent = span.traceparent  # the context the function passes on
         if self._recorder is not None:
-            return await self._invoke_recorded(request, self._recorder)
+            return await self._invoke_recorded(request, self._recorder, span)
         slot = await self._acquire(request.request_id)
         cold = slot.served == 0
         slot.served += 1
@@ -185,7 +188,7 @@ class FunctionPool:
         )
 
     async def _invoke_recorded(
-        self, request: InvocationRequest, recorder: Recorder
+        self, request: InvocationRequest, recorder: Recorder, span: InvocationSpan
     ) -> InvocationOutcome:
         """`invoke`, plus the invocation's record and its output lines for the recorder."""
         fid, rid = self.fn.id, request.request_id
@@ -207,6 +210,9 @@ class FunctionPool:
                     None,
                     "throttled",
                     "TooManyRequestsException",
+                    trace_id=span.trace_id,
+                    span_id=span.span_id,
+                    parent_span_id=span.parent_span_id,
                 )
             )
             raise
@@ -256,6 +262,9 @@ class FunctionPool:
                     status,
                     error_type,
                     instance.iid,
+                    span.trace_id,
+                    span.span_id,
+                    span.parent_span_id,
                 )
             )
         return InvocationOutcome(result, instance.iid, cold, instance.init_ms if cold else 0.0)

@@ -2,12 +2,26 @@
 
 from __future__ import annotations
 
+import contextvars
 import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["ClientContext", "CognitoIdentity", "FunctionInfo", "LambdaContext"]
+__all__ = [
+    "ClientContext",
+    "CognitoIdentity",
+    "FunctionInfo",
+    "LambdaContext",
+    "current_traceparent",
+]
+
+# The W3C traceparent of the invocation running in this context (its own span): what
+# `lamina.traceparent()` returns and `lamina.invoke`/`send`/... pass on. A context variable, so
+# it is right for each of several `async def` invocations running at once.
+current_traceparent: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "lamina_traceparent", default=None
+)
 
 
 @dataclass(slots=True)

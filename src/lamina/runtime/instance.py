@@ -5,6 +5,10 @@ arrive as frames on its socket and sends back results, errors and captured outpu
 handlers run on the main thread with no event loop around them (so `asyncio.run` inside a
 handler works, as on AWS); `async def` handlers run on one persistent event loop, several at a
 time when `concurrency` > 1. Timeouts and memory limits are enforced from outside.
+
+Trace context: each invocation's W3C traceparent is held in a context variable
+(`lamina.traceparent()`), right for concurrent async invocations too; with `concurrency` 1 it
+is also in `_X_AMZN_TRACE_ID` in X-Ray form, per invocation, as AWS sets it.
 """
 
 from __future__ import annotations
@@ -28,10 +32,13 @@ from typing import Any, NoReturn
 
 import orjson
 
-from lamina.runtime.context import ClientContext, FunctionInfo, LambdaContext
+from lamina.runtime.context import ClientContext, FunctionInfo, LambdaContext, current_traceparent
 from lamina.runtime.protocol import FrameReader, encode
+from lamina.telemetry.tracing import own_xray_header
 
-__all__ = ["InstanceConfig", "run_instance"]
+__all__ = ["XRAY_ENV", "InstanceConfig", "run_instance"]
+
+XRAY_ENV = "_X_AMZN_TRACE_ID"
 
 current_request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "lamina_request_id", default=None
@@ -170,6 +177,8 @@ class _Instance:
         self.stdout = _Capture("stdout", self.channel)
         self.stderr = _Capture("stderr", self.channel)
         self.handler: Callable[..., Any] | None = None
+        # The environment is per process: only one invocation at a time may own it.
+        self.trace_env = config.concurrency == 1
 
     # -- init -------------------------------------------------------------------------------
     def init(self, base_modules: frozenset[str]) -> None:
@@ -224,9 +233,20 @@ class _Instance:
             client_context=ClientContext.from_dict(ctx.get("client_context")),
         )
 
+    def enter_trace(self, message: dict[str, Any]) -> contextvars.Token[str | None]:
+        """Make the invocation's trace context current (and `_X_AMZN_TRACE_ID` when it may)."""
+        traceparent: str | None = message.get("tp")  # made by the platform: well-formed
+        if self.trace_env:
+            if traceparent:
+                os.environ[XRAY_ENV] = own_xray_header(traceparent)
+            else:
+                os.environ.pop(XRAY_ENV, None)
+        return current_traceparent.set(traceparent)
+
     def call_sync(self, message: dict[str, Any]) -> None:
         rid: str = message["rid"]
         token = current_request_id.set(rid)
+        trace_token = self.enter_trace(message)
         try:
             assert self.handler is not None
             result = self.handler(message.get("payload"), self.context_for(message))
@@ -235,11 +255,13 @@ class _Instance:
             frame = self._error_frame(rid, exc)
         finally:
             current_request_id.reset(token)
+            current_traceparent.reset(trace_token)
         self._finish(rid, frame)
 
     async def call_async(self, message: dict[str, Any]) -> None:
         rid: str = message["rid"]
-        current_request_id.set(rid)
+        current_request_id.set(rid)  # this task's own context: nothing to reset
+        self.enter_trace(message)
         try:
             assert self.handler is not None
             result = self.handler(message.get("payload"), self.context_for(message))

@@ -3,7 +3,8 @@
 A frame is a 4-byte big-endian length followed by one JSON object (orjson). The `op` field
 names the message:
 
-    platform -> instance   {"op": "invoke", "rid", "payload", "deadline_ms", "ctx"}, {"op": "stop"}
+    platform -> instance   {"op": "invoke", "rid", "payload", "deadline_ms", "ctx"?, "tp"?},
+                           {"op": "stop"}  ("tp": the invocation's W3C traceparent)
     instance -> platform   {"op": "ready", "pid", "init_ms", "modules"}
                            {"op": "init_error", "error": {errorType, errorMessage, stackTrace}}
                            {"op": "result", "rid", "result"} | {"op": "error", "rid", "error"}

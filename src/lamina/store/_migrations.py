@@ -17,6 +17,8 @@ Tables (both backends):
 - `logs` (2): one row per log line; `seq` is the store-assigned, never reused line number that
   `after_seq` follows (SQLite: `AUTOINCREMENT`, so pruning every line does not restart it).
   Indexed by `(function_id, seq)`, `(request_id, seq)` and `time_ms` (`since_ms`, pruning).
+- `invocations.span_id`, `invocations.parent_span_id` (3): the invocation's span and its
+  caller's, so a trace (all records of one `trace_id`) forms a tree. Older rows keep NULL.
 """
 
 from __future__ import annotations
@@ -89,6 +91,11 @@ SQLITE: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX logs_request ON logs (request_id) WHERE request_id IS NOT NULL",
         "CREATE INDEX logs_time ON logs (time_ms)",
     ),
+    # 3: tracing: each invocation's span and its parent span
+    (
+        "ALTER TABLE invocations ADD COLUMN span_id TEXT",
+        "ALTER TABLE invocations ADD COLUMN parent_span_id TEXT",
+    ),
 )
 
 POSTGRES: tuple[tuple[str, ...], ...] = (
@@ -152,5 +159,10 @@ POSTGRES: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX logs_function_seq ON logs (function_id, seq)",
         "CREATE INDEX logs_request_seq ON logs (request_id, seq) WHERE request_id IS NOT NULL",
         "CREATE INDEX logs_time ON logs (time_ms)",
+    ),
+    # 3: tracing: each invocation's span and its parent span
+    (
+        "ALTER TABLE invocations ADD COLUMN span_id text",
+        "ALTER TABLE invocations ADD COLUMN parent_span_id text",
     ),
 )

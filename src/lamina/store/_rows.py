@@ -125,6 +125,8 @@ INVOCATION_COLUMNS = (
     "error_type",
     "instance_id",
     "trace_id",
+    "span_id",
+    "parent_span_id",
 )
 
 # The columns a log line is inserted with (`seq` is assigned by the store; selects add it last).
@@ -148,6 +150,8 @@ def invocation_row(r: InvocationRecord) -> tuple[Any, ...]:
         r.error_type,
         r.instance_id,
         r.trace_id,
+        r.span_id,
+        r.parent_span_id,
     )
 
 
@@ -169,6 +173,8 @@ def invocation_from_row(row: Sequence[Any]) -> InvocationRecord:
         error_type=row[11],
         instance_id=row[12],
         trace_id=row[13],
+        span_id=row[14],
+        parent_span_id=row[15],
     )
 
 

@@ -73,7 +73,9 @@ class InvocationRecord:
     status: str  # "ok" | "error" | "timeout" | "crashed" | "out_of_memory" | "throttled" | ...
     error_type: str | None = None
     instance_id: str | None = None
-    trace_id: str | None = None
+    trace_id: str | None = None  # W3C trace id, 32 lower-case hex digits
+    span_id: str | None = None  # this invocation's span, 16 lower-case hex digits
+    parent_span_id: str | None = None  # the caller's span; None when it started the trace
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,9 @@ and counted (`dropped`), so a slow store can never grow the platform's memory wi
 Each record is also handed, once, to `on_records` (the metrics), at the latest when it is
 written; `hand_over()` does it at once for what is buffered, so a metrics scrape right after
 some requests counts them all.
+
+Each flushed batch of records is also handed to the span exporter, when there is one
+(`telemetry.otlp`); handing over only queues it.
 """
 
 from __future__ import annotations
@@ -19,12 +22,12 @@ import logging
 import math
 from collections import deque
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from lamina.clock import Clock
 from lamina.store.types import InvocationRecord, LogLine, TelemetryStore
 
-__all__ = ["Recorder", "level_of", "report_lines"]
+__all__ = ["Recorder", "SpanSink", "level_of", "report_lines"]
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +72,18 @@ def report_lines(record: InvocationRecord) -> list[LogLine]:
     ]
 
 
+class SpanSink(Protocol):
+    """Where flushed records go as spans besides the store (`otlp.OtlpExporter`)."""
+
+    def submit(self, records: Sequence[InvocationRecord]) -> None:
+        """Take a batch; must not block."""
+        ...
+
+    def close(self) -> None:
+        """Send what is pending and stop; may block (it is called in a thread)."""
+        ...
+
+
 class Recorder:
     """Collects records and output lines; a background task writes them to the store."""
 
@@ -81,8 +96,10 @@ class Recorder:
         max_buffered: int = 100_000,
         retention_s: float = 7 * 86400,
         on_records: Callable[[Sequence[InvocationRecord]], None] | None = None,
+        spans: SpanSink | None = None,
     ) -> None:
         self._store = store
+        self._spans = spans
         self._clock = clock
         self._flush_interval_s = flush_interval_s
         self._retention_s = retention_s
@@ -126,6 +143,8 @@ class Recorder:
                 await self._task
             self._task = None
         await self.flush()
+        if self._spans is not None:
+            await asyncio.to_thread(self._spans.close)
 
     async def _run(self) -> None:
         while True:
@@ -161,6 +180,8 @@ class Recorder:
         records, self._handed = self._handed, []
         raw = list(self._lines)
         self._lines.clear()
+        if records and self._spans is not None:
+            self._spans.submit(records)
         if raw:
             lines = []
             for time_s, fid, rid, iid, stream, text in raw:

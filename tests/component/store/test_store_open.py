@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from lamina.errors import StoreError, StoreUnavailable
-from lamina.store import NewMessage, Store, open_store
+from lamina.store import NewMessage, Store, _migrations, open_store
 from lamina.store.postgres import PostgresStore
 from lamina.store.sqlite import SqliteStore
 
@@ -48,7 +48,7 @@ async def test_migrations_are_applied_once(new_store: Callable[[], Awaitable[Sto
     second = await new_store()
 
     assert [s.depth for s in await second.stats(["q"])] == [1]
-    assert await _versions(second) == [1, 2]
+    assert await _versions(second) == [1, 2, 3]
 
 
 async def test_concurrent_opens_of_a_new_store_both_succeed(store_url: str, tmp_path: Path) -> None:
@@ -58,7 +58,7 @@ async def test_concurrent_opens_of_a_new_store_both_succeed(store_url: str, tmp_
         await stores[0].enqueue([NewMessage("q", b"a")], now_ms=NOW)
         for s in stores:
             assert [m.body for m in await s.peek("q")] == [b"a"]
-        assert await _versions(stores[1]) == [1, 2]
+        assert await _versions(stores[1]) == [1, 2, 3]
     finally:
         for s in stores:
             await s.close()
@@ -177,6 +177,42 @@ async def test_an_unwritable_sqlite_path_is_unavailable(tmp_path: Path) -> None:
         await store.open()
     with pytest.raises(StoreError, match="not open"):
         await store.purge("q")
+
+
+async def test_a_version_2_sqlite_store_gains_span_columns_and_keeps_its_records(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "lamina.db"
+    with sqlite3.connect(path) as conn:  # the schema as Lamina with migrations 1-2 left it
+        conn.execute(
+            "CREATE TABLE lamina_schema_version (version INTEGER PRIMARY KEY,"
+            " applied_ms INTEGER NOT NULL)"
+        )
+        for version, statements in enumerate(_migrations.SQLITE[:2], start=1):
+            for statement in statements:
+                conn.execute(statement)
+            conn.execute("INSERT INTO lamina_schema_version VALUES (?, 0)", (version,))
+        conn.execute(
+            "INSERT INTO invocations (request_id, function_id, trigger, start_ms, duration_ms,"
+            " billed_ms, cold, memory_mb, status, trace_id) VALUES"
+            " ('old', 'svc.fn', 'http', 1, 1.0, 1, 0, 128, 'ok', 'abc')"
+        )
+    conn.close()
+
+    store = open_store(f"sqlite:///{path}", default_dir=tmp_path)
+    await store.open()
+    try:
+        (old,) = await store.invocations()
+        assert await _versions(store) == [1, 2, 3]
+    finally:
+        await store.close()
+
+    assert (old.request_id, old.trace_id, old.span_id, old.parent_span_id) == (
+        "old",
+        "abc",
+        None,
+        None,
+    )
 
 
 async def test_a_schema_newer_than_the_code_is_refused(tmp_path: Path) -> None:

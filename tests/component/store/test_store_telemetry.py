@@ -71,6 +71,8 @@ async def test_invocation_records_round_trip_every_field_exactly(store: Store) -
         error_type="ValueError",
         instance_id="i-7",
         trace_id="4bf92f3577b34da6a3ce929d0e0e4736",
+        span_id="00f067aa0ba902b7",
+        parent_span_id="b7ad6b7169203331",
     )
     bare = _record(1, duration_ms=1e-9, billed_ms=0, start_ms=NOW - 1)
 
@@ -82,6 +84,20 @@ async def test_invocation_records_round_trip_every_field_exactly(store: Store) -
     assert (
         type(bare.cold) is bool and (await store.invocations(request_id="req-1"))[0].cold is False
     )
+
+
+async def test_a_traces_spans_come_back_with_their_parent_links(store: Store) -> None:
+    trace = "0af7651916cd43dd8448eb211c80319c"
+    root = _record(1, trace_id=trace, span_id="a" * 16, parent_span_id=None)
+    child = _record(2, trace_id=trace, span_id="b" * 16, parent_span_id="a" * 16)
+    await store.add_invocations([root, child, _record(3, trace_id="f" * 32, span_id="c" * 16)])
+
+    spans = await store.invocations(trace_id=trace)
+
+    assert [(r.span_id, r.parent_span_id) for r in spans] == [
+        ("b" * 16, "a" * 16),
+        ("a" * 16, None),
+    ]
 
 
 async def test_empty_batches_and_a_zero_limit_do_nothing(store: Store) -> None:

@@ -4,7 +4,7 @@ read from the lines, old records and lines removed after the retention period.""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 import pytest
 
@@ -87,3 +87,32 @@ async def test_each_record_reaches_the_metrics_once_and_the_store_too(store: Sto
     await recorder.flush()
     assert seen == ["a", "b", "c"]
     assert sorted(r.request_id for r in await store.invocations()) == ["a", "b", "c"]
+
+
+class _Sink:
+    def __init__(self) -> None:
+        self.batches: list[list[str]] = []
+        self.closed = False
+
+    def submit(self, records: Sequence[InvocationRecord]) -> None:
+        self.batches.append([r.request_id for r in records])
+
+    def close(self) -> None:
+        self.closed = True
+
+
+async def test_each_flushed_batch_goes_to_the_span_sink_which_is_closed_at_stop(
+    store: Store,
+) -> None:
+    sink = _Sink()
+    recorder = Recorder(store, FakeClock(), spans=sink)
+    recorder.invocation(_record("a", 1))
+    recorder.invocation(_record("b", 2))
+    await recorder.flush()
+    await recorder.flush()  # nothing new: nothing handed over
+    recorder.invocation(_record("c", 3))
+    await recorder.stop()
+
+    assert sink.batches == [["a", "b"], ["c"]]
+    assert sink.closed
+    assert len(await store.invocations()) == 3

@@ -195,6 +195,8 @@ class LocalInstance:
         }
         if request.client_context:
             message["ctx"] = {"client_context": dict(request.client_context)}
+        if request.traceparent:
+            message["tp"] = request.traceparent
         self._timers[rid] = self._loop.call_later(self.timeout_s, self._time_out, rid)
         self._transport.write(encode(message))
         return await fut
