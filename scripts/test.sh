@@ -11,5 +11,11 @@ fi
 echo "==> installing lamina[test]"
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -e ".[test]"
+# The dashboard tests drive Debian's chromium headless (never a browser download).
+if ! command -v chromium >/dev/null; then
+  echo "==> installing chromium (apt-get) for the dashboard tests"
+  { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; } >/dev/null \
+    || { echo "error: could not install chromium; run: apt-get install -y chromium" >&2; exit 1; }
+fi
 echo "==> running the tests"
 exec .venv/bin/python -m pytest "$@"

@@ -25,6 +25,7 @@ from lamina.cli._common import (
     target,
 )
 from lamina.cli.cost import COST_EXAMPLE, cost
+from lamina.cli.dashboard import DASHBOARD_EXAMPLE, dashboard
 from lamina.cli.dlq import dlq_app
 from lamina.cli.messages import PUBLISH_EXAMPLE, SEND_EXAMPLE, publish, send
 from lamina.cli.observe import (
@@ -126,6 +127,10 @@ def _banner(platform: Any) -> None:
     out.print(f"  gateway   {platform.gateway_url}", highlight=False)
     out.print(
         f"  admin API {platform.admin_url}  (token in {platform.state_dir / 'admin-token'})",
+        highlight=False,
+    )
+    out.print(
+        f"  dashboard {platform.admin_url}/  (`lamina dashboard` opens it signed in)",
         highlight=False,
     )
     for route, _trigger, fid in platform.app.http_routes():
@@ -299,6 +304,7 @@ app.command(epilog=INVOCATIONS_EXAMPLE)(invocations)
 app.command(epilog=LOGS_EXAMPLE)(logs)
 app.command(epilog=COST_EXAMPLE)(cost)
 app.command(epilog=TRACE_EXAMPLE)(trace)
+app.command(epilog=DASHBOARD_EXAMPLE)(dashboard)
 
 
 def main() -> None:

@@ -11,6 +11,8 @@
 
 The producer routes keep the request's `traceparent` header (what `lamina.send` and
 `lamina.publish` send) with the message, so its consumers join the sender's trace.
+The platform adds the dashboard's routes (control/dashboard_api.py: GET /stats, /map, /queues,
+and the page at `/`, which alone needs no token).
 
 A dead letter's `source` is the queue it died in: `async:<function_id>`, `queue:<name>` or
 `sub:<topic>:<function_id>`; its dead-letter queue is `dlq:<source>`. Every call needs the admin
@@ -21,14 +23,14 @@ from __future__ import annotations
 
 import contextlib
 import hmac
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import orjson
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from lamina.clock import Clock, SystemClock
@@ -60,7 +62,9 @@ PublishMessage = Callable[..., Awaitable[Any]]
 
 class BearerAuth:
     """ASGI middleware: every request needs `Authorization: Bearer <token>`; a second,
-    narrower `function_token` is accepted only on paths starting with `function_paths`."""
+    narrower `function_token` is accepted only on paths starting with `function_paths`.
+    GET and HEAD of `public_paths` (exact paths, or prefixes ending in "/") need no token:
+    the dashboard's page and assets, which hold no data."""
 
     def __init__(
         self,
@@ -69,11 +73,20 @@ class BearerAuth:
         *,
         function_token: str | None = None,
         function_paths: tuple[str, ...] = FUNCTION_PATHS,
+        public_paths: tuple[str, ...] = (),
     ) -> None:
         self.app = app
         self.expected = f"Bearer {token}".encode()
         self.function_expected = f"Bearer {function_token}".encode() if function_token else None
         self.function_paths = function_paths
+        self.public_exact = frozenset(p for p in public_paths if not p.endswith("/") or p == "/")
+        self.public_prefixes = tuple(p for p in public_paths if p.endswith("/") and p != "/")
+
+    def _public(self, scope: Scope) -> bool:
+        path: str = scope["path"]
+        return scope["method"] in ("GET", "HEAD") and (
+            path in self.public_exact or path.startswith(self.public_prefixes)
+        )
 
     def _allowed(self, given: bytes, path: str) -> bool:
         if hmac.compare_digest(given, self.expected):
@@ -85,7 +98,7 @@ class BearerAuth:
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
+        if scope["type"] == "http" and not self._public(scope):
             given = dict(scope["headers"]).get(b"authorization", b"")
             if not self._allowed(given, scope["path"]):
                 why = "missing" if not given else "wrong"
@@ -287,9 +300,12 @@ def admin_app(
     function_token: str | None = None,
     clock: Clock | None = None,
     metrics: MetricsScrape | None = None,
+    extra_routes: Sequence[BaseRoute] = (),
+    public_paths: tuple[str, ...] = (),
 ) -> ASGIApp:
     """The admin API. `dead_letter_queues` names the `dlq:<source>` queues the app can fill
-    (listed even when empty); `send`/`publish` are the producers (None: not available)."""
+    (listed even when empty); `send`/`publish` are the producers (None: not available);
+    `extra_routes` are more routes behind the token, except GET/HEAD of `public_paths`."""
     dlq = _DeadLetters(store, dead_letter_queues, clock or SystemClock()) if store else None
 
     async def get_status(request: Request) -> Response:
@@ -369,6 +385,7 @@ def admin_app(
             Route("/dlq/{source}/{id}", needs_store(_DeadLetters.show), methods=["GET"]),
             Route("/queues/{name}/messages", post_message, methods=["POST"]),
             Route("/topics/{name}/messages", publish_message, methods=["POST"]),
+            *extra_routes,
         ]
     )
-    return BearerAuth(app, token, function_token=function_token)
+    return BearerAuth(app, token, function_token=function_token, public_paths=public_paths)

@@ -20,8 +20,10 @@ import uvicorn
 
 from lamina.clock import Clock, SystemClock
 from lamina.control.admin import admin_app
+from lamina.control.dashboard_api import dashboard_routes
 from lamina.control.metrics import MetricsScrape
 from lamina.control.options import PlatformOptions
+from lamina.dashboard import PUBLIC_PATHS
 from lamina.errors import PlatformError, ShuttingDown
 from lamina.events import AsyncInvoker, AsyncTarget, Queues, Topics, async_queue, dead_letter_queue
 from lamina.events.queues import queue_store_name
@@ -275,6 +277,10 @@ class Platform:
             function_token=self.function_token,
             clock=self._clock,
             metrics=scrape,
+            extra_routes=dashboard_routes(
+                self.app, self.store, self._clock, self._dead_letter_queues()
+            ),
+            public_paths=PUBLIC_PATHS,
         )
         for asgi, sock in ((gateway, gateway_sock), (admin, admin_sock)):
             config = uvicorn.Config(

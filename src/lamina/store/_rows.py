@@ -10,7 +10,14 @@ from urllib.parse import urlsplit, urlunsplit
 
 import orjson
 
-from lamina.store.types import FunctionUsage, InvocationRecord, LogLine, Message, NewMessage
+from lamina.store.types import (
+    FunctionUsage,
+    InvocationRecord,
+    LogLine,
+    Message,
+    NewMessage,
+    StatsRow,
+)
 
 __all__ = [
     "COLUMNS",
@@ -28,6 +35,8 @@ __all__ = [
     "message_from_row",
     "new_id",
     "redact",
+    "stats_from_row",
+    "stats_query",
     "usage_from_row",
     "usage_query",
 ]
@@ -352,6 +361,53 @@ def usage_from_row(row: Sequence[Any]) -> FunctionUsage:
         billed_mb_ms=int(row[2]),
         memory_mb=int(row[3]),
         peak_concurrency=max(1, int(row[4])),
+    )
+
+
+def stats_query(
+    *,
+    ph: str,  # the backend's placeholder: "?" or "%s"
+    int_ph: str,  # the placeholder for a bigint, e.g. "%s::bigint"
+    since_ms: int,
+    until_ms: int,
+    step_ms: int,
+    bounds_ms: Sequence[float],
+    function_id: str | None,
+) -> tuple[str, list[Any]]:
+    """The SELECT for `TelemetryStore.invocation_stats`: one row per (function, bucket, bin)
+    with its counts. The bins are a CASE over the bounds (plain SQL on both backends, no math
+    functions); the bounds are floats written into the statement, so a given set of bounds is
+    one constant statement."""
+    if step_ms <= 0:
+        raise ValueError(f"step_ms: expected a positive number of milliseconds, got {step_ms}")
+    bins = " ".join(f"WHEN duration_ms <= {float(b)!r} THEN {i}" for i, b in enumerate(bounds_ms))
+    where = [f"start_ms >= {int_ph}", f"start_ms < {int_ph}"]
+    params: list[Any] = [step_ms, step_ms, since_ms, until_ms]
+    if function_id is not None:
+        where.append(f"function_id = {ph}")
+        params.append(function_id)
+    query = (
+        f"SELECT function_id, (start_ms / {int_ph}) * {int_ph} AS bucket,"
+        f" CASE WHEN status = 'throttled' THEN -1 {bins} ELSE {len(bounds_ms)} END AS bin,"
+        " count(*),"
+        " sum(CASE WHEN status NOT IN ('ok', 'throttled') THEN 1 ELSE 0 END),"
+        " sum(CASE WHEN status = 'throttled' THEN 1 ELSE 0 END),"
+        " sum(CASE WHEN cold THEN 1 ELSE 0 END)"
+        f" FROM invocations{_where(where)} GROUP BY 1, 2, 3"
+    )
+    return query, params
+
+
+def stats_from_row(row: Sequence[Any]) -> StatsRow:
+    """Build a `StatsRow` from a row of `stats_query`."""
+    return StatsRow(
+        function_id=row[0],
+        bucket_ms=int(row[1]),
+        bin=int(row[2]),
+        requests=int(row[3]),
+        errors=int(row[4]),
+        throttles=int(row[5]),
+        cold_starts=int(row[6]),
     )
 
 

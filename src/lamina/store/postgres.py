@@ -59,6 +59,8 @@ from lamina.store._rows import (
     message_from_row,
     new_id,
     redact,
+    stats_from_row,
+    stats_query,
     usage_from_row,
     usage_query,
 )
@@ -69,6 +71,7 @@ from lamina.store.types import (
     Message,
     NewMessage,
     QueueStats,
+    StatsRow,
 )
 
 __all__ = ["PostgresStore"]
@@ -463,6 +466,26 @@ class PostgresStore:
             newest=newest,
         )
         return [log_from_row(row) for row in await self._fetch(query, params)]
+
+    async def invocation_stats(
+        self,
+        *,
+        since_ms: int,
+        until_ms: int,
+        step_ms: int,
+        bounds_ms: Sequence[float],
+        function_id: str | None = None,
+    ) -> list[StatsRow]:
+        query, params = stats_query(
+            ph="%s",
+            int_ph="%s::bigint",
+            since_ms=since_ms,
+            until_ms=until_ms,
+            step_ms=step_ms,
+            bounds_ms=bounds_ms,
+            function_id=function_id,
+        )
+        return [stats_from_row(row) for row in await self._fetch(query, params)]
 
     async def prune_telemetry(self, *, before_ms: int) -> int:
         return sum([await self._change(statement, (before_ms,)) for statement in _PRUNE])

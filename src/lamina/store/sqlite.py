@@ -48,6 +48,8 @@ from lamina.store._rows import (
     logs_query,
     message_from_row,
     new_id,
+    stats_from_row,
+    stats_query,
     usage_from_row,
     usage_query,
 )
@@ -58,6 +60,7 @@ from lamina.store.types import (
     Message,
     NewMessage,
     QueueStats,
+    StatsRow,
 )
 
 __all__ = ["SqliteStore", "SyncMode"]
@@ -465,6 +468,26 @@ class SqliteStore:
             newest=newest,
         )
         return [log_from_row(row) for row in await self._call(self._read, query, params)]
+
+    async def invocation_stats(
+        self,
+        *,
+        since_ms: int,
+        until_ms: int,
+        step_ms: int,
+        bounds_ms: Sequence[float],
+        function_id: str | None = None,
+    ) -> list[StatsRow]:
+        query, params = stats_query(
+            ph="?",
+            int_ph="?",
+            since_ms=since_ms,
+            until_ms=until_ms,
+            step_ms=step_ms,
+            bounds_ms=bounds_ms,
+            function_id=function_id,
+        )
+        return [stats_from_row(row) for row in await self._call(self._read, query, params)]
 
     async def prune_telemetry(self, *, before_ms: int) -> int:
         """Delete records and lines older than `before_ms`, a few thousand per transaction so

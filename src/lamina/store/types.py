@@ -20,6 +20,7 @@ __all__ = [
     "Message",
     "NewMessage",
     "QueueStats",
+    "StatsRow",
     "Store",
     "TelemetryStore",
 ]
@@ -76,6 +77,21 @@ class InvocationRecord:
     trace_id: str | None = None  # W3C trace id, 32 lower-case hex digits
     span_id: str | None = None  # this invocation's span, 16 lower-case hex digits
     parent_span_id: str | None = None  # the caller's span; None when it started the trace
+
+
+@dataclass(frozen=True, slots=True)
+class StatsRow:
+    """How many invocations of one function started in one time bucket with a duration in one
+    bin: a row of `TelemetryStore.invocation_stats` (the dashboard's charts)."""
+
+    function_id: str
+    bucket_ms: int  # the bucket's start: epoch ms, a multiple of the step
+    bin: int  # duration bin: i when bounds[i-1] < duration_ms <= bounds[i]; len(bounds) above
+    # the last bound; -1 for throttled invocations (they never ran)
+    requests: int
+    errors: int  # status neither "ok" nor "throttled"
+    throttles: int
+    cold_starts: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +165,20 @@ class TelemetryStore(Protocol):
         """Oldest first; `after_seq` returns only lines stored after that one (for --follow);
         `grep` is a case-sensitive substring of the message; with `newest`, the last `limit`
         matching lines rather than the first (what `lamina logs` shows, like `tail`)."""
+        ...
+
+    async def invocation_stats(
+        self,
+        *,
+        since_ms: int,
+        until_ms: int,
+        step_ms: int,
+        bounds_ms: Sequence[float],
+        function_id: str | None = None,
+    ) -> list[StatsRow]:
+        """Invocations that started in [since_ms, until_ms), counted per function, per
+        `step_ms` bucket (aligned to multiples of `step_ms`) and per duration bin of the
+        ascending `bounds_ms`; only non-empty groups, in no particular order."""
         ...
 
     async def prune_telemetry(self, *, before_ms: int) -> int:
