@@ -8,6 +8,7 @@
     DELETE /dlq?source=SOURCE            purge one dead-letter queue
     POST   /queues/{name}/messages       {"body", "attributes"?, "delay_seconds"?}
     POST   /topics/{name}/messages       {"message", "subject"?, "attributes"?}
+    GET    /tables[/{service}/{table}/items[/{key}]]  service tables (control/tables_api.py)
 
 A dead letter's `source` is the queue it died in: `async:<function_id>`, `queue:<name>` or
 `sub:<topic>:<function_id>`; its dead-letter queue is `dlq:<source>`. Every call needs the admin
@@ -31,6 +32,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from lamina.clock import Clock, SystemClock
 from lamina.control.metrics import MetricsScrape, metrics_route
 from lamina.control.observe import telemetry_routes
+from lamina.control.tables import ServiceTables
+from lamina.control.tables_api import table_routes
 from lamina.errors import DuplicateMessage, LaminaError, ShuttingDown, StoreUnavailable
 from lamina.events.shapes import iso_ms
 from lamina.store.types import Message, NewMessage, Store
@@ -284,6 +287,7 @@ def admin_app(
     function_token: str | None = None,
     clock: Clock | None = None,
     metrics: MetricsScrape | None = None,
+    tables: ServiceTables | None = None,
 ) -> ASGIApp:
     """The admin API. `dead_letter_queues` names the `dlq:<source>` queues the app can fill
     (listed even when empty); `send`/`publish` are the producers (None: not available)."""
@@ -358,6 +362,7 @@ def admin_app(
             Route("/dlq/{source}/{id}", needs_store(_DeadLetters.show), methods=["GET"]),
             Route("/queues/{name}/messages", post_message, methods=["POST"]),
             Route("/topics/{name}/messages", publish_message, methods=["POST"]),
+            *(table_routes(tables) if tables is not None else []),
         ]
     )
     return BearerAuth(app, token, function_token=function_token)
