@@ -1,22 +1,27 @@
 """Lamina: a self-hostable serverless platform for Python microservices.
 
 Function code imports this package for what it needs at run time (`invoke`, `invoke_async`,
-`send`, `publish`, `traceparent`) and the error root `LaminaError`. The platform's own API is
-`lamina.control`.
+`send`, `publish`, `traceparent`, `table`), the error root `LaminaError` and the table
+errors (`ConditionFailed`, ...). The platform's own API is `lamina.control`.
 """
 
 from __future__ import annotations
 
-from lamina.errors import LaminaError
+from lamina.errors import ConditionFailed, LaminaError, TableError, TableNotFound
 from lamina.functions import invoke, invoke_async, publish, send, traceparent
+from lamina.tables import table
 
 __all__ = [
+    "ConditionFailed",
     "LaminaError",
+    "TableError",
+    "TableNotFound",
     "__version__",
     "invoke",
     "invoke_async",
     "publish",
     "send",
+    "table",
     "traceparent",
 ]
 

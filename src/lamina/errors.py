@@ -18,9 +18,12 @@
     │   ├── TopicNotFound        no `topic` trigger names that topic
     │   ├── PayloadTooLarge      a message body is over the 1 MiB limit
     │   └── InvalidMessage       a message's attributes or delay are not acceptable
-    └── StoreError               the store URL is invalid or the store refused an operation
-        ├── StoreUnavailable     the database cannot be reached or failed (disk, network, server)
-        └── DuplicateMessage     a message id already exists in the target queue
+    ├── StoreError               the store URL is invalid or the store refused an operation
+    │   ├── StoreUnavailable     the database cannot be reached or failed (disk, network, server)
+    │   └── DuplicateMessage     a message id already exists in the target queue
+    └── TableError               a service table call was refused (bad key, item or argument)
+        ├── TableNotFound        the function's service has no table of that name
+        └── ConditionFailed      a conditional write (`if_absent`, `if_exists`) did not hold
 
 Function errors raised by user code are not Lamina errors: they come back as results with
 `errorType`/`errorMessage`, exactly as on AWS Lambda.
@@ -32,6 +35,7 @@ from collections.abc import Sequence
 
 __all__ = [
     "ClientError",
+    "ConditionFailed",
     "DuplicateMessage",
     "EventError",
     "FunctionCrashed",
@@ -50,6 +54,8 @@ __all__ = [
     "ShuttingDown",
     "StoreError",
     "StoreUnavailable",
+    "TableError",
+    "TableNotFound",
     "Throttled",
     "TopicNotFound",
 ]
@@ -223,3 +229,44 @@ class DuplicateMessage(StoreError):
         self.queue = queue
         self.message_id = message_id
         super().__init__(f"message {message_id!r} already exists in queue {queue!r}", url=url)
+
+
+class TableError(LaminaError):
+    """Raised when a service table call is refused: a bad key, item, argument or cursor. The
+    message names the table and what was wrong; nothing was written."""
+
+    def __init__(self, table: str, message: str) -> None:
+        self.table = table
+        self.message = message
+        super().__init__(f"table {table!r}: {message}")
+
+
+class TableNotFound(TableError):
+    """Raised when function code names a table its own service does not declare (a function
+    reaches only its own service's tables); names the service and the tables it has."""
+
+    def __init__(self, table: str, *, service: str, known: Sequence[str], owner: str = "") -> None:
+        self.service = service
+        self.known = tuple(known)
+        self.owner = owner  # the service that declares a table of that name, if any
+        shown = ", ".join(repr(k) for k in self.known) or "none"
+        why = (
+            f"it belongs to service {owner!r}, and a function can use only its own service's"
+            " tables (services share data through invocations, queues and topics)"
+            if owner
+            else "no service in lamina.yaml declares it"
+        )
+        super().__init__(
+            table, f"service {service!r} has no such table: {why}; its tables: {shown}"
+        )
+
+
+class ConditionFailed(TableError):
+    """Raised when a conditional write did not hold: `put(if_absent=True)` found a live item,
+    `update(if_exists=True)` found none. Nothing was written."""
+
+    def __init__(self, table: str, key: object, condition: str) -> None:
+        self.key = key
+        self.condition = condition  # "if_absent" or "if_exists"
+        what = "already exists" if condition == "if_absent" else "does not exist"
+        super().__init__(table, f"condition {condition} failed: an item with key {key!r} {what}")

@@ -37,6 +37,7 @@ from lamina.cli.observe import (
     trace,
 )
 from lamina.cli.scaffold import scaffold
+from lamina.cli.tables import table_app
 from lamina.errors import ClientError, LaminaError, ManifestError
 
 __all__ = ["app", "main"]
@@ -298,6 +299,7 @@ def init(directory: Annotated[Path, typer.Argument(help="Folder to create the ap
 
 # Commands about events, in their own modules.
 app.add_typer(dlq_app, name="dlq")
+app.add_typer(table_app, name="table")
 app.command(epilog=SEND_EXAMPLE)(send)
 app.command(epilog=PUBLISH_EXAMPLE)(publish)
 app.command(epilog=INVOCATIONS_EXAMPLE)(invocations)

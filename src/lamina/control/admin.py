@@ -8,6 +8,7 @@
     DELETE /dlq?source=SOURCE            purge one dead-letter queue
     POST   /queues/{name}/messages       {"body", "attributes"?, "delay_seconds"?}
     POST   /topics/{name}/messages       {"message", "subject"?, "attributes"?}
+    GET    /tables[/{service}/{table}/items[/{key}]]  service tables (control/tables_api.py)
 
 The producer routes keep the request's `traceparent` header (what `lamina.send` and
 `lamina.publish` send) with the message, so its consumers join the sender's trace.
@@ -36,6 +37,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from lamina.clock import Clock, SystemClock
 from lamina.control.metrics import MetricsScrape, metrics_route
 from lamina.control.observe import telemetry_routes
+from lamina.control.tables import ServiceTables
+from lamina.control.tables_api import table_routes
 from lamina.errors import DuplicateMessage, LaminaError, ShuttingDown, StoreUnavailable
 from lamina.events.shapes import iso_ms
 from lamina.store.types import Message, NewMessage, Store
@@ -302,6 +305,7 @@ def admin_app(
     metrics: MetricsScrape | None = None,
     extra_routes: Sequence[BaseRoute] = (),
     public_paths: tuple[str, ...] = (),
+    tables: ServiceTables | None = None,
 ) -> ASGIApp:
     """The admin API. `dead_letter_queues` names the `dlq:<source>` queues the app can fill
     (listed even when empty); `send`/`publish` are the producers (None: not available);
@@ -386,6 +390,7 @@ def admin_app(
             Route("/queues/{name}/messages", post_message, methods=["POST"]),
             Route("/topics/{name}/messages", publish_message, methods=["POST"]),
             *extra_routes,
+            *(table_routes(tables) if tables is not None else []),
         ]
     )
     return BearerAuth(app, token, function_token=function_token, public_paths=public_paths)

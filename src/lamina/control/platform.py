@@ -23,6 +23,7 @@ from lamina.control.admin import admin_app
 from lamina.control.dashboard_api import dashboard_routes
 from lamina.control.metrics import MetricsScrape
 from lamina.control.options import PlatformOptions
+from lamina.control.tables import ServiceTables
 from lamina.dashboard import PUBLIC_PATHS
 from lamina.errors import PlatformError, ShuttingDown
 from lamina.events import AsyncInvoker, AsyncTarget, Queues, Topics, async_queue, dead_letter_queue
@@ -84,7 +85,12 @@ def _bind(host: str, port: int) -> socket.socket:
 
 
 def function_config(
-    fn: FunctionSpec, api_url: str, region: str, admin_url: str = "", function_token: str = ""
+    fn: FunctionSpec,
+    api_url: str,
+    region: str,
+    admin_url: str = "",
+    function_token: str = "",
+    tables_env: Mapping[str, str] | None = None,
 ) -> FunctionConfig:
     """The executor's view of a function, with the environment Lambda would give it."""
     env = {
@@ -107,6 +113,7 @@ def function_config(
         "LAMINA_FUNCTION_TOKEN": function_token,
         "LAMINA_FUNCTION_ARN": function_arn(fn.id, region),
         "TZ": ":UTC",
+        **(tables_env or {}),  # lamina.table: this service's tables only
     }
     env.update(fn.environment)
     return FunctionConfig(
@@ -150,6 +157,7 @@ class Platform:
         self.scheduler: Scheduler | None = None
         self.queues: Queues | None = None
         self.topics: Topics | None = None
+        self.tables: ServiceTables | None = None
         self.function_token = ""  # opens only the admin API's /queues and /topics routes
         self._accepting = False
 
@@ -177,10 +185,17 @@ class Platform:
         )
         self._backend = backend
         await backend.start()
+        tables = ServiceTables(self.app, opts.store_url, self.state_dir, self._clock)
+        self.tables = tables
         pools = [
             PoolConfig(
                 fn=function_config(
-                    fn, self.gateway_url, opts.region, self.admin_url, self.function_token
+                    fn,
+                    self.gateway_url,
+                    opts.region,
+                    self.admin_url,
+                    self.function_token,
+                    tables.env_for(fn.service),
                 ),
                 scaling=ScalingSpec(
                     min_instances=fn.min_instances,
@@ -209,10 +224,12 @@ class Platform:
         self.invoker = Invoker(pools, backend, self._clock, self.recorder)
         try:
             await self.store.open()
+            await tables.start()  # before any instance can use them
             await self.invoker.start()
         except BaseException:
             await self.invoker.close()
             await backend.close()
+            await tables.stop()
             await self.store.close()
             raise
         if self.recorder is not None:
@@ -281,6 +298,7 @@ class Platform:
                 self.app, self.store, self._clock, self._dead_letter_queues()
             ),
             public_paths=PUBLIC_PATHS,
+            tables=self.tables,
         )
         for asgi, sock in ((gateway, gateway_sock), (admin, admin_sock)):
             config = uvicorn.Config(
@@ -338,6 +356,8 @@ class Platform:
             await self._backend.close()
         if self.recorder is not None:
             await self.recorder.stop()
+        if self.tables is not None:
+            await self.tables.stop()
         if self.store is not None:
             await self.store.close()
         self._servers.clear()

@@ -54,6 +54,8 @@ FUNCTION_KEYS = (
 ASYNC_KEYS = ("max_retries", "backoff", "max_event_age")
 _APP_NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_ATTRIBUTE_NAME = re.compile(r"^[^\"\\\x00-\x1f]{1,255}$")  # no quotes, backslashes, controls
+_ATTRIBUTE = "an attribute name (1-255 characters, no quotes, backslashes or control characters)"
 
 
 def load_app(path: Path | str) -> AppSpec:
@@ -176,11 +178,18 @@ def _env(check: Checker, value: Any, path: str) -> dict[str, str]:
 def _table(check: Checker, name: str, value: Any, path: str) -> TableSpec:
     check.name(name, path)
     body = check.mapping(value, path, allowed=TABLE_KEYS, required=("key",))
-    fields = {
-        key: check.string(body[key], child(path, key), what="an attribute name")
-        for key in TABLE_KEYS
-        if body.get(key) is not None or key == "key"
-    }
+    fields: dict[str, str] = {}
+    for key in TABLE_KEYS:
+        if body.get(key) is None and key != "key":
+            continue
+        at = child(path, key)
+        value = check.string(body[key], at, what=_ATTRIBUTE)
+        if not _ATTRIBUTE_NAME.match(value):
+            check.fail(at, f"expected {_ATTRIBUTE}, got {describe(value)}")
+        for other, seen in fields.items():
+            if seen == value:
+                check.fail(at, f"{value!r} is already the {other} attribute; expected another one")
+        fields[key] = value
     return build(check, TableSpec, path, **fields)
 
 

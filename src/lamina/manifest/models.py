@@ -29,6 +29,7 @@ __all__ = [
 
 _NAME = r"^[A-Za-z0-9_-]+$"  # service, function, table names: no dots, ids use dots
 _EVENT_NAME = r"^[A-Za-z0-9_-]{1,80}$"  # queue and topic names
+_ATTRIBUTE = r'^[^"\\\x00-\x1f]*$'  # table attribute names: no quotes, backslashes
 
 
 class _Frozen(BaseModel):
@@ -78,9 +79,16 @@ Trigger = HttpTrigger | ScheduleTrigger | QueueTrigger | TopicTrigger
 class TableSpec(_Frozen):
     """A service-owned table: partition key, optional sort key and TTL attribute."""
 
-    key: str = Field(min_length=1)  # partition key attribute
-    sort: str | None = None  # sort key attribute
-    ttl: str | None = None  # attribute holding an expiry time in epoch seconds
+    key: str = Field(min_length=1, max_length=255, pattern=_ATTRIBUTE)  # partition key attribute
+    sort: str | None = Field(None, min_length=1, max_length=255, pattern=_ATTRIBUTE)  # sort key
+    ttl: str | None = Field(None, min_length=1, max_length=255, pattern=_ATTRIBUTE)  # epoch s
+
+    @model_validator(mode="after")
+    def _distinct(self) -> TableSpec:
+        named = [n for n in (self.key, self.sort, self.ttl) if n is not None]
+        if len(set(named)) != len(named):
+            raise ValueError(f"key, sort and ttl must name different attributes, got {named}")
+        return self
 
 
 class AsyncSpec(_Frozen):

@@ -5,6 +5,7 @@ several machines.
 The store keeps records and enforces leases; it never decides retries, delays or dead-lettering
 (that is `events`), and never reads a clock: callers pass `now_ms`. Entry point: `open_store(url)`
 builds the backend a URL names; `await store.open()` connects and migrates the schema.
+Service tables (`lamina.table`) live apart, in a namespace per service: `lamina.store.tables`.
 """
 
 from __future__ import annotations

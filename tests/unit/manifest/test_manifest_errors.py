@@ -201,6 +201,23 @@ STRUCTURE_CASES = [
                  5, "services.users.tables.users",
                  "unknown key 'index'; expected one of: key, sort, ttl",
                  id="table with an unknown key"),
+    pytest.param("app: shop\nservices:\n  users:\n    tables:\n      users: {key: id, sort: id}\n",
+                 5, "services.users.tables.users.sort",
+                 "'id' is already the key attribute; expected another one",
+                 id="table whose sort key is its key"),
+    pytest.param("app: shop\nservices:\n  users:\n    tables:\n"
+                 "      users: {key: id, sort: at, ttl: at}\n",
+                 5, "services.users.tables.users.ttl",
+                 "'at' is already the sort attribute; expected another one",
+                 id="table whose ttl is its sort key"),
+    pytest.param("app: shop\nservices:\n  users:\n    tables:\n      users: {key: 'a\"b'}\n",
+                 5, "services.users.tables.users.key",
+                 "expected an attribute name (1-255 characters, no quotes, backslashes or control"
+                 " characters), got 'a\"b'", id="table key with a quote"),
+    pytest.param("app: shop\nservices:\n  users:\n    tables:\n      users: {key: 5}\n",
+                 5, "services.users.tables.users.key",
+                 "expected an attribute name (1-255 characters, no quotes, backslashes or control"
+                 " characters), got 5", id="table key that is a number"),
     pytest.param("app: shop\nservices:\n  users:\n    functions:\n      sign.up: {}\n", 5,
                  "services.users.functions.sign.up",
                  "expected a name of letters, digits, '_' or '-', got 'sign.up'",
