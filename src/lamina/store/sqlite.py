@@ -30,8 +30,6 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, Self, TypeVar
 
-import orjson
-
 from lamina.errors import DuplicateMessage, StoreError, StoreUnavailable
 from lamina.store import _migrations
 from lamina.store._rows import (
@@ -69,6 +67,7 @@ log = logging.getLogger(__name__)
 
 SyncMode = Literal["enqueue", "full", "normal"]
 _T = TypeVar("_T")
+_Item = TypeVar("_Item")
 _COLS = ", ".join(COLUMNS)
 
 _INSERT = (
@@ -104,28 +103,48 @@ _CLAIM_TICK = "INSERT OR IGNORE INTO schedule_ticks (schedule_id, tick_ms, owner
 _LAST_TICK = "SELECT max(tick_ms) FROM schedule_ticks WHERE schedule_id = ?"
 
 
-@dataclass(frozen=True, slots=True)
 class _BatchInsert:
-    """One table's batch insert, two ways. `executemany` hands the GIL back and forth once per
-    row, and under load every hand-over stalls the event loop's thread; the JSON form binds the
-    whole batch as one JSON array and inserts it in one statement, in array order, with the GIL
-    released throughout (about a third of the store thread's CPU per row, measured)."""
+    """One table's batch insert as multi-row `INSERT ... VALUES (...), (...), ...` statements of
+    a power-of-two number of rows each (so a batch of any size needs at most a handful of
+    distinct, cached statements). `executemany` would hand the GIL back and forth once per row,
+    and under load every hand-over stalls the event loop's thread; one statement per chunk binds
+    its rows in C and runs with the GIL released. Measured: about 5.6 µs of CPU per invocation
+    record, against 7 µs for `executemany` (uncontended) and 10.7 µs for one JSON array."""
 
-    many: str
-    json: str
+    def __init__(self, table: str, columns: Sequence[str]) -> None:
+        self._head = f"INSERT INTO {table} ({', '.join(columns)}) VALUES "
+        self._row = f"({', '.join('?' * len(columns))})"
+        self.width = len(columns)
+        self._sql: dict[int, str] = {}
+
+    def sql(self, rows: int) -> str:
+        sql = self._sql.get(rows)
+        if sql is None:
+            sql = self._sql[rows] = self._head + ", ".join([self._row] * rows)
+        return sql
+
+    def run(
+        self,
+        items: Sequence[_Item],
+        row_of: Callable[[_Item], tuple[Any, ...]],
+        conn: sqlite3.Connection,
+    ) -> None:
+        """Insert `items` in order as `row_of` makes them rows, on the store's thread (off the
+        event loop's); chunks stay under SQLite's limit on bound parameters."""
+        rows = [row_of(item) for item in items]
+        most = min(256, conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // self.width)
+        chunk = 1 << (most.bit_length() - 1)  # the largest power of two <= most
+        done = 0
+        while done < len(rows):
+            while chunk > len(rows) - done:
+                chunk >>= 1
+            part = rows[done : done + chunk]
+            conn.execute(self.sql(chunk), [value for row in part for value in row]).close()
+            done += chunk
 
 
-def _batch_insert(table: str, columns: Sequence[str]) -> _BatchInsert:
-    names = ", ".join(columns)
-    picks = ", ".join(f"json_extract(value, '$[{i}]')" for i in range(len(columns)))
-    return _BatchInsert(
-        many=f"INSERT INTO {table} ({names}) VALUES ({', '.join('?' * len(columns))})",
-        json=f"INSERT INTO {table} ({names}) SELECT {picks} FROM json_each(?) ORDER BY key",
-    )
-
-
-_ADD_INVOCATION = _batch_insert("invocations", INVOCATION_COLUMNS)
-_ADD_LOG = _batch_insert("logs", LOG_COLUMNS)
+_ADD_INVOCATION = _BatchInsert("invocations", INVOCATION_COLUMNS)
+_ADD_LOG = _BatchInsert("logs", LOG_COLUMNS)
 # Pruning deletes in chunks, one transaction each, so other calls run in between.
 _PRUNE_CHUNK = 5_000
 _PRUNE = (
@@ -155,7 +174,6 @@ class SqliteStore:
         self.sync: SyncMode = sync
         self.busy_timeout_ms = busy_timeout_ms
         self.url = url or f"sqlite:///{path}"
-        self._json = False  # SQLite has its JSON functions: batch inserts bind one JSON array
         self._conn: sqlite3.Connection | None = None
         self._thread: ThreadPoolExecutor | None = None
         # Group commit: enqueues that arrive while one commit is on disk share the next one.
@@ -389,8 +407,7 @@ class SqliteStore:
         """Insert records in one transaction (`synchronous=NORMAL` unless `sync="full"`:
         telemetry is not an accepted event, a power loss may drop the last batches)."""
         if records:
-            rows = [invocation_row(r) for r in records]
-            await self._transact(functools.partial(self._insert, _ADD_INVOCATION, rows))
+            await self._transact(functools.partial(_ADD_INVOCATION.run, records, invocation_row))
 
     async def invocations(
         self,
@@ -439,8 +456,7 @@ class SqliteStore:
         can take it: a reader that sees seq N already sees every line below N, so `after_seq`
         never skips a line."""
         if lines:
-            rows = [log_row(line) for line in lines]
-            await self._transact(functools.partial(self._insert, _ADD_LOG, rows))
+            await self._transact(functools.partial(_ADD_LOG.run, lines, log_row))
 
     async def logs(
         self,
@@ -581,7 +597,6 @@ class SqliteStore:
             if str(mode).lower() != "wal":
                 raise StoreError(f"cannot switch the journal to WAL (got {mode!r})", url=self.url)
             conn.execute(f"PRAGMA synchronous = {self._base_sync}")
-            self._json = _has_json(conn)
             applied = _migrate(conn, self.url)
         except BaseException:
             conn.close()
@@ -628,24 +643,6 @@ class SqliteStore:
 
     def _read(self, sql: str, params: Sequence[Any]) -> list[Any]:
         return self._connection().execute(sql, params).fetchall()
-
-    def _insert(
-        self, insert: _BatchInsert, rows: list[tuple[Any, ...]], conn: sqlite3.Connection
-    ) -> None:
-        """Insert `rows` on the store's thread (cursors must not leave it): as one JSON array
-        when SQLite has its JSON functions, else with `executemany`."""
-        if self._json:
-            conn.execute(insert.json, (orjson.dumps(rows),)).close()
-        else:
-            conn.executemany(insert.many, rows).close()
-
-
-def _has_json(conn: sqlite3.Connection) -> bool:
-    """Whether this SQLite has the JSON functions (built in since 3.38, usually before)."""
-    try:
-        return bool(conn.execute("SELECT json_extract('[1]', '$[0]')").fetchone()[0] == 1)
-    except sqlite3.OperationalError:
-        return False
 
 
 def _migrate(conn: sqlite3.Connection, url: str) -> int:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import random
 import re
+import time
 from typing import NamedTuple
 
 __all__ = [
@@ -82,7 +83,7 @@ def parse_traceparent(value: str | None) -> TraceContext | None:
 
 
 def new_trace_id() -> str:
-    """32 random lower-case hex digits, never all zero."""
+    """32 lower-case hex digits: the epoch second, then 24 random digits (see `_new_ids`)."""
     return _new_ids()[0]
 
 
@@ -93,10 +94,13 @@ def new_span_id() -> str:
 
 
 def _new_ids() -> tuple[str, str]:
-    """A new trace id and span id from one draw (the cheapest way: ~0.2 µs)."""
-    ids = random.randbytes(24).hex()
-    trace_id, span_id = ids[:32], ids[32:]
-    if trace_id == _ZERO_TRACE or span_id == _ZERO_SPAN:  # pragma: no cover - 2**-64
+    """A new trace id and span id from one draw (~0.3 µs). As AWS X-Ray's ids (and the
+    OpenTelemetry X-Ray id generator's), a trace id starts with the epoch second it began in,
+    then 96 random bits: the X-Ray form of the id tells the real time, and the store's trace
+    index grows at one end instead of taking every insert at a random page."""
+    ids = random.randbytes(20).hex()
+    trace_id, span_id = f"{int(time.time()) & 0xFFFFFFFF:08x}{ids[:24]}", ids[24:]
+    if span_id == _ZERO_SPAN:  # pragma: no cover - 2**-64
         return _new_ids()
     return trace_id, span_id
 

@@ -4,6 +4,7 @@ and the X-Ray form of a context."""
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
 
@@ -83,6 +84,16 @@ def test_new_ids_are_lower_case_hex_of_the_right_length_and_differ() -> None:
     assert len(traces) == 100 and len(spans) == 100
     assert all(re.fullmatch(r"[0-9a-f]{32}", t) for t in traces)
     assert all(re.fullmatch(r"[0-9a-f]{16}", s) for s in spans)
+
+
+def test_a_new_trace_id_starts_with_its_epoch_second_as_x_ray_ids_do() -> None:
+    before = int(time.time())
+    trace_id = new_trace_id()
+    after = int(time.time())
+
+    assert before <= int(trace_id[:8], 16) <= after
+    root = xray_header(f"00-{trace_id}-{PARENT}-01")
+    assert root is not None and root.startswith(f"Root=1-{trace_id[:8]}-{trace_id[8:]};")
 
 
 def test_an_invocation_with_a_caller_is_a_child_span_in_the_callers_trace() -> None:
