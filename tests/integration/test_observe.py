@@ -95,3 +95,31 @@ async def test_the_cli_shows_invocations_and_filters_logs(app_dir: Callable[...,
     assert f"hello from {rids[1]}" in grepped.output
     assert bad_since.exit_code == 1
     assert "since: expected a duration like 10m" in bad_since.output
+
+
+async def test_invocations_page_with_the_next_cursor_and_skip_none(
+    app_dir: Callable[..., Path],
+) -> None:
+    app = app_dir({"talk": {"handler": "observed.talk", "events": [{"http": "GET /talk"}]}})
+    async with run_platform(app) as platform, client_for(platform) as client:
+        sent = {(await client.get("/talk")).headers["x-amzn-requestid"] for _ in range(7)}
+        assert platform.recorder is not None
+        await platform.recorder.flush()
+        auth = {"Authorization": f"Bearer {platform.token}"}
+        seen: list[str] = []
+        cursors: list[str | None] = []
+        async with httpx.AsyncClient(base_url=platform.admin_url, timeout=10) as admin:
+            params: dict[str, Any] = {"function": "svc.talk", "limit": 3}
+            while True:
+                page = await admin.get("/invocations", params=params, headers=auth)
+                assert page.status_code == 200, page.text
+                seen += [r["request_id"] for r in page.json()]
+                cursors.append(page.headers.get("x-next-cursor"))
+                if cursors[-1] is None:
+                    break
+                params["cursor"] = cursors[-1]
+            bad = await admin.get("/invocations", params={"cursor": "yesterday"}, headers=auth)
+
+    assert sorted(seen) == sorted(sent) and len(seen) == 7  # every one, once
+    assert len(cursors) == 3  # pages of 3, 3 and 1; the last one has no next cursor
+    assert bad.status_code == 400 and "cursor" in bad.json()["message"]

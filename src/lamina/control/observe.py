@@ -6,6 +6,8 @@
 `trace_id` gives the lines of every request in that trace. `/traces/{trace_id}` returns the
 trace's spans (one per invocation record) oldest first, parents before their children. `since`
 is a duration back from now (`30s`, `10m`, `2h`, `1d`), an ISO 8601 time, or epoch milliseconds.
+`/invocations` pages newest first: a full page carries an `X-Next-Cursor` header; pass it back
+as `cursor=` for the next one (records that started in the same millisecond are never skipped).
 START / END / REPORT lines are not stored: they are made from the invocation records when
 `/logs` is read, so recording costs the request path one record per invocation.
 `/cost` takes `function`, `since` (default 1d), `by` (service | function) and the prices
@@ -67,6 +69,16 @@ def _limit(request: Request, default: int, high: int) -> int:
     if not raw.isdigit() or not 1 <= int(raw) <= high:
         raise ValueError(f"limit: expected a whole number 1-{high}, got {raw!r}")
     return int(raw)
+
+
+def _cursor(text: str) -> tuple[int, int]:
+    """A page cursor (`X-Next-Cursor` of the previous page: `<start_ms>.<seq>`); ValueError."""
+    start, _, seq = text.partition(".")
+    if not (start.isdigit() and seq.isdigit()):
+        raise ValueError(
+            f"cursor: expected the X-Next-Cursor header of the previous page, got {text!r}"
+        )
+    return int(start), int(seq)
 
 
 def _iso(ms: int) -> str:
@@ -146,6 +158,10 @@ def telemetry_routes(store: TelemetryStore, clock: Clock) -> list[Route]:
         try:
             since = parse_since(q["since"], clock.wall()) if "since" in q else None
             before = int(q["before_ms"]) if q.get("before_ms", "").isdigit() else None
+            before_seq = None
+            if q.get("cursor"):
+                before, before_seq = _cursor(q["cursor"])
+            limit = _limit(request, 100, 1000)
             records = await store.invocations(
                 function_id=q.get("function"),
                 request_id=q.get("request_id"),
@@ -153,13 +169,20 @@ def telemetry_routes(store: TelemetryStore, clock: Clock) -> list[Route]:
                 status=q.get("status"),
                 since_ms=since,
                 before_ms=before,
-                limit=_limit(request, 100, 1000),
+                before_seq=before_seq,
+                limit=limit,
             )
         except ValueError as exc:
             return JSONResponse({"message": str(exc)}, status_code=400)
         except LaminaError as exc:
             return JSONResponse({"message": str(exc)}, status_code=503)
-        return JSONResponse([{**dataclasses.asdict(r), "start": _iso(r.start_ms)} for r in records])
+        headers = {}
+        if len(records) == limit:  # there may be more: where the next page starts
+            headers["X-Next-Cursor"] = f"{records[-1].start_ms}.{records[-1].seq}"
+        return JSONResponse(
+            [{**dataclasses.asdict(r), "start": _iso(r.start_ms)} for r in records],
+            headers=headers,
+        )
 
     async def logs(request: Request) -> Response:
         q = request.query_params

@@ -184,6 +184,7 @@ def invocation_from_row(row: Sequence[Any]) -> InvocationRecord:
         trace_id=row[13],
         span_id=row[14],
         parent_span_id=row[15],
+        seq=row[16] if len(row) > 16 else 0,
     )
 
 
@@ -239,6 +240,7 @@ def invocations_query(
     since_ms: int | None,
     before_ms: int | None,
     limit: int,
+    before_seq: int | None = None,
 ) -> tuple[str, list[Any]]:
     """The SELECT for `TelemetryStore.invocations`: the given filters ANDed, newest first (ties:
     the later insert first). Only present filters appear, so each combination is its own
@@ -251,14 +253,17 @@ def invocations_query(
         (f"trace_id = {ph}", trace_id),
         (f"status = {ph}", status),
         (f"start_ms >= {int_ph}", since_ms),
-        (f"start_ms < {int_ph}", before_ms),
+        (f"start_ms < {int_ph}", before_ms if before_seq is None else None),
     ):
         if value is not None:
             where.append(clause)
             params.append(value)
+    if before_ms is not None and before_seq is not None:  # a row value: one index range scan
+        where.append(f"(start_ms, id) < ({int_ph}, {int_ph})")
+        params += [before_ms, before_seq]
     params.append(limit)
     query = (
-        f"SELECT {', '.join(INVOCATION_COLUMNS)} FROM invocations{_where(where)}"
+        f"SELECT {', '.join(INVOCATION_COLUMNS)}, id FROM invocations{_where(where)}"
         f" ORDER BY start_ms DESC, id DESC LIMIT {int_ph}"
     )
     return query, params

@@ -394,6 +394,7 @@ class PostgresStore:
         status: str | None = None,
         since_ms: int | None = None,
         before_ms: int | None = None,
+        before_seq: int | None = None,
         limit: int = 100,
     ) -> list[InvocationRecord]:
         if limit <= 0:
@@ -407,6 +408,7 @@ class PostgresStore:
             status=status,
             since_ms=since_ms,
             before_ms=before_ms,
+            before_seq=before_seq,
             limit=limit,
         )
         return [invocation_from_row(row) for row in await self._fetch(query, params)]

@@ -418,6 +418,7 @@ class SqliteStore:
         status: str | None = None,
         since_ms: int | None = None,
         before_ms: int | None = None,
+        before_seq: int | None = None,
         limit: int = 100,
     ) -> list[InvocationRecord]:
         if limit <= 0:
@@ -431,6 +432,7 @@ class SqliteStore:
             status=status,
             since_ms=since_ms,
             before_ms=before_ms,
+            before_seq=before_seq,
             limit=limit,
         )
         return [invocation_from_row(row) for row in await self._call(self._read, query, params)]

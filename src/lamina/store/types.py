@@ -77,6 +77,9 @@ class InvocationRecord:
     trace_id: str | None = None  # W3C trace id, 32 lower-case hex digits
     span_id: str | None = None  # this invocation's span, 16 lower-case hex digits
     parent_span_id: str | None = None  # the caller's span; None when it started the trace
+    # Assigned by the store: the insertion order, with start_ms the cursor that pages through
+    # records without skipping any that started in the same millisecond. Not part of equality.
+    seq: int = field(default=0, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,9 +138,12 @@ class TelemetryStore(Protocol):
         status: str | None = None,
         since_ms: int | None = None,
         before_ms: int | None = None,
+        before_seq: int | None = None,
         limit: int = 100,
     ) -> list[InvocationRecord]:
-        """Newest first; `before_ms` pages back (records that started strictly before it)."""
+        """Newest first (ties: the later insert first). `before_ms` pages back: records that
+        started strictly before it, or, with `before_seq`, at it with a smaller `seq` — pass
+        the last record's `start_ms` and `seq` and no record is skipped or repeated."""
         ...
 
     async def usage(

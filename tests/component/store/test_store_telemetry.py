@@ -172,6 +172,24 @@ async def test_invocations_page_back_newest_first_with_before_ms(store: Store) -
     assert [r for p in pages for r in p] == records[::-1]
 
 
+async def test_paging_by_start_and_seq_skips_no_record_that_started_in_the_same_ms(
+    store: Store,
+) -> None:
+    records = [_record(n, start_ms=NOW + n // 4) for n in range(10)]  # four per millisecond
+    await store.add_invocations(records)
+
+    seen: list[InvocationRecord] = []
+    cursor: tuple[int, int] | None = None
+    while page := await store.invocations(
+        before_ms=cursor[0] if cursor else None, before_seq=cursor[1] if cursor else None, limit=3
+    ):
+        seen += page
+        cursor = (page[-1].start_ms, page[-1].seq)
+
+    assert seen == records[::-1]
+    assert len({r.seq for r in seen}) == 10
+
+
 async def test_invocations_that_start_in_the_same_ms_list_the_later_insert_first(
     store: Store,
 ) -> None:
