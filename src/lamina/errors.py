@@ -144,6 +144,7 @@ class InitError(InvocationError):
     """Raised when the handler's module cannot be imported or lacks the handler attribute."""
 
     error_type = "Runtime.ImportModuleError"
+    stack_trace: tuple[str, ...] = ()  # the init's traceback frames, as the instance sent them
 
 
 class MalformedResult(InvocationError):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import inspect
 import json
 import os
 import sys
@@ -89,6 +90,21 @@ def up(
     """Run the platform in the foreground until Ctrl-C / SIGTERM, then drain and exit.
 
     With OTEL_EXPORTER_OTLP_ENDPOINT set, spans are also exported over OTLP/HTTP."""
+    platform = _platform(app_dir, log_level, log_json, **_options(locals()))
+    try:
+        _run(platform.run_forever(on_started=_banner))
+    except LaminaError as exc:
+        raise _fail(str(exc)) from None
+
+
+def _options(given: dict[str, Any]) -> dict[str, Any]:
+    """`up`'s (and `dev`'s) flags that become PlatformOptions."""
+    names = ("host", "port", "admin_port", "store", "grace", "record", "retention_days")
+    return {name: given[name] for name in names}
+
+
+def _platform(app_dir: Path, log_level: str, log_json: bool, **flags: Any) -> Any:
+    """The Platform `up` and `dev` run: the manifest loaded (exit 2 if invalid), logging set."""
     from lamina.control import Platform, PlatformOptions
     from lamina.manifest import load_app
     from lamina.telemetry import configure_logging
@@ -99,28 +115,58 @@ def up(
     except ManifestError as exc:
         raise _fail(str(exc), 2) from None
     configure_logging(log_level, json=log_json)
-    platform = Platform(
+    return Platform(
         spec,
         PlatformOptions(
-            host=host,
-            port=port,
-            admin_port=admin_port,
-            grace_s=grace,
-            store_url=store,
-            record=record,
-            retention_days=retention_days,
+            host=flags["host"],
+            port=flags["port"],
+            admin_port=flags["admin_port"],
+            grace_s=flags["grace"],
+            store_url=flags["store"],
+            record=flags["record"],
+            retention_days=flags["retention_days"],
             admin_token=os.environ.get("LAMINA_ADMIN_TOKEN") or None,
             otlp_endpoint=otlp_traces_endpoint(os.environ),
         ),
     )
 
-    async def run() -> None:
-        await platform.run_forever(on_started=_banner)
+
+def dev(**flags: Any) -> None:
+    """`lamina up` plus hot reload: edits to a service's .py files recycle only that service's
+    instances (in-flight requests finish on the old code); edits to lamina.yaml apply routes,
+    triggers and limits without a restart; a broken edit is shown and the last good version
+    keeps serving."""
+    from lamina.control.dev import ReloadReport, run_dev
+
+    platform = _platform(flags["app_dir"], flags["log_level"], flags["log_json"], **_options(flags))
+
+    def report(outcome: ReloadReport) -> None:
+        if outcome.ok:
+            out.print(f"[green]↻[/] {outcome.message}", highlight=False, soft_wrap=True)
+        else:
+            err.print(f"[bold red]✗[/] {outcome.message}", highlight=False, soft_wrap=True)
+            for line in outcome.detail.splitlines():
+                err.print(f"    {line}", highlight=False, markup=False, soft_wrap=True)
+        sys.stdout.flush()
+
+    def started(platform: Any, reloader: Any) -> None:
+        _banner(platform)
+        folders = ", ".join(str(p) for p in reloader.watched())
+        out.print(f"  watching  {folders} for changes", highlight=False)
+        sys.stdout.flush()
 
     try:
-        _run(run())
+        _run(run_dev(platform, report, started))
     except LaminaError as exc:
         raise _fail(str(exc)) from None
+
+
+# `dev` takes exactly `up`'s arguments and options: typer reads them from this signature.
+dev.__signature__ = inspect.signature(up, eval_str=True)  # type: ignore[attr-defined]
+app.command(
+    epilog="Example: lamina dev examples/hello --port 8080  "
+    "(then edit examples/hello/services/greeter/handlers.py and send a request)"
+)(dev)
 
 
 def _banner(platform: Any) -> None:

@@ -28,12 +28,13 @@ from lamina.dashboard import PUBLIC_PATHS
 from lamina.errors import PlatformError, ShuttingDown
 from lamina.events import AsyncInvoker, AsyncTarget, Queues, Topics, async_queue, dead_letter_queue
 from lamina.events.queues import queue_store_name
-from lamina.events.scheduler import Scheduler, schedule_targets
+from lamina.events.scheduler import ScheduledTarget, Scheduler, schedule_targets
 from lamina.executor import ExecutorBackend, FunctionConfig, create_backend
 from lamina.gateway import GatewayApp, RouteTarget
 from lamina.gateway.invoke_api import ACCOUNT, function_arn
 from lamina.invoker import Invoker, PoolConfig
 from lamina.manifest import AppSpec, FunctionSpec
+from lamina.manifest.routekey import RouteKey
 from lamina.scaling import ScalingSpec
 from lamina.store import Store, open_store
 from lamina.telemetry.metrics import Metrics
@@ -158,6 +159,7 @@ class Platform:
         self.queues: Queues | None = None
         self.topics: Topics | None = None
         self.tables: ServiceTables | None = None
+        self.gateway: GatewayApp | None = None
         self.function_token = ""  # opens only the admin API's /queues and /topics routes
         self._accepting = False
 
@@ -187,27 +189,7 @@ class Platform:
         await backend.start()
         tables = ServiceTables(self.app, opts.store_url, self.state_dir, self._clock)
         self.tables = tables
-        pools = [
-            PoolConfig(
-                fn=function_config(
-                    fn,
-                    self.gateway_url,
-                    opts.region,
-                    self.admin_url,
-                    self.function_token,
-                    tables.env_for(fn.service),
-                ),
-                scaling=ScalingSpec(
-                    min_instances=fn.min_instances,
-                    max_instances=fn.max_instances,
-                    concurrency=fn.concurrency,
-                    keep_alive_s=fn.keep_alive,
-                ),
-                max_queued=fn.max_queued,
-                queue_timeout_s=fn.queue_timeout,
-            )
-            for fn in self.app.functions().values()
-        ]
+        pools = [self.pool_config(fn) for fn in self.app.functions().values()]
         self.store = open_store(opts.store_url, default_dir=self.state_dir)
         self.metrics = Metrics(invocations=opts.record)  # derived from the records
         self.recorder = (
@@ -234,47 +216,9 @@ class Platform:
             raise
         if self.recorder is not None:
             self.recorder.start()
-        self.async_invoker = AsyncInvoker(
-            self.store,
-            self.invoker.invoke,
-            {fid: AsyncTarget.for_function(fn) for fid, fn in self.app.functions().items()},
-            self._clock,
-            poll_s=opts.event_poll_s,
-        )
-        self.async_invoker.start()
-        self.queues = Queues.for_app(
-            self.app,
-            self.store,
-            self.invoker.invoke,
-            self._clock,
-            poll_s=opts.event_poll_s,
-            region=opts.region,
-        )
-        self.topics = Topics.for_app(
-            self.app,
-            self.store,
-            self.invoker.invoke,
-            self._clock,
-            poll_s=opts.event_poll_s,
-            region=opts.region,
-            base_url=self.admin_url,
-        )
-        self.queues.start()
-        self.topics.start()
-        self.scheduler = Scheduler(
-            self.store,
-            schedules,
-            self._submit_scheduled,
-            self._clock,
-            owner=f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}",
-            region=opts.region,
-        )
-        self.scheduler.start()
-        routes = [
-            (route, RouteTarget(fid, trigger.format))
-            for route, trigger, fid in self.app.http_routes()
-        ]
-        gateway = GatewayApp(routes, self.invoker, self.submit_event)
+        self._start_events(self.app, schedules)
+        gateway = GatewayApp(self.http_routes(self.app), self.invoker, self.submit_event)
+        self.gateway = gateway
         scrape = MetricsScrape(
             self.metrics,
             self._clock,
@@ -289,8 +233,8 @@ class Platform:
             self.status,
             store=self.store,
             dead_letter_queues=self._dead_letter_queues(),
-            send=self.queues.send,
-            publish=self.topics.publish,
+            send=self._send,  # through the platform: a hot reload may replace the producers
+            publish=self._publish,
             function_token=self.function_token,
             clock=self._clock,
             metrics=scrape,
@@ -388,6 +332,105 @@ class Platform:
             await self.stop()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(sig)
+
+    # -- parts a hot reload rebuilds ---------------------------------------------------------------
+    def pool_config(self, fn: FunctionSpec) -> PoolConfig:
+        """The invoker's view of one declared function (its limits, scaling and environment)."""
+        assert self.tables is not None
+        try:
+            tables_env = self.tables.env_for(fn.service)
+        except KeyError:  # a service added by a hot reload: its tables come with a restart
+            tables_env = {}
+        return PoolConfig(
+            fn=function_config(
+                fn,
+                self.gateway_url,
+                self.options.region,
+                self.admin_url,
+                self.function_token,
+                tables_env,
+            ),
+            scaling=ScalingSpec(
+                min_instances=fn.min_instances,
+                max_instances=fn.max_instances,
+                concurrency=fn.concurrency,
+                keep_alive_s=fn.keep_alive,
+            ),
+            max_queued=fn.max_queued,
+            queue_timeout_s=fn.queue_timeout,
+        )
+
+    @staticmethod
+    def http_routes(app: AppSpec) -> list[tuple[RouteKey, RouteTarget]]:
+        """The gateway's route table for `app`."""
+        return [
+            (route, RouteTarget(fid, trigger.format)) for route, trigger, fid in app.http_routes()
+        ]
+
+    def _start_events(self, app: AppSpec, schedules: list[ScheduledTarget]) -> None:
+        """Start the consumers of `app`'s async invocations, queues, topics and schedules."""
+        assert self.store is not None and self.invoker is not None
+        opts = self.options
+        self.async_invoker = AsyncInvoker(
+            self.store,
+            self.invoker.invoke,
+            {fid: AsyncTarget.for_function(fn) for fid, fn in app.functions().items()},
+            self._clock,
+            poll_s=opts.event_poll_s,
+        )
+        self.async_invoker.start()
+        self.queues = Queues.for_app(
+            app,
+            self.store,
+            self.invoker.invoke,
+            self._clock,
+            poll_s=opts.event_poll_s,
+            region=opts.region,
+        )
+        self.topics = Topics.for_app(
+            app,
+            self.store,
+            self.invoker.invoke,
+            self._clock,
+            poll_s=opts.event_poll_s,
+            region=opts.region,
+            base_url=self.admin_url,
+        )
+        self.queues.start()
+        self.topics.start()
+        self.scheduler = Scheduler(
+            self.store,
+            schedules,
+            self._submit_scheduled,
+            self._clock,
+            owner=f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}",
+            region=opts.region,
+        )
+        self.scheduler.start()
+
+    async def restart_events(self, app: AppSpec) -> None:
+        """Consume what `app` declares from now on: new consumers start first, then the old
+        ones stop, letting their batches in progress finish (leases keep delivery at least
+        once either way). Raises ManifestError for a bad schedule before anything changes."""
+        schedules = schedule_targets(app.functions().values())
+        old = (self.async_invoker, self.queues, self.topics)
+        old_scheduler = self.scheduler
+        self._start_events(app, schedules)
+        if old_scheduler is not None:
+            await old_scheduler.stop()
+        await asyncio.gather(
+            *(events.stop(self.options.grace_s) for events in old if events is not None)
+        )
+
+    async def _send(self, *args: Any, **kwargs: Any) -> Any:
+        if self.queues is None:
+            raise ShuttingDown("the platform is not running")
+        return await self.queues.send(*args, **kwargs)
+
+    async def _publish(self, *args: Any, **kwargs: Any) -> Any:
+        if self.topics is None:
+            raise ShuttingDown("the platform is not running")
+        return await self.topics.publish(*args, **kwargs)
 
     # -- work -----------------------------------------------------------------------------------
     async def submit_event(

@@ -35,6 +35,7 @@ class FunctionConfig:
         default_factory=dict
     )  # Lambda variables + service + function env
     preload: tuple[str, ...] = ()  # modules the zygote imports before forking
+    revision: int = 0  # bumped by each hot reload; each revision forks from its own zygote
 
 
 @dataclass(slots=True)  # not frozen: built on every request, frozen __init__ is slower
@@ -95,4 +96,9 @@ class ExecutorBackend(Protocol):
 
         `on_exit` is called once when the instance's process is gone, for whatever reason.
         """
+        ...
+
+    def release(self, fn: FunctionConfig) -> None:
+        """No more instances of `fn` (this id and revision) will start: free what `prepare`
+        made for it (the local backend stops its zygote once its last instance has exited)."""
         ...

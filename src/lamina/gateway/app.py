@@ -63,6 +63,12 @@ class GatewayApp:
         self.requests = RequestCounts(route for route, _ in routes)  # for the metrics
         self.invoke_api = InvokeApi(invoker, submit_event, self.requests)
 
+    def set_routes(self, routes: list[tuple[RouteKey, RouteTarget]]) -> None:
+        """Serve `routes` from now on (hot reload): one assignment, so each request matches
+        against either the old table or the new one, never a mix."""
+        self.requests.label(route for route, _ in routes)
+        self.router = Router(routes)
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind == "lifespan":

@@ -22,12 +22,20 @@ INVOKE_ROUTE = RouteKey.parse("POST /2015-03-31/functions/{FunctionName}/invocat
 class RequestCounts:
     """Responses per (route, status); `add(None, 404)` counts a request no route matched."""
 
-    __slots__ = ("_counts", "_labels")
+    __slots__ = ("_counts", "_labels", "_routes")
 
     def __init__(self, routes: Iterable[RouteKey]) -> None:
-        self._labels: dict[int, str] = {id(r): str(r) for r in (*routes, INVOKE_ROUTE)}
+        self._routes: list[RouteKey] = [*routes, INVOKE_ROUTE]  # kept alive: ids key counts
+        self._labels: dict[int, str] = {id(r): str(r) for r in self._routes}
         self._labels[id(None)] = UNMATCHED_ROUTE
         self._counts: dict[tuple[int, int], int] = {}
+
+    def label(self, routes: Iterable[RouteKey]) -> None:
+        """Name routes added after start (hot reload). The routes are kept alive here: their
+        ids key the counts, and a freed route's id could be reused by another object."""
+        for route in routes:
+            self._labels.setdefault(id(route), str(route))
+            self._routes.append(route)
 
     def add(self, route: RouteKey | None, status: int) -> None:
         key = (id(route), status)

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import itertools
 import logging
 from collections.abc import Iterable
 from typing import Any
 
 from lamina.clock import Clock, SystemClock
-from lamina.errors import FunctionNotFound
+from lamina.errors import FunctionNotFound, ShuttingDown
 from lamina.executor import ExecutorBackend, InvocationRequest
 from lamina.invoker.pool import FunctionPool, InvocationOutcome, PoolConfig
 from lamina.telemetry.recorder import Recorder
@@ -31,6 +33,8 @@ class Invoker:
     ) -> None:
         self._clock = clock or SystemClock()
         self.backend = backend
+        self._recorder = recorder
+        self._revisions = itertools.count(1)  # hot reloads: each new pool's code revision
         self.pools = {p.fn.id: FunctionPool(p, backend, self._clock, recorder) for p in pools}
 
     async def start(self) -> None:
@@ -45,7 +49,60 @@ class Invoker:
         return pool
 
     async def invoke(self, function_id: str, request: InvocationRequest) -> InvocationOutcome:
-        return await self.pool(function_id, request.request_id).invoke(request)
+        pool = self.pool(function_id, request.request_id)
+        try:
+            return await pool.invoke(request)
+        except ShuttingDown:
+            current = self.pools.get(function_id)
+            if current is None or current is pool:
+                raise
+            return await current.invoke(request)  # the pool was replaced by a hot reload
+
+    # -- hot reload: a new pool per code revision ----------------------------------------------
+    async def start_pool(self, config: PoolConfig, *, prewarm: bool = True) -> FunctionPool:
+        """Start a pool for `config` under a new code revision (its own zygote), with one warm
+        instance when `prewarm`, without routing anything to it yet. Raises InitError (or
+        PlatformError) when the code cannot load; nothing of the new pool is left running."""
+        fn = dataclasses.replace(config.fn, revision=next(self._revisions))
+        pool = FunctionPool(
+            dataclasses.replace(config, fn=fn), self.backend, self._clock, self._recorder
+        )
+        old = self.pools.get(fn.id)
+        if old is not None:
+            pool.stats = old.stats  # the function's counters carry on across reloads
+        try:
+            await pool.start()
+            if prewarm:
+                await pool.prewarm()
+        except BaseException:
+            await pool.close()
+            self.backend.release(pool.fn)
+            raise
+        return pool
+
+    def switch(self, pool: FunctionPool) -> FunctionPool | None:
+        """Send the function's invocations to `pool` from now on; returns the pool it replaces,
+        which still finishes what it has accepted (see `retire`)."""
+        old = self.pools.get(pool.fn.id)
+        self.pools[pool.fn.id] = pool
+        return old
+
+    def remove(self, function_id: str) -> FunctionPool | None:
+        """Stop routing to the function (it is no longer declared); returns its pool to retire."""
+        return self.pools.pop(function_id, None)
+
+    async def retire(self, pool: FunctionPool, timeout_s: float) -> None:
+        """Let `pool` finish its in-flight and queued invocations (up to `timeout_s`), then stop
+        its instances and free its zygote."""
+        try:
+            await asyncio.wait_for(pool.drain(), timeout_s)
+        except TimeoutError:
+            log.warning(
+                "retired pool still busy at its deadline",
+                extra={"function_id": pool.fn.id, "in_flight": pool.in_flight},
+            )
+        await pool.close()
+        self.backend.release(pool.fn)
 
     async def drain(self, timeout_s: float) -> bool:
         """Stop accepting; wait up to `timeout_s` for in-flight work. True if all finished."""

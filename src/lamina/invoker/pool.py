@@ -105,6 +105,7 @@ class FunctionPool:
         self._waiters: deque[asyncio.Future[_Slot]] = deque()
         self._state = ScalingState()
         self._closing = False
+        self._held = False  # no new instances while others run: the code on disk changed
         self._failed_starts = 0
         self._retry_at_s: float | None = None  # no start without waiters before this time
         self._next_check_s: float | None = None
@@ -121,6 +122,12 @@ class FunctionPool:
         await self._backend.prepare(self.fn)
         self._janitor = asyncio.get_running_loop().create_task(self._janitor_loop())
         self._reconcile()
+
+    def hold(self) -> None:
+        """Start no more instances while some are running (hot reload): the code on disk has
+        changed, and a new instance would import it, broken or not. Invocations wait for the
+        running instances instead; a pool with none left still starts one."""
+        self._held = True
 
     async def drain(self) -> None:
         """Refuse new invocations and wait until every accepted one has finished."""
@@ -410,7 +417,7 @@ class FunctionPool:
             slot = self._slots.pop(iid, None)
             if slot is not None:
                 self._spawn(slot.instance.stop(2.0))
-        start = decision.start
+        start = decision.start if not (self._held and self._slots) else 0
         backing_off = self._retry_at_s is not None and self._clock.monotonic() < self._retry_at_s
         if start and not self._waiters and backing_off:
             start = 0  # min_instances after a failed start: retried with backoff
@@ -448,6 +455,20 @@ class FunctionPool:
             self._starting -= 1
             raise
         self._starting -= 1
+        self._add_started(instance)
+
+    async def prewarm(self) -> None:
+        """Start one instance now, outside the scaling policy, and keep it for the next
+        invocation. Raises InitError when the code cannot load: a hot reload checks new code
+        this way before switching to it, and its first request is then served warm."""
+        self._starting += 1
+        try:
+            instance = await self._backend.start_instance(self.fn, self._on_exit)
+        finally:
+            self._starting -= 1
+        self._add_started(instance)
+
+    def _add_started(self, instance: Instance) -> None:
         self._failed_starts = 0
         self._retry_at_s = None
         self.stats.cold_starts += 1

@@ -62,7 +62,10 @@ class LocalBackend:
     def __init__(self, state_dir: Path | None = None, cgroups: bool = True) -> None:
         self._state_dir = state_dir
         self._use_cgroups = cgroups
-        self._zygotes: dict[str, ZygoteProcess] = {}
+        self._zygotes: dict[tuple[str, int], ZygoteProcess] = {}  # by (function id, revision)
+        self._released: set[tuple[str, int]] = set()  # zygotes to stop once their instances exit
+        self._instance_key: dict[str, tuple[str, int]] = {}  # live instance id -> its zygote
+        self._closing: set[asyncio.Task[None]] = set()
         self._starting: dict[str, LocalInstance] = {}
         self._by_pid: dict[int, LocalInstance] = {}
         self._all: dict[str, LocalInstance] = {}
@@ -86,6 +89,8 @@ class LocalBackend:
         for zygote in self._zygotes.values():
             await zygote.close()
         self._zygotes.clear()
+        if self._closing:
+            await asyncio.gather(*self._closing, return_exceptions=True)
         if self._server is not None:
             self._server.close()
             with contextlib.suppress(Exception):
@@ -121,7 +126,8 @@ class LocalBackend:
 
     # -- instances --------------------------------------------------------------------------------
     def _zygote(self, fn: FunctionConfig) -> ZygoteProcess:
-        zygote = self._zygotes.get(fn.id)
+        key = (fn.id, fn.revision)
+        zygote = self._zygotes.get(key)
         if zygote is None:
             preload = tuple(dict.fromkeys([*fn.preload, *self._learned(fn)]))
             zygote = ZygoteProcess(
@@ -131,11 +137,30 @@ class LocalBackend:
                 self._instance_exited,
                 lambda module: self._forget(fn, module),
             )
-            self._zygotes[fn.id] = zygote
+            self._zygotes[key] = zygote
         return zygote
 
     async def prepare(self, fn: FunctionConfig) -> None:
         await self._zygote(fn).ensure_started()
+
+    def release(self, fn: FunctionConfig) -> None:
+        """Stop `fn`'s zygote (this revision) once the instances forked from it have exited:
+        they are its children and would die with it."""
+        key = (fn.id, fn.revision)
+        if key in self._zygotes:
+            self._released.add(key)
+            self._close_if_unused(key)
+
+    def _close_if_unused(self, key: tuple[str, int]) -> None:
+        if key not in self._released or key in self._instance_key.values():
+            return
+        self._released.discard(key)
+        zygote = self._zygotes.pop(key, None)
+        if zygote is not None:
+            task = asyncio.get_running_loop().create_task(zygote.close())
+            self._closing.add(task)
+            task.add_done_callback(self._closing.discard)
+            log.info("zygote stopped", extra={"function_id": key[0], "revision": key[1]})
 
     def _instance_exited(self, pid: int, status: int) -> None:
         instance = self._by_pid.pop(pid, None)
@@ -148,15 +173,20 @@ class LocalBackend:
         iid = secrets.token_hex(6)
         cgroup = self.limiter.prepare(iid, fn.memory_mb)
 
+        key = (fn.id, fn.revision)
+
         def exited(instance: LocalInstance) -> None:
             self._all.pop(iid, None)
             self._starting.pop(iid, None)
             self.limiter.release(iid)
+            self._instance_key.pop(iid, None)
             on_exit(instance)
+            self._close_if_unused(key)
 
         instance = LocalInstance(iid, fn, exited, lambda: self.limiter.oom_killed(iid))
         self._starting[iid] = instance
         self._all[iid] = instance
+        self._instance_key[iid] = key
         zygote = self._zygote(fn)
         try:
             instance.pid = await zygote.fork(iid, cgroup)
@@ -168,6 +198,9 @@ class LocalBackend:
             instance.kill()
             self._all.pop(iid, None)
             self.limiter.release(iid)
+            if not instance.pid:  # never forked: no exit will be reported
+                self._instance_key.pop(iid, None)
+                self._close_if_unused(key)
             if isinstance(exc, asyncio.TimeoutError):
                 raise InitError(
                     f"init did not finish within {INIT_TIMEOUT_S:.0f} seconds", function_id=fn.id

@@ -111,13 +111,13 @@ class LocalInstance:
                 self.ready.set_result(None)
         elif op == "init_error" and not self.ready.done():
             error = message["error"]
-            self.ready.set_exception(
-                InitError(
-                    error["errorMessage"],
-                    function_id=self.function_id,
-                    error_type=error.get("errorType"),
-                )
+            failure = InitError(
+                error["errorMessage"],
+                function_id=self.function_id,
+                error_type=error.get("errorType"),
             )
+            failure.stack_trace = tuple(str(f) for f in error.get("stackTrace") or ())
+            self.ready.set_exception(failure)
 
     def connection_lost(self) -> None:
         self._closed = True
