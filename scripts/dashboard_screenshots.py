@@ -1,9 +1,11 @@
 """Screenshots of every dashboard view from a real run, for docs/screenshots/.
 
 Starts the platform with the dashboard tests' shop app, sends it a minute of mixed traffic
-(a slow route, a failing queue consumer whose message is dead-lettered), and photographs each
-view in headless Debian Chromium. Usage (from the repository root, after scripts/test.sh has
-installed the test extra and chromium):
+(a slow route; orders through three services, each one trace; a failing queue consumer whose
+message is dead-lettered), and photographs each view in headless Debian Chromium: the
+invocation detail shows a real trace waterfall, the map the calls observed in the traces.
+Usage (from the repository root, after scripts/test.sh has installed the test extra and
+chromium):
 
     .venv/bin/python scripts/dashboard_screenshots.py [OUT_DIR] [--seconds 60]
 """

@@ -13,6 +13,15 @@ function clock(seconds, withSeconds) {
   return `${pad(d.getHours())}:${pad(d.getMinutes())}${withSeconds ? `:${pad(d.getSeconds())}` : ""}`;
 }
 
+/** uPlot points filter: the indexes of values whose neighbours are both missing. */
+function isolated(u, seriesIdx) {
+  const values = u.data[seriesIdx];
+  const missing = (i) => i < 0 || i >= values.length || values[i] === null || values[i] === undefined;
+  const out = [];
+  for (let i = 0; i < values.length; i++) if (!missing(i) && missing(i - 1) && missing(i + 1)) out.push(i);
+  return out;
+}
+
 export function TimeChart({ title, xs, lines, legend, unit, testid, height = 220 }) {
   const box = useRef(null);
   const plot = useRef(null);
@@ -43,7 +52,8 @@ export function TimeChart({ title, xs, lines, legend, unit, testid, height = 220
           width: 2,
           dash: l.dash,
           spanGaps: false,
-          points: { show: false },
+          // A value with no neighbours (one busy bucket) has no line to draw: show it as a dot.
+          points: { show: true, size: 6, fill: l.color, filter: isolated },
           value: (u, v) => (v === null || v === undefined ? "–" : `${+v.toFixed(2)}${unit ?? ""}`),
         })),
       ],

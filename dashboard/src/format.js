@@ -7,6 +7,11 @@ export function ms(value) {
   return `${(value / 1000).toFixed(2)} s`;
 }
 
+/** A start offset in whole milliseconds (record times are whole ms): +0 ms, +17 ms, +1.25 s. */
+export function offset(value) {
+  return value < 1000 ? `+${Math.round(value)} ms` : `+${(value / 1000).toFixed(2)} s`;
+}
+
 export function rate(value) {
   if (!value) return "0/s";
   return value < 10 ? `${value.toFixed(2)}/s` : `${value.toFixed(1)}/s`;
@@ -19,7 +24,8 @@ export function count(value) {
 export function money(value) {
   if (value === null || value === undefined) return "n/a";
   if (value === 0) return "$0";
-  if (value < 0.01) return `$${value.toPrecision(2)}`;
+  // Two significant digits, never an exponent: $0.0000016, not $1.6e-6.
+  if (value < 0.01) return `$${value.toLocaleString("en-US", { maximumSignificantDigits: 2, maximumFractionDigits: 20 })}`;
   return `$${value.toFixed(2)}`;
 }
 

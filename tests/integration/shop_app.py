@@ -1,5 +1,6 @@
-"""The shop app the dashboard tests (and scripts/dashboard_screenshots.py) run: two services,
-HTTP routes, a queue with a dead-letter queue, a topic and a schedule."""
+"""The shop app the dashboard tests (and scripts/dashboard_screenshots.py) run: three services
+(storefront -> payments -> orders, one trace), HTTP routes, a queue with a dead-letter queue, a
+topic and a schedule."""
 
 from __future__ import annotations
 
@@ -28,6 +29,10 @@ def write_shop_app(directory: Path, work_dir: Path) -> Path:
                         "events": [{"http": "POST /orders"}],
                     },
                 },
+            },
+            "payments": {
+                "path": str(HANDLERS),
+                "functions": {"charge": {"handler": "shop.charge", "memory": 256}},
             },
             "orders": {
                 "path": str(HANDLERS),

@@ -1,7 +1,8 @@
 """The dashboard end to end, in real headless Chromium (Debian's `chromium`, driven by
 Playwright) against the real platform running the shop app: signing in with the login form or
-a `#token=` link, live request counts, an invocation's log lines, the service map, and a dead
-letter redriven with the button."""
+a `#token=` link, live request counts, an invocation's log lines, a real trace through three
+services as a nested waterfall and as observed calls on the service map, and a dead letter
+redriven with the button."""
 
 from __future__ import annotations
 
@@ -167,6 +168,69 @@ async def test_clicking_an_invocation_shows_its_log_lines_and_trace(
     await expect(logs).to_contain_text(f"listing products for {request_id}")
     await expect(logs).to_contain_text(f"REPORT RequestId: {request_id}")
     await expect(detail.get_by_test_id("waterfall")).to_contain_text("storefront.products")
+
+
+def _offset(value: int) -> str:
+    """The dashboard's start offset format (format.js `offset`)."""
+    return f"+{value} ms" if value < 1000 else f"+{value / 1000:.2f} s"
+
+
+async def test_a_three_service_trace_is_a_nested_waterfall_and_observed_calls_on_the_map(
+    browser: Browser, shop: Platform
+) -> None:
+    admin = httpx.AsyncClient(
+        base_url=shop.admin_url, headers={"authorization": f"Bearer {shop.token}"}, timeout=10
+    )
+    async with admin, client_for(shop) as client:
+        placed = await client.post("/orders", json={"id": 9})
+        assert placed.status_code == 201, placed.text
+        trace_id = placed.headers["traceresponse"].split("-")[1]
+        checkout_id = placed.headers["x-amzn-requestid"]
+
+        async def whole_trace() -> list[dict[str, Any]] | None:
+            assert shop.recorder is not None
+            await shop.recorder.flush()
+            response = await admin.get(f"/traces/{trace_id}")
+            spans: list[dict[str, Any]] = response.json().get("spans", [])
+            return spans if len(spans) == 4 else None
+
+        spans = await until(whole_trace, "checkout, charge, fulfil and notify in one trace")
+
+    by_fn = {s["function"]: s for s in spans}
+    assert by_fn["storefront.checkout"]["parent_span_id"] is None
+    assert by_fn["payments.charge"]["parent_span_id"] == by_fn["storefront.checkout"]["span_id"]
+    for consumer in ("orders.fulfil", "orders.notify"):
+        assert by_fn[consumer]["parent_span_id"] == by_fn["payments.charge"]["span_id"]
+
+    page = await _signed_in(browser, shop)
+    await page.get_by_test_id("nav-invocations").click()
+    await page.locator(f"[data-request-id='{checkout_id}']").click()
+    rows = page.get_by_test_id("invocation-detail").get_by_test_id("span-row")
+    await expect(rows).to_have_count(4)
+    shown = [
+        (await row.get_attribute("data-function"), await row.get_attribute("data-depth"))
+        for row in await rows.all()
+    ]
+    # Callers above what they caused: the consumers (in start order) under the payment.
+    assert shown[:2] == [("storefront.checkout", "0"), ("payments.charge", "1")]
+    assert sorted(shown[2:]) == [("orders.fulfil", "2"), ("orders.notify", "2")]
+    t0 = by_fn["storefront.checkout"]["start_ms"]
+    for row in await rows.all():
+        span = by_fn[await row.get_attribute("data-function") or ""]
+        offset = row.get_by_test_id("span-offset")
+        await expect(offset).to_have_text(_offset(span["start_ms"] - t0))
+    assert by_fn["orders.fulfil"]["start_ms"] > t0  # the offsets are not all zero
+
+    await page.get_by_test_id("nav-map").click()
+    svg = page.get_by_test_id("service-map")
+    for caller, callee, trigger in [
+        ("storefront.checkout", "payments.charge", "invoke"),
+        ("payments.charge", "orders.fulfil", "queue"),
+        ("payments.charge", "orders.notify", "topic"),
+    ]:
+        call = svg.locator(f"[data-testid=map-call][data-from='{caller}'][data-to='{callee}']")
+        await expect(call).to_have_text(f"{trigger} \N{MULTIPLICATION SIGN}1")  # once each
+    await expect(svg.get_by_test_id("map-service-payments")).to_have_count(1)
 
 
 async def test_the_map_shows_services_routes_queues_and_topics(

@@ -150,8 +150,11 @@ async def test_function_output_is_printed_on_the_console_with_function_and_reque
         first = await client.post("/talk", json={"word": "alpha"})
         second = await client.post("/talk", json={"word": "beta"})
     out = capsys.readouterr().out.splitlines()
+    prefixes = []
     for response, word in ((first, "alpha"), (second, "beta")):
         assert response.status_code == 200
-        prefix = f"[svc.talk {response.headers['x-amzn-requestid'][:8]}]"
+        prefix = f"[svc.talk {response.headers['x-amzn-requestid'][-8:]}]"
+        prefixes.append(prefix)
         assert f"{prefix} out {word}" in out
         assert f"{prefix} err {word}" in out
+    assert prefixes[0] != prefixes[1]  # each request told apart

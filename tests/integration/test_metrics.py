@@ -109,6 +109,16 @@ async def test_metrics_counters_match_the_requests_sent(app_dir: Callable[..., P
 
         await until(delivered, "the dead letter and the queue delivery")
         samples = await scrape(platform)  # right away: nothing flushed, nothing waited for
+        assert platform.recorder is not None
+        await platform.recorder.flush()
+        async with httpx.AsyncClient(base_url=platform.admin_url, timeout=10) as admin:
+            hello_records = (
+                await admin.get(
+                    "/invocations",
+                    params={"function": "svc.hello"},
+                    headers={"Authorization": f"Bearer {platform.token}"},
+                )
+            ).json()
 
     assert unauthorized.status_code == 401
     assert statuses == [200] * 5 + [502] * 3 + [404]
@@ -132,7 +142,9 @@ async def test_metrics_counters_match_the_requests_sent(app_dir: Callable[..., P
         assert value(samples, "lamina_cold_starts_total", function=function) == 1
         assert value(samples, "lamina_init_duration_seconds_count", function=function) == 1
     billed = value(samples, "lamina_billed_gb_seconds_total", function="svc.hello")
-    assert billed is not None and billed >= 6 * 0.001 * 128 / 1024
+    assert len(hello_records) == 6
+    by_hand = sum(r["billed_ms"] / 1000 * r["memory_mb"] / 1024 for r in hello_records)
+    assert billed == pytest.approx(by_hand, rel=1e-9)  # the records' billed ms at 128 MB
 
     assert requests(samples, "GET /hello", 200) == 5
     assert requests(samples, "POST /fail", 502) == 3

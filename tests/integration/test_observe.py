@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from harness import client_for, run_platform
 from typer.testing import CliRunner
 
@@ -48,6 +49,8 @@ async def test_an_invocation_is_recorded_and_its_report_matches_the_record(
     assert f"hello from {rid}" in messages
     warning = next(line for line in lines if "disk almost full" in line["message"])
     assert warning["level"] == "WARNING" and warning["stream"] == "stderr"
+    assert warning["message"].startswith("[WARNING]\t") and f"\t{rid}\t" in warning["message"]
+    assert not any("not shown" in m for m in messages)
     assert warning["instance_id"] == record["instance_id"]
     report = messages[-1]
     assert messages[-2] == f"END RequestId: {rid}"
@@ -59,8 +62,18 @@ async def test_an_invocation_is_recorded_and_its_report_matches_the_record(
     assert f"Init Duration: {record['init_ms']:.2f} ms" in report
 
 
-async def test_a_crash_right_after_a_print_keeps_that_line(app_dir: Callable[..., Path]) -> None:
-    app = app_dir({"crash": {"handler": "observed.print_then_crash"}})
+@pytest.mark.parametrize(
+    ("handler", "words"),
+    [
+        ("observed.print_then_crash", "last words before the crash"),
+        ("observed.print_then_killed", "last words before the kill"),
+    ],
+    ids=["exit right after an unflushed print", "SIGKILL right after a print to stderr"],
+)
+async def test_a_crash_right_after_a_print_keeps_that_line(
+    app_dir: Callable[..., Path], handler: str, words: str
+) -> None:
+    app = app_dir({"crash": {"handler": handler}})
     async with run_platform(app) as platform, client_for(platform) as client:
         response = await client.post("/2015-03-31/functions/svc.crash/invocations", json={})
         rid = response.headers["x-amzn-requestid"]
@@ -69,7 +82,7 @@ async def test_a_crash_right_after_a_print_keeps_that_line(app_dir: Callable[...
     assert response.headers["x-amz-function-error"] == "Unhandled"
     assert record["request_id"] == rid and record["trigger"] == "invoke"
     assert record["status"] == "crashed" and record["error_type"] == "Runtime.ExitError"
-    assert [line["message"] for line in lines] == ["last words before the crash"]
+    assert [line["message"] for line in lines] == [words]
 
 
 async def test_the_cli_shows_invocations_and_filters_logs(app_dir: Callable[..., Path]) -> None:
@@ -88,6 +101,10 @@ async def test_the_cli_shows_invocations_and_filters_logs(app_dir: Callable[...,
             cli, "logs", "--request-id", rids[1], "--grep", "hello", "--json"
         )
         bad_since = await asyncio.to_thread(cli, "logs", "--since", "yesterday")
+        bad_status = await asyncio.to_thread(cli, "invocations", "--status", "failed")
+        none_failed = await asyncio.to_thread(cli, "invocations", "--status", "error")
+        table = await asyncio.to_thread(cli, "invocations")
+        printed = await asyncio.to_thread(cli, "logs", "--request-id", rids[0])
     assert listed.exit_code == 0, listed.output
     assert rids[2] in listed.output and rids[0] in listed.output
     assert grepped.exit_code == 0, grepped.output
@@ -95,6 +112,15 @@ async def test_the_cli_shows_invocations_and_filters_logs(app_dir: Callable[...,
     assert f"hello from {rids[1]}" in grepped.output
     assert bad_since.exit_code == 1
     assert "since: expected a duration like 10m" in bad_since.output
+    assert bad_status.exit_code == 1
+    assert "status: expected one of ok, error, timeout" in bad_status.output
+    assert none_failed.exit_code == 0
+    assert "No invocations recorded that match." in none_failed.output
+    assert table.exit_code == 0 and all(rid in table.output for rid in rids)  # whole ids
+    tail = f"[svc.talk {rids[0][-8:]}]"
+    assert printed.exit_code == 0
+    assert f"{tail} START RequestId: {rids[0]} Version: $LATEST" in printed.output
+    assert f"{tail} hello from {rids[0]}" in printed.output
 
 
 async def test_invocations_page_with_the_next_cursor_and_skip_none(

@@ -5,7 +5,7 @@ import { html } from "../html.js";
 import { usePoll } from "../hooks.js";
 import { Waterfall } from "./waterfall.js";
 
-const STATUSES = ["", "ok", "error", "timeout", "crashed", "out_of_memory", "throttled"];
+const STATUSES = ["", "ok", "error", "timeout", "crashed", "out_of_memory", "init_error", "throttled", "cancelled"];
 
 export function Invocations() {
   const [fn, setFn] = useState("");
@@ -66,8 +66,9 @@ export function Invocations() {
 }
 
 function Detail({ record, onClose }) {
-  const logs = usePoll(() => api(`/logs${query({ request_id: record.request_id, limit: 1000 })}`), [record.request_id], 0);
-  const trace = usePoll(() => loadTrace(record), [record.request_id], 0);
+  // Both polled while open: a child span or a line recorded after the click still appears.
+  const logs = usePoll(() => api(`/logs${query({ request_id: record.request_id, limit: 1000 })}`), [record.request_id]);
+  const trace = usePoll(() => loadTrace(record), [record.request_id]);
   return html`
     <aside class="detail" data-testid="invocation-detail">
       <div class="detail-head">

@@ -94,10 +94,10 @@ export function ServiceMap() {
           const b = at[e.to];
           const x = SERVICE_X + SERVICE_W - 10;
           const bulge = SERVICE_X + SERVICE_W + 40 + 24 * i;
-          return html`<g data-testid="map-call">
+          return html`<g data-testid="map-call" data-from=${e.from} data-to=${e.to}>
             <path d=${`M ${x} ${a.mid} C ${bulge} ${a.mid}, ${bulge} ${b.mid}, ${x + 2} ${b.mid}`} fill="none"
               stroke=${EDGE_COLOR.call} stroke-width="1.6" stroke-dasharray="5 4" marker-end="url(#arrow-call)" />
-            <text x=${bulge - 4} y=${(a.mid + b.mid) / 2} class="muted-text">${e.trigger} ×${e.count}</text>
+            <text x=${x + 0.75 * (bulge - x) + 6} y=${(a.mid + b.mid) / 2 + 4} class="muted-text call-label">${e.trigger} ×${e.count}</text>
           </g>`;
         })}
         ${sources.map((s) => {

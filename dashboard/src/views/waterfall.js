@@ -1,7 +1,8 @@
-import { ms } from "../format.js";
+import { ms, offset as since } from "../format.js";
 import { html } from "../html.js";
 
-/** Spans as bars on one time axis, each under its parent (depth from parent_span_id). */
+/** Spans as bars on one time axis, each under its parent (depth from parent_span_id), with its
+ *  start offset from the trace's first span and its duration. */
 export function Waterfall({ spans, note, focus }) {
   if (!spans?.length) return html`<p class="muted">No spans.</p>`;
   const byId = Object.fromEntries(spans.map((s) => [s.span_id, s]));
@@ -13,15 +14,20 @@ export function Waterfall({ spans, note, focus }) {
   return html`
     <div class="waterfall" data-testid="waterfall">
       ${ordered.map((s) => {
-        const left = ((s.start_ms - t0) / total) * 100;
+        const offset = s.start_ms - t0;
+        const left = (offset / total) * 100;
         const width = Math.max((s.duration_ms / total) * 100, 0.5);
-        return html`<div class=${`span-row ${s.request_id === focus ? "focus" : ""}`} title=${`${s.name} ${s.trigger} ${ms(s.duration_ms)} ${s.status}`}>
-          <div class="span-label" style=${`padding-left:${depth(s) * 14}px`}>${s.function ?? s.name}<small> ${s.trigger}</small></div>
+        const d = depth(s);
+        return html`<div class=${`span-row ${s.request_id === focus ? "focus" : ""}`} data-testid="span-row"
+            data-function=${s.function ?? s.name} data-depth=${d} data-span-id=${s.span_id}
+            title=${`${s.name} ${s.trigger}: starts at ${since(offset)}, takes ${ms(s.duration_ms)}, ${s.status}${s.error_type ? ` (${s.error_type})` : ""}`}>
+          <div class="span-label" style=${`padding-left:${d * 14}px`}>${d ? "└ " : ""}${s.function ?? s.name}<small> ${s.trigger}${s.cold ? ", cold" : ""}</small></div>
+          <div class="span-offset" data-testid="span-offset">${since(offset)}</div>
           <div class="span-track"><div class=${`span-bar ${s.status === "ok" ? "" : "bad"}`} style=${`left:${left}%;width:${width}%`}></div></div>
           <div class="span-ms">${ms(s.duration_ms)}</div>
         </div>`;
       })}
-      <div class="span-row axis"><div class="span-label"></div><div class="span-track"><span>0</span><span>${ms(total)}</span></div><div class="span-ms"></div></div>
+      <div class="span-row axis"><div class="span-label"></div><div></div><div class="span-track"><span>0</span><span>${ms(total)}</span></div><div class="span-ms"></div></div>
       ${note && html`<p class="muted small">${note}</p>`}
     </div>
   `;

@@ -3,6 +3,8 @@ admin API call."""
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -27,7 +29,9 @@ __all__ = [
     "target",
 ]
 
-out = Console()
+_PIPE_WIDTH = 200  # columns
+# Output piped or sent to a file is not cut to rich's default 80 columns (COLUMNS still rules).
+out = Console(width=None if sys.stdout.isatty() or "COLUMNS" in os.environ else _PIPE_WIDTH)
 err = Console(stderr=True)
 
 AppDir = Annotated[

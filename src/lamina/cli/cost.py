@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import typer
+from rich import box
 from rich.table import Table
 
 from lamina.cli._common import AdminUrlOpt, AppDir, TokenOpt, admin_call, out, target
@@ -81,8 +82,9 @@ def _print(report: dict[str, Any]) -> None:
         f" ${_price(prices['request_per_million'])} per 1M requests",
         highlight=False,
     )
-    table = Table(report["by"])
-    for header in _HEADERS:
+    table = Table(box=box.SIMPLE_HEAD)
+    table.add_column(report["by"])
+    for header in _HEADERS:  # two-word headers take two lines: the figures keep their width
         table.add_column(header, justify="right")
     for row in report["rows"]:
         table.add_row(row["name"], *_cells(row, str(row["peak_concurrency"])))
@@ -102,7 +104,7 @@ def _print(report: dict[str, Any]) -> None:
         )
 
 
-_HEADERS = ("requests", "GB-s", "cost", "peak", "always-on GB-s", "always-on cost", "saving")
+_HEADERS = ("requests", "GB-s", "cost", "peak", "always-on\nGB-s", "always-on\ncost", "saving")
 
 
 def _cells(row: dict[str, Any], peak: str) -> list[str]:

@@ -49,7 +49,11 @@ def invocations(
     since: SinceOpt = None,
     request_id: Annotated[str | None, typer.Option(help="Only this request id.")] = None,
     status: Annotated[
-        str | None, typer.Option(help="Only this status: ok, error, timeout, crashed, ...")
+        str | None,
+        typer.Option(
+            help="Only this status: ok, error, timeout, crashed, out_of_memory, init_error,"
+            " throttled or cancelled."
+        ),
     ] = None,
     trace_id: TraceIdOpt = None,
     limit: Annotated[int, typer.Option(min=1, max=1000, help="At most this many.")] = 50,
@@ -68,11 +72,20 @@ def invocations(
     if as_json:
         out.print_json(data=records)
         return
-    table = Table(
-        "start", "function", "request id", "trigger", "ms", "billed", "MB", "cold", "status"
-    )
+    if not records:
+        filtered = len(params) > 1
+        out.print("No invocations recorded" + (" that match." if filtered else " yet."))
+        return
+    table = Table(box=box.SIMPLE_HEAD)
+    for header in ("start (UTC)", "function", "request id", "trigger"):
+        table.add_column(header)
+    for header in ("ms", "billed\nms", "MB"):
+        table.add_column(header, justify="right")
+    table.add_column("cold")
+    table.add_column("status")
     for r in records:
         cold = f"{r['init_ms']:.1f} ms init" if r["cold"] and r["init_ms"] is not None else ""
+        cold = cold or ("cold" if r["cold"] else "")
         table.add_row(
             r["start"][11:23],
             r["function_id"],
@@ -208,11 +221,11 @@ def _print_line(line: dict[str, Any], as_json: bool) -> None:
     if as_json:
         out.print(orjson.dumps(line).decode(), highlight=False, markup=False, soft_wrap=True)
         return
-    rid = (line["request_id"] or "")[:8]
+    rid = (line["request_id"] or "")[-8:]  # as on the platform's console: the varying part
     style = (
         "bold red"
         if line["level"] in ("ERROR", "CRITICAL")
         else ("dim" if line["stream"] == "platform" else "")
     )
-    text = f"{line['time'][11:23]} [{line['function_id']} {rid}] {escape(line['message'])}"
+    text = escape(f"{line['time'][11:23]} [{line['function_id']} {rid}] {line['message']}")
     out.print(f"[{style}]{text}[/]" if style else text, highlight=False, soft_wrap=True)

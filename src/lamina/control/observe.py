@@ -33,13 +33,31 @@ from lamina.store.types import InvocationRecord, LogLine, TelemetryStore
 from lamina.telemetry.cost import BY_VALUES, DEFAULT_PRICES, By, Prices, cost_report
 from lamina.telemetry.recorder import report_lines
 
-__all__ = ["DEFAULT_COST_SINCE", "cost_route", "parse_since", "telemetry_routes", "trace_view"]
+__all__ = [
+    "DEFAULT_COST_SINCE",
+    "STATUSES",
+    "cost_route",
+    "parse_since",
+    "telemetry_routes",
+    "trace_view",
+]
 
 DEFAULT_COST_SINCE = "1d"  # `/cost` without `since`: the last 24 hours
 
 _TRACE_ID = re.compile(r"[0-9a-f]{32}")
 _XRAY_ID = re.compile(r"1-([0-9a-f]{8})-([0-9a-f]{24})")
 _TRACE_SPANS = 1000  # spans a trace view shows at most
+# An invocation record's status (the `status` filter of `/invocations`).
+STATUSES = (
+    "ok",
+    "error",
+    "timeout",
+    "crashed",
+    "out_of_memory",
+    "init_error",
+    "throttled",
+    "cancelled",
+)
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h|d)$")
 _UNIT_S = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -104,6 +122,12 @@ def _order(line: LogLine) -> tuple[int, int, int]:
     return (line.time_ms, rank, line.seq)
 
 
+def _status(text: str | None) -> str | None:
+    if text is None or text in STATUSES:
+        return text
+    raise ValueError(f"status: expected one of {', '.join(STATUSES)}; got {text!r}")
+
+
 def _trace_id(text: str) -> str:
     """A W3C trace id (or an X-Ray one, `1-xxxxxxxx-x…x`, for the same trace); ValueError."""
     text = text.strip().lower()
@@ -166,7 +190,7 @@ def telemetry_routes(store: TelemetryStore, clock: Clock) -> list[Route]:
                 function_id=q.get("function"),
                 request_id=q.get("request_id"),
                 trace_id=_trace_id(q["trace_id"]) if q.get("trace_id") else None,
-                status=q.get("status"),
+                status=_status(q.get("status")),
                 since_ms=since,
                 before_ms=before,
                 before_seq=before_seq,

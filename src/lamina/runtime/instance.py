@@ -9,6 +9,11 @@ time when `concurrency` > 1. Timeouts and memory limits are enforced from outsid
 Trace context: each invocation's W3C traceparent is held in a context variable
 (`lamina.traceparent()`), right for concurrent async invocations too; with `concurrency` 1 it
 is also in `_X_AMZN_TRACE_ID` in X-Ray form, per invocation, as AWS sets it.
+
+Logging: as Lambda's Python runtime does, the root logger gets a handler before the handler's
+module is imported, writing `[LEVEL]\tTIME\tREQUEST_ID\tmessage` lines (so each stored line
+carries its level); the root level stays WARNING and `logging.basicConfig` is then a no-op, as
+on AWS (`logging.getLogger().setLevel(logging.INFO)` shows info lines).
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import contextvars
 import decimal
 import importlib
 import inspect
+import logging
 import os
 import resource
 import socket
@@ -169,6 +175,28 @@ class _Capture:
         raise OSError("captured stream has no file descriptor")
 
 
+class _RequestIdFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.aws_request_id = current_request_id.get() or ""
+        return True
+
+
+def _install_log_handler(stream: _Capture) -> None:
+    """Lambda's root log handler and format, unless the process already configured logging."""
+    root = logging.getLogger()
+    if root.handlers:
+        return
+    handler = logging.StreamHandler(stream)
+    formatter = logging.Formatter(
+        "[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(message)s",
+        "%Y-%m-%dT%H:%M:%S",
+    )
+    formatter.converter = time.gmtime
+    handler.setFormatter(formatter)
+    handler.addFilter(_RequestIdFilter())
+    root.addHandler(handler)
+
+
 class _Instance:
     def __init__(self, sock: socket.socket, config: InstanceConfig) -> None:
         self.sock = sock
@@ -184,6 +212,7 @@ class _Instance:
     def init(self, base_modules: frozenset[str]) -> None:
         sys.stdout = self.stdout
         sys.stderr = self.stderr
+        _install_log_handler(self.stderr)
         module_name, _, attr = self.config.handler.rpartition(".")
         started = time.perf_counter()
         try:

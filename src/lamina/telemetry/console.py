@@ -24,7 +24,8 @@ class FunctionOutput:
         keep_tail: bool = False,
         stream: TextIO | None = None,
     ) -> None:
-        self._prefix = f"[{function_id} {request_id[:8]}] "
+        # The id's last 8 digits: the gateway's ids share their first part, not their last.
+        self._prefix = f"[{function_id} {request_id[-8:]}] "
         self._stream = stream or sys.stdout
         self._keep = keep_tail
         self._tail: list[str] = []

@@ -1,6 +1,7 @@
-"""A small shop for the dashboard tests: a storefront service over HTTP, an orders service fed
-by a queue, a topic and a schedule. `fulfil` fails orders marked "fail" until FIXED_FILE exists
-(a bug fixed before a redrive)."""
+"""A small shop for the dashboard tests: a storefront service over HTTP whose checkout invokes
+the payments service, which sends the order to the orders service's queue and publishes it to a
+topic (one trace through three services); orders also runs a schedule. `fulfil` fails orders
+marked "fail" until FIXED_FILE exists (a bug fixed before a redrive)."""
 
 import json
 import os
@@ -19,8 +20,15 @@ def products(event, context):
 def checkout(event, context):
     order = json.loads(event.get("body") or "{}")
     print(f"order {order.get('id')} placed")
-    lamina.send("orders", json.dumps(order))
-    return {"statusCode": 201, "body": json.dumps({"queued": order.get("id")})}
+    charged = lamina.invoke("payments.charge", order)
+    return {"statusCode": 201, "body": json.dumps({"queued": order.get("id"), **charged})}
+
+
+def charge(event, context):
+    print(f"charging order {event.get('id')}")
+    lamina.send("orders", json.dumps(event))
+    lamina.publish("order-events", f"order {event.get('id')} paid")
+    return {"charged": True}
 
 
 def fulfil(event, context):
