@@ -21,6 +21,7 @@ import uvicorn
 from lamina.clock import Clock, SystemClock
 from lamina.control.admin import admin_app
 from lamina.control.dashboard_api import dashboard_routes
+from lamina.control.keys_api import key_routes
 from lamina.control.metrics import MetricsScrape
 from lamina.control.options import PlatformOptions
 from lamina.control.tables import ServiceTables
@@ -31,6 +32,7 @@ from lamina.events.queues import queue_store_name
 from lamina.events.scheduler import Scheduler, schedule_targets
 from lamina.executor import ExecutorBackend, FunctionConfig, create_backend
 from lamina.gateway import GatewayApp, RouteTarget
+from lamina.gateway.guard import GatewaySecurity
 from lamina.gateway.invoke_api import ACCOUNT, function_arn
 from lamina.invoker import Invoker, PoolConfig
 from lamina.manifest import AppSpec, FunctionSpec
@@ -158,6 +160,7 @@ class Platform:
         self.queues: Queues | None = None
         self.topics: Topics | None = None
         self.tables: ServiceTables | None = None
+        self.security: GatewaySecurity | None = None  # CORS, auth, rate limits, API keys
         self.function_token = ""  # opens only the admin API's /queues and /topics routes
         self._accepting = False
 
@@ -270,11 +273,14 @@ class Platform:
             region=opts.region,
         )
         self.scheduler.start()
+        security = GatewaySecurity(self.app, self.invoker.invoke, self.store, self._clock)
+        self.security = security
+        await security.start()
         routes = [
-            (route, RouteTarget(fid, trigger.format))
+            (route, RouteTarget(fid, trigger.format, security.guard(trigger)))
             for route, trigger, fid in self.app.http_routes()
         ]
-        gateway = GatewayApp(routes, self.invoker, self.submit_event)
+        gateway = GatewayApp(routes, self.invoker, self.submit_event, cors=security.cors)
         scrape = MetricsScrape(
             self.metrics,
             self._clock,
@@ -294,9 +300,10 @@ class Platform:
             function_token=self.function_token,
             clock=self._clock,
             metrics=scrape,
-            extra_routes=dashboard_routes(
-                self.app, self.store, self._clock, self._dead_letter_queues()
-            ),
+            extra_routes=[
+                *dashboard_routes(self.app, self.store, self._clock, self._dead_letter_queues()),
+                *key_routes(security.api_keys),
+            ],
             public_paths=PUBLIC_PATHS,
             tables=self.tables,
         )
@@ -354,6 +361,8 @@ class Platform:
             await self.invoker.close()
         if self._backend is not None:
             await self._backend.close()
+        if self.security is not None:
+            await self.security.stop()  # saves the API keys' usage counts
         if self.recorder is not None:
             await self.recorder.stop()
         if self.tables is not None:
