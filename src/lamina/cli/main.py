@@ -28,6 +28,7 @@ from lamina.cli._common import (
 from lamina.cli.cost import COST_EXAMPLE, cost
 from lamina.cli.dashboard import DASHBOARD_EXAMPLE, dashboard
 from lamina.cli.dlq import dlq_app
+from lamina.cli.keys import keys_app
 from lamina.cli.messages import PUBLISH_EXAMPLE, SEND_EXAMPLE, publish, send
 from lamina.cli.observe import (
     INVOCATIONS_EXAMPLE,
@@ -346,6 +347,7 @@ def init(directory: Annotated[Path, typer.Argument(help="Folder to create the ap
 # Commands about events, in their own modules.
 app.add_typer(dlq_app, name="dlq")
 app.add_typer(table_app, name="table")
+app.add_typer(keys_app, name="keys")
 app.command(epilog=SEND_EXAMPLE)(send)
 app.command(epilog=PUBLISH_EXAMPLE)(publish)
 app.command(epilog=INVOCATIONS_EXAMPLE)(invocations)

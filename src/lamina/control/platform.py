@@ -21,6 +21,7 @@ import uvicorn
 from lamina.clock import Clock, SystemClock
 from lamina.control.admin import admin_app
 from lamina.control.dashboard_api import dashboard_routes
+from lamina.control.keys_api import key_routes
 from lamina.control.metrics import MetricsScrape
 from lamina.control.options import PlatformOptions
 from lamina.control.tables import ServiceTables
@@ -31,6 +32,7 @@ from lamina.events.queues import queue_store_name
 from lamina.events.scheduler import ScheduledTarget, Scheduler, schedule_targets
 from lamina.executor import ExecutorBackend, FunctionConfig, create_backend
 from lamina.gateway import GatewayApp, RouteTarget
+from lamina.gateway.guard import GatewaySecurity
 from lamina.gateway.invoke_api import ACCOUNT, function_arn
 from lamina.invoker import Invoker, PoolConfig
 from lamina.manifest import AppSpec, FunctionSpec
@@ -160,6 +162,7 @@ class Platform:
         self.topics: Topics | None = None
         self.tables: ServiceTables | None = None
         self.gateway: GatewayApp | None = None
+        self.security: GatewaySecurity | None = None  # CORS, auth, rate limits, API keys
         self.function_token = ""  # opens only the admin API's /queues and /topics routes
         self._accepting = False
 
@@ -217,7 +220,12 @@ class Platform:
         if self.recorder is not None:
             self.recorder.start()
         self._start_events(self.app, schedules)
-        gateway = GatewayApp(self.http_routes(self.app), self.invoker, self.submit_event)
+        security = GatewaySecurity(self.app, self.invoker.invoke, self.store, self._clock)
+        self.security = security
+        await security.start()
+        gateway = GatewayApp(
+            self.http_routes(self.app), self.invoker, self.submit_event, cors=security.cors
+        )
         self.gateway = gateway
         scrape = MetricsScrape(
             self.metrics,
@@ -238,9 +246,10 @@ class Platform:
             function_token=self.function_token,
             clock=self._clock,
             metrics=scrape,
-            extra_routes=dashboard_routes(
-                self.app, self.store, self._clock, self._dead_letter_queues()
-            ),
+            extra_routes=[
+                *dashboard_routes(self.app, self.store, self._clock, self._dead_letter_queues()),
+                *key_routes(security.api_keys),
+            ],
             public_paths=PUBLIC_PATHS,
             tables=self.tables,
         )
@@ -298,6 +307,8 @@ class Platform:
             await self.invoker.close()
         if self._backend is not None:
             await self._backend.close()
+        if self.security is not None:
+            await self.security.stop()  # saves the API keys' usage counts
         if self.recorder is not None:
             await self.recorder.stop()
         if self.tables is not None:
@@ -360,11 +371,12 @@ class Platform:
             queue_timeout_s=fn.queue_timeout,
         )
 
-    @staticmethod
-    def http_routes(app: AppSpec) -> list[tuple[RouteKey, RouteTarget]]:
-        """The gateway's route table for `app`."""
+    def http_routes(self, app: AppSpec) -> list[tuple[RouteKey, RouteTarget]]:
+        """The gateway's route table for `app`, each route with its auth and rate limit."""
+        security = self.security
         return [
-            (route, RouteTarget(fid, trigger.format)) for route, trigger, fid in app.http_routes()
+            (route, RouteTarget(fid, trigger.format, security.guard(trigger) if security else None))
+            for route, trigger, fid in app.http_routes()
         ]
 
     def _start_events(self, app: AppSpec, schedules: list[ScheduledTarget]) -> None:

@@ -19,10 +19,14 @@ from lamina.errors import (
 )
 from lamina.executor import InvocationRequest
 from lamina.gateway.asgi import BodyTooLarge, Receive, Scope, Send, read_request, send_response
+from lamina.gateway.cors import CorsPolicy
 from lamina.gateway.counts import RequestCounts
 from lamina.gateway.events import http_api_v2_event, rest_v1_event
+from lamina.gateway.guard import RouteGuard
 from lamina.gateway.ids import new_request_id
 from lamina.gateway.invoke_api import INVOKE_PREFIX, InvokeApi, SubmitEvent
+from lamina.gateway.jwtauth import AuthDenied
+from lamina.gateway.request import HttpRequest
 from lamina.gateway.responses import (
     BadFunctionResponse,
     HttpResponse,
@@ -47,6 +51,7 @@ TRACERESPONSE = b"traceresponse"  # W3C Trace Context Level 2: the server's span
 class RouteTarget:
     function_id: str
     payload_format: Literal["2.0", "1.0"]
+    guard: RouteGuard | None = None  # auth and rate limit; None: public and unlimited
 
 
 class GatewayApp:
@@ -57,8 +62,11 @@ class GatewayApp:
         routes: list[tuple[RouteKey, RouteTarget]],
         invoker: Invoker,
         submit_event: SubmitEvent,
+        *,
+        cors: CorsPolicy | None = None,
     ) -> None:
         self.router: Router[RouteTarget] = Router(routes)
+        self.cors = cors  # None: no CORS headers, OPTIONS requests are routed like any other
         self.invoker = invoker
         self.requests = RequestCounts(route for route, _ in routes)  # for the metrics
         self.invoke_api = InvokeApi(invoker, submit_event, self.requests)
@@ -91,6 +99,12 @@ class GatewayApp:
             self.requests.add(refused.route if refused else None, 413)
             await send_response(send, json_error(413, "Request Entity Too Large"), rid_header)
             return
+        if self.cors is not None:
+            rid_header += self._cors_headers(request)
+            if request.method == "OPTIONS" and request.header("access-control-request-method"):
+                self.requests.add(None, 204)  # a preflight, answered here
+                await send_response(send, HttpResponse(204, [], b""), rid_header)
+                return
         match = self.router.match(request.method, request.path)
         if match is None:
             self.requests.add(None, 404)
@@ -102,6 +116,19 @@ class GatewayApp:
             event = http_api_v2_event(request, match, request_id=request_id, time_epoch_ms=now_ms)
         else:
             event = rest_v1_event(request, match, request_id=request_id, time_epoch_ms=now_ms)
+        guard = target.guard
+        if guard is not None:
+            v2 = event if target.payload_format == "2.0" else None
+            if v2 is None and guard.needs_v2_event:
+                v2 = http_api_v2_event(request, match, request_id=request_id, time_epoch_ms=now_ms)
+            try:
+                await guard.admit(request, event, v2)
+            except AuthDenied as denied:
+                response = _marked(json_error(denied.status, denied.message), denied.error_type)
+                response.headers += denied.headers
+                self.requests.add(match.route, denied.status)
+                await send_response(send, response, rid_header)
+                return
         fid = target.function_id
         call = InvocationRequest(
             request_id,
@@ -114,7 +141,22 @@ class GatewayApp:
         self.requests.add(match.route, response.status)
         if call.traceparent:  # the invocation's own span, once the invoker has made it
             rid_header.append((TRACERESPONSE, call.traceparent.encode()))
+        if self.cors is not None:  # the gateway's CORS headers replace the function's
+            response.headers = CorsPolicy.strip(response.headers)
         await send_response(send, response, rid_header)
+
+    def _cors_headers(self, request: HttpRequest) -> list[tuple[bytes, bytes]]:
+        """The CORS headers for this request: a preflight's, or an actual response's."""
+        assert self.cors is not None
+        origin = request.header("origin")
+        if origin is None:
+            return []
+        asked = request.header("access-control-request-method")
+        if request.method == "OPTIONS" and asked:
+            return self.cors.preflight(
+                origin, asked, request.header("access-control-request-headers")
+            )
+        return self.cors.response_headers(origin)
 
     async def _invoke(self, target: RouteTarget, call: InvocationRequest) -> HttpResponse:
         fid, request_id = target.function_id, call.request_id

@@ -11,6 +11,7 @@ import re
 from typing import Any
 
 from lamina.manifest._check import Checker, build, describe, unknown_key
+from lamina.manifest._gateway import parse_auth, parse_rate_limit, parse_scopes
 from lamina.manifest._yamlpos import child
 from lamina.manifest.models import (
     HttpTrigger,
@@ -66,17 +67,26 @@ def _route(check: Checker, value: Any, path: str) -> RouteKey:
 def _http(check: Checker, value: Any, path: str) -> HttpTrigger:
     if not isinstance(value, dict):
         return build(check, HttpTrigger, path, route=_route(check, value, path))
-    body = check.mapping(value, path, allowed=("route", "format", "auth"), required=("route",))
+    allowed = ("route", "format", "auth", "scopes", "rate_limit")
+    body = check.mapping(value, path, allowed=allowed, required=("route",))
     route = _route(check, body["route"], child(path, "route"))
     fmt = body.get("format", "2.0")
     if isinstance(fmt, float) and fmt in (1.0, 2.0):  # `format: 1.0` written unquoted
         fmt = str(fmt)
     if fmt not in ("2.0", "1.0"):
         check.fail(child(path, "format"), f"expected '2.0' or '1.0', got {describe(fmt)}")
-    auth = body.get("auth")
-    if auth is not None:
-        auth = check.string(auth, child(path, "auth"), what="an authorizer name")
-    return build(check, HttpTrigger, path, route=route, format=fmt, auth=auth)
+    fields: dict[str, Any] = {"route": route, "format": fmt}
+    if body.get("auth") is not None:
+        fields["auth"] = parse_auth(check, body["auth"], child(path, "auth"))
+    if body.get("scopes") is not None:
+        if fields.get("auth") != "jwt":
+            check.fail(child(path, "scopes"), "scopes need 'auth: jwt' on the same route")
+        fields["scopes"] = parse_scopes(check, body["scopes"], child(path, "scopes"))
+    if body.get("rate_limit") is not None:
+        fields["rate_limit"] = parse_rate_limit(
+            check, body["rate_limit"], child(path, "rate_limit")
+        )
+    return build(check, HttpTrigger, path, **fields)
 
 
 def _expression(check: Checker, value: Any, path: str) -> str:

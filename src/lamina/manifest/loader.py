@@ -9,20 +9,25 @@ modules exist, and no two functions claim the same HTTP route.
 from __future__ import annotations
 
 import datetime
+import difflib
 import keyword
 import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from lamina.errors import ManifestError
 from lamina.manifest._check import Checker, build, describe
+from lamina.manifest._gateway import parse_gateway
 from lamina.manifest._triggers import parse_trigger
 from lamina.manifest._yamlpos import child, load_yaml
 from lamina.manifest.models import (
     AppSpec,
     AsyncSpec,
+    FunctionAuthorizer,
     FunctionSpec,
+    GatewaySpec,
     HttpTrigger,
     ServiceSpec,
     TableSpec,
@@ -33,7 +38,7 @@ from lamina.manifest.routekey import RouteKey
 __all__ = ["load_app", "parse_app"]
 
 FILE_NAME = "lamina.yaml"
-APP_KEYS = ("app", "services")
+APP_KEYS = ("app", "gateway", "services")
 SERVICE_KEYS = ("path", "env", "tables", "functions")
 TABLE_KEYS = ("key", "sort", "ttl")
 FUNCTION_KEYS = (
@@ -58,8 +63,10 @@ _ATTRIBUTE_NAME = re.compile(r"^[^\"\\\x00-\x1f]{1,255}$")  # no quotes, backsla
 _ATTRIBUTE = "an attribute name (1-255 characters, no quotes, backslashes or control characters)"
 
 
-def load_app(path: Path | str) -> AppSpec:
-    """Load the app in directory `path`, or from `path` itself when it names the YAML file."""
+def load_app(path: Path | str, *, environ: Mapping[str, str] | None = None) -> AppSpec:
+    """Load the app in directory `path`, or from `path` itself when it names the YAML file.
+
+    `${env:NAME}` references in `gateway.auth` are read from `environ` (default: os.environ)."""
     given = Path(os.path.normpath(Path(path).absolute()))
     file = given if given.is_file() or given.suffix in (".yaml", ".yml") else given / FILE_NAME
     shown = _relative_to_cwd(file)
@@ -72,13 +79,21 @@ def load_app(path: Path | str) -> AppSpec:
         raise ManifestError(message, file=shown) from None
     except OSError as exc:
         raise ManifestError(f"cannot read the file: {exc.strerror}", file=shown) from None
-    return _parse(text, root=file.parent, file=file, shown=shown)
+    return _parse(text, root=file.parent, file=file, shown=shown, environ=environ)
 
 
-def parse_app(text: str, *, root: Path, file_name: str = FILE_NAME) -> AppSpec:
+def parse_app(
+    text: str,
+    *,
+    root: Path,
+    file_name: str = FILE_NAME,
+    environ: Mapping[str, str] | None = None,
+) -> AppSpec:
     """Parse manifest `text` for an app in directory `root`; errors name `file_name`."""
     root = Path(os.path.normpath(Path(root).absolute()))
-    return _parse(text, root=root, file=root / Path(file_name).name, shown=file_name)
+    return _parse(
+        text, root=root, file=root / Path(file_name).name, shown=file_name, environ=environ
+    )
 
 
 def _relative_to_cwd(file: Path) -> str:
@@ -88,7 +103,9 @@ def _relative_to_cwd(file: Path) -> str:
         return str(file)
 
 
-def _parse(text: str, *, root: Path, file: Path, shown: str) -> AppSpec:
+def _parse(
+    text: str, *, root: Path, file: Path, shown: str, environ: Mapping[str, str] | None
+) -> AppSpec:
     data, lines = load_yaml(text, shown)
     check = Checker(shown, lines)
     if data is None:
@@ -103,11 +120,15 @@ def _parse(text: str, *, root: Path, file: Path, shown: str) -> AppSpec:
             "expected an app name of lowercase letters, digits and '-', starting with a "
             f"letter or digit, got {describe(name)}",
         )
+    gateway = parse_gateway(check, top.get("gateway"), os.environ if environ is None else environ)
     routes = _Routes(check)
     services: dict[str, ServiceSpec] = {}
     for svc_name, body in check.mapping(top.get("services"), "services").items():
         services[svc_name] = _service(check, root, svc_name, body, routes)
-    return build(check, AppSpec, "", name=name, root=root, file=file, services=services)
+    routes.check_auth(gateway, {f.id for s in services.values() for f in s.functions.values()})
+    return build(
+        check, AppSpec, "", name=name, root=root, file=file, gateway=gateway, services=services
+    )
 
 
 def _shown(path: Path, root: Path) -> str:
@@ -302,6 +323,8 @@ def _events(
             http = child(at, "http")
             given_at = child(http, "route") if isinstance(item["http"], dict) else http
             routes.add(trigger.route, function_id, given_at)
+            if trigger.auth is not None:
+                routes.auth_at.append((trigger, child(http, "auth")))
         events.append(trigger)
     return tuple(events)
 
@@ -316,6 +339,23 @@ class _Routes:
     def __init__(self, check: Checker) -> None:
         self._check = check
         self._seen: dict[tuple[str, ...], tuple[RouteKey, str, str]] = {}
+        self.auth_at: list[tuple[HttpTrigger, str]] = []  # routes with auth, and where
+
+    def check_auth(self, gateway: GatewaySpec, function_ids: set[str]) -> None:
+        """Each route's authorizer exists: `gateway.auth.jwt`, or the named function."""
+        for trigger, path in self.auth_at:
+            auth = trigger.auth
+            if auth == "jwt" and gateway.auth.jwt is None:
+                self._check.fail(
+                    path, "auth: jwt needs 'gateway.auth.jwt' (a secret or public_key) in the app"
+                )
+            if isinstance(auth, FunctionAuthorizer) and auth.function not in function_ids:
+                close = difflib.get_close_matches(auth.function, sorted(function_ids), n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                self._check.fail(
+                    child(path, "function"),
+                    f"authorizer function {auth.function!r} is not defined in this app{hint}",
+                )
 
     def add(self, route: RouteKey, function_id: str, path: str) -> None:
         shape = self._shape(route)

@@ -17,9 +17,15 @@ from lamina.manifest.routekey import RouteKey
 
 __all__ = [
     "AppSpec",
+    "CorsSpec",
+    "FunctionAuthorizer",
     "FunctionSpec",
+    "GatewayAuthSpec",
+    "GatewaySpec",
     "HttpTrigger",
+    "JwtSpec",
     "QueueTrigger",
+    "RateLimitSpec",
     "ScheduleTrigger",
     "ServiceSpec",
     "TableSpec",
@@ -36,12 +42,30 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+class RateLimitSpec(_Frozen):
+    """A token bucket: `rate` requests per second on average, bursts of up to `burst`."""
+
+    rate: float = Field(gt=0, le=1_000_000)  # tokens added per second, (0, 1e6]
+    burst: int = Field(ge=1, le=1_000_000)  # bucket size: requests at once, 1..1e6
+
+
+class FunctionAuthorizer(_Frozen):
+    """A Lambda authorizer: `function` answers `{"isAuthorized": bool, "context": {...}}`."""
+
+    function: str = Field(pattern=r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$")  # "service.function"
+    ttl: float = Field(default=0.0, ge=0, le=3600)  # s a result is cached per identity, 0..3600
+    identity: tuple[str, ...] = ("authorization",)  # request headers (lower-case) naming the caller
+
+
 class HttpTrigger(_Frozen):
     """An API gateway route that invokes the function with an HTTP API event."""
 
     route: RouteKey  # parsed route key, e.g. `GET /users/{id}` or `$default`
     format: Literal["2.0", "1.0"] = "2.0"  # payload format: HTTP API v2 or REST v1 proxy event
-    auth: str | None = None  # name of an authorizer; None means the route is public
+    # None: public; "jwt": gateway.auth.jwt; "api_key": x-api-key header; or a Lambda authorizer
+    auth: Literal["jwt", "api_key"] | FunctionAuthorizer | None = None
+    scopes: tuple[str, ...] = ()  # with auth jwt: scopes the token must all carry, else 403
+    rate_limit: RateLimitSpec | None = None  # this route's own bucket; None: gateway.rate_limit
 
     @field_validator("route", mode="before")
     @classmethod
@@ -154,12 +178,54 @@ class ServiceSpec(_Frozen):
     functions: Mapping[str, FunctionSpec] = Field(default_factory=dict)  # by name, file order
 
 
+class CorsSpec(_Frozen):
+    """Cross-origin requests the gateway allows, answering preflights itself."""
+
+    origins: tuple[str, ...]  # exact origins like "https://app.example", or "*"
+    methods: tuple[str, ...] = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")  # or "*"
+    headers: tuple[str, ...] = ()  # request headers allowed (lower-case), or "*"
+    expose_headers: tuple[str, ...] = ()  # response headers a browser script may read
+    max_age: int = Field(default=0, ge=0, le=86400)  # s a browser may cache a preflight
+    credentials: bool = False  # Access-Control-Allow-Credentials: true
+
+
+class JwtSpec(_Frozen):
+    """How JWTs are checked: HS256 with `secret` or RS256 with `public_key` (PEM)."""
+
+    secret: str | None = None  # HS256 shared secret
+    public_key: str | None = None  # RS256 public key, PEM
+    issuer: str | None = None  # required `iss`; None: not checked
+    audience: tuple[str, ...] = ()  # `aud` must name one of these; empty: not checked
+    leeway: float = Field(default=0.0, ge=0, le=300)  # s of clock skew allowed for exp/nbf
+
+    @model_validator(mode="after")
+    def _one_key(self) -> JwtSpec:
+        if (self.secret is None) == (self.public_key is None):
+            raise ValueError("expected exactly one of 'secret' (HS256) or 'public_key' (RS256)")
+        return self
+
+
+class GatewayAuthSpec(_Frozen):
+    """The authorizers routes may name."""
+
+    jwt: JwtSpec | None = None
+
+
+class GatewaySpec(_Frozen):
+    """App-wide gateway settings: CORS, the default rate limit, authorizers."""
+
+    cors: CorsSpec | None = None  # None: no CORS headers, preflights reach the routes
+    rate_limit: RateLimitSpec | None = None  # each route's bucket unless it sets its own
+    auth: GatewayAuthSpec = GatewayAuthSpec()
+
+
 class AppSpec(_Frozen):
     """A whole app as declared in `lamina.yaml`."""
 
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
     root: Path  # absolute app directory
     file: Path  # absolute path of lamina.yaml
+    gateway: GatewaySpec = GatewaySpec()  # `gateway:` in YAML
     services: Mapping[str, ServiceSpec] = Field(default_factory=dict)  # by name, file order
 
     def functions(self) -> dict[str, FunctionSpec]:

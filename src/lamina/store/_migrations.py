@@ -19,6 +19,10 @@ Tables (both backends):
   Indexed by `(function_id, seq)`, `(request_id, seq)` and `time_ms` (`since_ms`, pruning).
 - `invocations.span_id`, `invocations.parent_span_id` (3): the invocation's span and its
   caller's, so a trace (all records of one `trace_id`) forms a tree. Older rows keep NULL.
+- `api_keys` (4): gateway API keys, by id; only the SHA-256 of a key is kept (`key_hash`,
+  unique), with its usage plan (`rate`, `burst`, `quota_per_day`, each NULL for none) and
+  `revoked_ms` (NULL while valid). `api_key_usage` (4): requests per key per UTC day
+  (`YYYY-MM-DD`), added to by the gateway's periodic flush.
 """
 
 from __future__ import annotations
@@ -96,6 +100,25 @@ SQLITE: tuple[tuple[str, ...], ...] = (
         "ALTER TABLE invocations ADD COLUMN span_id TEXT",
         "ALTER TABLE invocations ADD COLUMN parent_span_id TEXT",
     ),
+    # 4: gateway API keys and their daily usage
+    (
+        """CREATE TABLE api_keys (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            key_hash TEXT NOT NULL UNIQUE,
+            rate REAL,
+            burst INTEGER,
+            quota_per_day INTEGER,
+            created_ms INTEGER NOT NULL,
+            revoked_ms INTEGER
+        )""",
+        """CREATE TABLE api_key_usage (
+            key_id TEXT NOT NULL,
+            day TEXT NOT NULL,
+            count INTEGER NOT NULL,
+            PRIMARY KEY (key_id, day)
+        ) WITHOUT ROWID""",
+    ),
 )
 
 POSTGRES: tuple[tuple[str, ...], ...] = (
@@ -164,5 +187,24 @@ POSTGRES: tuple[tuple[str, ...], ...] = (
     (
         "ALTER TABLE invocations ADD COLUMN span_id text",
         "ALTER TABLE invocations ADD COLUMN parent_span_id text",
+    ),
+    # 4: gateway API keys and their daily usage
+    (
+        """CREATE TABLE api_keys (
+            id text PRIMARY KEY,
+            name text NOT NULL,
+            key_hash text NOT NULL UNIQUE,
+            rate double precision,
+            burst integer,
+            quota_per_day bigint,
+            created_ms bigint NOT NULL,
+            revoked_ms bigint
+        )""",
+        """CREATE TABLE api_key_usage (
+            key_id text NOT NULL,
+            day text NOT NULL,
+            count bigint NOT NULL,
+            PRIMARY KEY (key_id, day)
+        )""",
     ),
 )

@@ -43,7 +43,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg_pool import AsyncConnectionPool
 
 from lamina.errors import DuplicateMessage, StoreError, StoreUnavailable
-from lamina.store import _migrations
+from lamina.store import _apikeys, _migrations
 from lamina.store._rows import (
     COLUMNS,
     INVOCATION_COLUMNS,
@@ -65,6 +65,7 @@ from lamina.store._rows import (
     usage_query,
 )
 from lamina.store.types import (
+    ApiKey,
     FunctionUsage,
     InvocationRecord,
     LogLine,
@@ -491,6 +492,28 @@ class PostgresStore:
 
     async def prune_telemetry(self, *, before_ms: int) -> int:
         return sum([await self._change(statement, (before_ms,)) for statement in _PRUNE])
+
+    # -- API keys ----------------------------------------------------------------------------
+
+    async def add_api_key(self, key: ApiKey) -> None:
+        await self._change(_apikeys.pg(_apikeys.ADD_KEY), _apikeys.key_row(key))
+
+    async def api_keys(self) -> list[ApiKey]:
+        rows = await self._fetch(_apikeys.pg(_apikeys.KEYS), ())
+        return [_apikeys.key_from_row(row) for row in rows]
+
+    async def revoke_api_key(self, key_id: str, *, now_ms: int) -> bool:
+        return await self._change(_apikeys.pg(_apikeys.REVOKE_KEY), (now_ms, key_id)) == 1
+
+    async def add_api_key_usage(self, day: str, counts: Mapping[str, int]) -> None:
+        rows = [(key_id, day, count) for key_id, count in counts.items() if count]
+        if rows:
+            async with self._connection() as conn, conn.cursor() as cur:
+                await cur.executemany(_apikeys.pg(_apikeys.ADD_USAGE), rows)
+
+    async def api_key_usage(self, day: str) -> dict[str, int]:
+        rows = await self._fetch(_apikeys.pg(_apikeys.USAGE), (day,))
+        return {key_id: int(count) for key_id, count in rows}
 
     # -- helpers -----------------------------------------------------------------------------
 

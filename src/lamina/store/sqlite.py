@@ -31,7 +31,7 @@ from types import TracebackType
 from typing import Any, Literal, Self, TypeVar
 
 from lamina.errors import DuplicateMessage, StoreError, StoreUnavailable
-from lamina.store import _migrations
+from lamina.store import _apikeys, _migrations
 from lamina.store._rows import (
     COLUMNS,
     INVOCATION_COLUMNS,
@@ -52,6 +52,7 @@ from lamina.store._rows import (
     usage_query,
 )
 from lamina.store.types import (
+    ApiKey,
     FunctionUsage,
     InvocationRecord,
     LogLine,
@@ -518,6 +519,27 @@ class SqliteStore:
                 if count < _PRUNE_CHUNK:
                     break
         return deleted
+
+    # -- API keys ----------------------------------------------------------------------------
+
+    async def add_api_key(self, key: ApiKey) -> None:
+        await self._change(_apikeys.ADD_KEY, _apikeys.key_row(key))
+
+    async def api_keys(self) -> list[ApiKey]:
+        rows = await self._call(self._read, _apikeys.KEYS, ())
+        return [_apikeys.key_from_row(row) for row in rows]
+
+    async def revoke_api_key(self, key_id: str, *, now_ms: int) -> bool:
+        return await self._change(_apikeys.REVOKE_KEY, (now_ms, key_id)) == 1
+
+    async def add_api_key_usage(self, day: str, counts: Mapping[str, int]) -> None:
+        rows = [(key_id, day, count) for key_id, count in counts.items() if count]
+        if rows:
+            await self._transact(lambda conn: conn.executemany(_apikeys.ADD_USAGE, rows))
+
+    async def api_key_usage(self, day: str) -> dict[str, int]:
+        rows = await self._call(self._read, _apikeys.USAGE, (day,))
+        return {key_id: int(count) for key_id, count in rows}
 
     # -- on the store's thread ---------------------------------------------------------------
 

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 __all__ = [
+    "ApiKey",
+    "ApiKeyStore",
     "FunctionUsage",
     "InvocationRecord",
     "LogLine",
@@ -122,6 +124,44 @@ class FunctionUsage:
     peak_concurrency: int  # the most of them running at one moment (>= 1)
 
 
+@dataclass(frozen=True, slots=True)
+class ApiKey:
+    """A gateway API key as stored: never the key itself, only its SHA-256 (hex)."""
+
+    id: str  # public id, e.g. "key_3f9c..."; what `lamina keys revoke` takes
+    name: str  # who or what it is for
+    key_hash: str  # sha256 of the key, 64 lower-case hex digits
+    rate: float | None  # usage plan: requests per second (token bucket), None for no limit
+    burst: int | None  # usage plan: bucket size; None with rate None
+    quota_per_day: int | None  # usage plan: requests per UTC day, None for no quota
+    created_ms: int  # epoch ms
+    revoked_ms: int | None = None  # epoch ms of the revocation; None while valid
+
+
+class ApiKeyStore(Protocol):
+    """Gateway API keys and their daily usage; every `Store` backend implements it."""
+
+    async def add_api_key(self, key: ApiKey) -> None:
+        """Insert a new key (its id and hash are new)."""
+        ...
+
+    async def api_keys(self) -> list[ApiKey]:
+        """Every key, revoked ones included, oldest first."""
+        ...
+
+    async def revoke_api_key(self, key_id: str, *, now_ms: int) -> bool:
+        """Mark a key revoked; False when there is no such key or it is already revoked."""
+        ...
+
+    async def add_api_key_usage(self, day: str, counts: Mapping[str, int]) -> None:
+        """Add `counts` (key id -> requests) to the usage of UTC day `day` (YYYY-MM-DD)."""
+        ...
+
+    async def api_key_usage(self, day: str) -> dict[str, int]:
+        """Requests per key id on UTC day `day`, as added so far."""
+        ...
+
+
 class TelemetryStore(Protocol):
     """What observability keeps in the store; every `Store` backend implements it too."""
 
@@ -192,7 +232,7 @@ class TelemetryStore(Protocol):
         ...
 
 
-class Store(TelemetryStore, Protocol):
+class Store(TelemetryStore, ApiKeyStore, Protocol):
     async def open(self) -> None:
         """Connect and apply pending schema migrations (idempotent; safe from several processes)."""
         ...

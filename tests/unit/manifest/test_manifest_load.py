@@ -24,9 +24,13 @@ from lamina.manifest import (
 Parse = Callable[[str], AppSpec]
 
 # The sketch from DESIGN.md, with one fix: inside {...} a value containing braces must be
-# quoted (`route: "GET /users/{id}"`), or YAML reads `{id}` as a nested mapping.
+# quoted (`route: "GET /users/{id}"`), or YAML reads `{id}` as a nested mapping. `auth: jwt`
+# needs the app's `gateway.auth.jwt`, which the sketch leaves out: it is added here.
 SKETCH = """\
 app: shop
+gateway:
+  auth:
+    jwt: {secret: not-a-real-secret}
 services:
   users:
     path: services/users          # code folder; on sys.path for this service's functions
@@ -89,7 +93,7 @@ def test_the_sketch_as_printed_in_design_md_fails_with_a_quoting_hint(root: Path
     (root / "lamina.yaml").write_text(text)
     with pytest.raises(ManifestError) as info:
         load_app(root / "lamina.yaml")
-    assert info.value.line == 17
+    assert info.value.line == 20  # the sketch plus the three lines of `gateway:`
     assert info.value.message == (
         "invalid YAML: while parsing a flow mapping, expected ',' or '}', but got '{'; "
         "inside {...} or [...], quote values that contain braces, brackets, ',' or '?', "
@@ -222,6 +226,7 @@ TRIGGERS = [
 def test_triggers_load_from_short_and_mapping_forms(parse: Parse, line: str, expected: Any) -> None:
     app = parse(f"""
         app: shop
+        gateway: {{auth: {{jwt: {{secret: s}}}}}}
         services:
           users:
             functions:
