@@ -85,6 +85,14 @@ def up(
         bool, typer.Option("--log-json", help="Platform logs as JSON lines.")
     ] = False,
     log_level: Annotated[str, typer.Option(help="Platform log level.")] = "INFO",
+    max_db_connections: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="With a PostgreSQL store: refuse to start when the app could hold more"
+            " connections (platform pool + max_instances x concurrency of every function).",
+        ),
+    ] = None,
 ) -> None:
     """Run the platform in the foreground until Ctrl-C / SIGTERM, then drain and exit.
 
@@ -111,6 +119,7 @@ def up(
             retention_days=retention_days,
             admin_token=os.environ.get("LAMINA_ADMIN_TOKEN") or None,
             otlp_endpoint=otlp_traces_endpoint(os.environ),
+            max_db_connections=max_db_connections,
         ),
     )
 
