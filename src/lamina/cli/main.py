@@ -87,6 +87,14 @@ def up(
         bool, typer.Option("--log-json", help="Platform logs as JSON lines.")
     ] = False,
     log_level: Annotated[str, typer.Option(help="Platform log level.")] = "INFO",
+    max_db_connections: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="With a PostgreSQL store: refuse to start when the app could hold more"
+            " connections (platform pool + max_instances x concurrency of every function).",
+        ),
+    ] = None,
 ) -> None:
     """Run the platform in the foreground until Ctrl-C / SIGTERM, then drain and exit.
 
@@ -100,7 +108,10 @@ def up(
 
 def _options(given: dict[str, Any]) -> dict[str, Any]:
     """`up`'s (and `dev`'s) flags that become PlatformOptions."""
-    names = ("host", "port", "admin_port", "store", "grace", "record", "retention_days")
+    names = (
+        *("host", "port", "admin_port", "store", "grace", "record", "retention_days"),
+        "max_db_connections",
+    )
     return {name: given[name] for name in names}
 
 
@@ -128,6 +139,7 @@ def _platform(app_dir: Path, log_level: str, log_json: bool, **flags: Any) -> An
             retention_days=flags["retention_days"],
             admin_token=os.environ.get("LAMINA_ADMIN_TOKEN") or None,
             otlp_endpoint=otlp_traces_endpoint(os.environ),
+            max_db_connections=flags["max_db_connections"],
         ),
     )
 

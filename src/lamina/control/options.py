@@ -22,4 +22,5 @@ class PlatformOptions:
     grace_s: float = 30.0  # how long in-flight invocations may run on after SIGTERM
     region: str = "us-east-1"  # AWS_REGION given to functions
     cgroups: bool = True  # memory limits through cgroups where the machine allows
+    max_db_connections: int | None = None  # refuse to start when the app may hold more
     otlp_endpoint: str | None = None  # OTLP/HTTP traces URL to export spans to; None: no export

@@ -20,6 +20,7 @@ import uvicorn
 
 from lamina.clock import Clock, SystemClock
 from lamina.control.admin import admin_app
+from lamina.control.connections import ConnectionBound, app_connection_bound
 from lamina.control.dashboard_api import dashboard_routes
 from lamina.control.keys_api import key_routes
 from lamina.control.metrics import MetricsScrape
@@ -163,6 +164,7 @@ class Platform:
         self.tables: ServiceTables | None = None
         self.gateway: GatewayApp | None = None
         self.security: GatewaySecurity | None = None  # CORS, auth, rate limits, API keys
+        self.db_connections: ConnectionBound | None = None  # PostgreSQL only
         self.function_token = ""  # opens only the admin API's /queues and /topics routes
         self._accepting = False
 
@@ -171,6 +173,7 @@ class Platform:
         opts = self.options
         self.state_dir.mkdir(parents=True, exist_ok=True)
         schedules = schedule_targets(self.app.functions().values())  # ManifestError before I/O
+        self.db_connections = self._connection_bound()  # PlatformError over the cap, before I/O
         self.token = read_token(self.state_dir, opts.admin_token)
         self.function_token = secrets.token_urlsafe(32)
         gateway_sock = _bind(opts.host, opts.port)
@@ -349,7 +352,7 @@ class Platform:
         """The invoker's view of one declared function (its limits, scaling and environment)."""
         assert self.tables is not None
         try:
-            tables_env = self.tables.env_for(fn.service)
+            tables_env = self.tables.env_for(fn.service, fn.concurrency)
         except KeyError:  # a service added by a hot reload: its tables come with a restart
             tables_env = {}
         return PoolConfig(
@@ -506,7 +509,23 @@ class Platform:
 
     def status(self) -> dict[str, Any]:
         functions = self.invoker.status() if self.invoker else []
-        return {"app": self.app.name, "gateway": self.gateway_url, "functions": functions}
+        status: dict[str, Any] = {
+            "app": self.app.name,
+            "gateway": self.gateway_url,
+            "functions": functions,
+        }
+        if self.db_connections is not None:
+            status["db_connections"] = self.db_connections.to_json()
+        return status
+
+    def _connection_bound(self) -> ConnectionBound | None:
+        """With a PostgreSQL store: the most connections the app can hold, logged; refused
+        over --max-db-connections (see `lamina.control.connections`)."""
+        bound = app_connection_bound(self.app, self.options.store_url)
+        if bound is not None:
+            bound.check(self.options.max_db_connections)
+            log.info("database connections bounded", extra={"max": bound.total})
+        return bound
 
     # -- helpers ----------------------------------------------------------------------------------
     def _write_runtime_file(self) -> None:

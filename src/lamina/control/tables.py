@@ -1,5 +1,6 @@
-"""The platform's side of service tables: create them at start, tell each function where its
-own service's tables are, delete expired items in the background, read them for the admin API.
+"""The platform's side of service tables and databases: create them at start, tell each
+function where its own service's database is, delete expired items in the background, read
+them for the admin API.
 
 Isolation is structural: a function's environment holds only its own service's location
 (`env_for`), so naming another service's table fails in the function with `TableNotFound`
@@ -70,22 +71,27 @@ class ServiceTables:
         self.swept = asyncio.Event()  # set after each background sweep; tests wait on it
 
     # -- the functions' view -----------------------------------------------------------------
-    def env_for(self, service: str) -> dict[str, str]:
-        """Environment variables for `service`'s functions: its own tables' location and
-        specs; of other services only which table names they own (for the error message)."""
+    def env_for(self, service: str, connections: int = 1) -> dict[str, str]:
+        """Environment variables for `service`'s functions: its own database's location and
+        tables' specs; of other services only which table names they own (for the error
+        message); `connections`: how many an instance may open (its concurrency)."""
         others = {t: s for t, s in self._owner.items() if s != service}
-        return tables_env(service, self._urls[service], list(self._defs[service].values()), others)
+        defs = list(self._defs[service].values())
+        return tables_env(service, self._urls[service], defs, others, connections)
 
     # -- lifecycle ---------------------------------------------------------------------------
     async def start(self) -> None:
-        """Create every declared table (and its service's namespace) that does not exist yet."""
+        """Create every service's namespace (its own SQL database, `lamina.sql()`) and every
+        declared table that does not exist yet. Services without tables are not kept open."""
         for service, defs in self._defs.items():
-            if not defs:
-                continue
-            tables = Tables(service, defs, open_engine(self._urls[service]), self._clock)
+            engine = open_engine(self._urls[service], application_name="lamina:platform")
+            tables = Tables(service, defs, engine, self._clock)
             self._open[service] = tables
             try:
                 await asyncio.to_thread(tables.create)
+                if not defs:
+                    del self._open[service]
+                    await asyncio.to_thread(tables.close)
             except TableError as exc:
                 await self.stop()
                 raise TableError(exc.table, f"service {service!r}: {exc.message}") from None

@@ -6,8 +6,10 @@
         expires double precision GENERATED ALWAYS AS (<the ttl attribute when a number>) STORED,
         PRIMARY KEY (pk, sk))
 
-One psycopg 3 connection per engine (per instance), autocommit, statements prepared by the
-server after a few uses. Every call is one statement: `INSERT ... ON CONFLICT` and
+Up to `pool_size` psycopg 3 connections per engine (one per concurrent invocation of an
+instance, see `_pool`), autocommit, `search_path` set to the service's schema, statements
+prepared by the server after a few uses. A `with lamina.sql()` block is one transaction on a
+pooled connection (`connection`). Every call is one statement: `INSERT ... ON CONFLICT` and
 `UPDATE ... WHERE` are atomic under concurrent writers (a waiting UPDATE re-reads the row the
 other committed), so `add` increments from many processes never lose one.
 
@@ -18,11 +20,11 @@ shortened with a hash.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
-import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -31,8 +33,11 @@ import orjson
 import psycopg
 import psycopg.errors
 from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict
+from psycopg.pq import TransactionStatus
 
 from lamina.errors import StoreError, StoreUnavailable, TableError
+from lamina.store._pool import Pool
 from lamina.store._rows import redact
 from lamina.store.tables import Row, TableDef, Update, track
 
@@ -148,20 +153,32 @@ def _update_sql(t: str, sets: bool, adds: int, upsert: bool) -> str:
 
 
 class PostgresTables:
-    """`TableEngine` on one PostgreSQL schema; connects on first use, one connection."""
+    """`TableEngine` on one PostgreSQL schema; connects on first use, up to `pool_size`
+    connections (see `_pool`), each with `search_path` set to the schema."""
 
-    def __init__(self, conninfo: str, schema: str, *, url: str = "postgresql://") -> None:
+    def __init__(
+        self,
+        conninfo: str,
+        schema: str,
+        *,
+        url: str = "postgresql://",
+        pool_size: int = 1,
+        application_name: str = "lamina",
+    ) -> None:
         self.schema = identifier(schema)
         self.url = url
+        self.application_name = application_name
         self._conninfo = conninfo
-        self._conn: psycopg.Connection[Any] | None = None
-        self._lock = threading.Lock()
+        self._pool: Pool[psycopg.Connection[Any]] = Pool(
+            self._connect, psycopg.Connection.close, pool_size, url=url
+        )
         self._sql: dict[str, _Sql] = {}
-        self._forgotten: list[psycopg.Connection[Any]] = []
         track(self)
 
     @classmethod
-    def from_url(cls, url: str) -> PostgresTables:
+    def from_url(
+        cls, url: str, *, pool_size: int = 1, application_name: str = "lamina"
+    ) -> PostgresTables:
         shown = redact(url)
         parts = urlsplit(url)
         query = parse_qsl(parts.query, keep_blank_values=True)
@@ -172,27 +189,62 @@ class PostgresTables:
         if not any(k == "connect_timeout" for k, _ in theirs):
             theirs.append(("connect_timeout", str(_CONNECT_TIMEOUT_S)))
         conninfo = urlunsplit(parts._replace(query=urlencode(theirs)))
-        return cls(conninfo, schema, url=shown)
+        return cls(
+            conninfo, schema, url=shown, pool_size=pool_size, application_name=application_name
+        )
 
     # -- connection ---------------------------------------------------------------------------
-    def _connection(self) -> psycopg.Connection[Any]:
-        conn = self._conn
-        if conn is None or conn.closed:
-            conn = self._conn = psycopg.connect(self._conninfo, autocommit=True)
-        return conn
+    def _connect(self) -> psycopg.Connection[Any]:
+        options = conninfo_to_dict(self._conninfo).get("options") or ""
+        value = _q(self.schema).replace("\\", "\\\\").replace(" ", "\\ ")  # libpq options
+        search_path = f"-c search_path={value}"
+        try:
+            return psycopg.connect(
+                self._conninfo,
+                autocommit=True,
+                application_name=self.application_name,
+                options=f"{options} {search_path}".strip(),
+            )
+        except psycopg.Error as exc:
+            raise StoreUnavailable(
+                f"{type(exc).__name__}: {str(exc).strip()}", url=self.url
+            ) from exc
+
+    @contextlib.contextmanager
+    def connection(self, *, autocommit: bool = False) -> Iterator[psycopg.Connection[Any]]:
+        """The connection for a `with lamina.sql()` block: one transaction, committed at the
+        end and rolled back on an exception (a savepoint inside another block); with
+        `autocommit`, no transaction of its own."""
+        pool = self._pool
+        outer = pool.lease.get()
+        conn = outer or pool.acquire()
+        token = pool.lease.set(conn) if outer is None else None
+        try:
+            if autocommit:
+                yield conn
+            else:
+                with conn.transaction():
+                    yield conn
+        finally:
+            if token is not None:
+                pool.lease.reset(token)
+                self._give_back(conn)
+
+    def _give_back(self, conn: psycopg.Connection[Any]) -> None:
+        """Return a block's connection idle: a transaction it left open is rolled back."""
+        broken = conn.broken or conn.closed
+        if not broken and conn.info.transaction_status != TransactionStatus.IDLE:
+            try:
+                conn.rollback()
+            except psycopg.Error:
+                broken = True
+        self._pool.release(conn, broken=broken or conn.broken)
 
     def close(self) -> None:
-        with self._lock:
-            conn, self._conn = self._conn, None
-            if conn is not None:
-                conn.close()
+        self._pool.close()
 
     def forget(self) -> None:
-        conn, self._conn = self._conn, None
-        if conn is not None:
-            # Kept, never closed or collected here: closing would end the parent's session.
-            self._forgotten.append(conn)
-        self._lock = threading.Lock()
+        self._pool.forget()
 
     def _s(self, table: str) -> _Sql:
         found = self._sql.get(table)
@@ -222,19 +274,18 @@ class PostgresTables:
         return StoreUnavailable(f"{type(exc).__name__}: {str(exc).strip()}", url=self.url)
 
     def _all(self, table: str, query: str, params: Sequence[Any]) -> list[Any]:
-        with self._lock:
-            try:
-                return self._connection().execute(query, params).fetchall()
-            except (psycopg.Error, OSError, UnicodeEncodeError) as exc:
-                self._drop_broken()
-                raise self._failed(table, exc) from exc
-
-    def _drop_broken(self) -> None:
-        """After a failure, a connection that is no longer usable is replaced on the next call."""
-        conn = self._conn
-        if conn is not None and conn.broken:
-            self._conn = None
-            conn.close()
+        pool = self._pool
+        leased = pool.lease.get()
+        conn = leased or pool.acquire()
+        broken = False
+        try:
+            return conn.execute(query, params).fetchall()
+        except (psycopg.Error, OSError, UnicodeEncodeError) as exc:
+            broken = conn.broken  # a connection that is no longer usable is replaced
+            raise self._failed(table, exc) from exc
+        finally:
+            if leased is None:
+                pool.release(conn, broken=broken)
 
     # -- schema -------------------------------------------------------------------------------
     def create(self, defs: Sequence[TableDef]) -> None:
@@ -244,26 +295,21 @@ class PostgresTables:
             signed=True,
         )
         meta = f"{_q(self.schema)}.{_META}"
-        names = ", ".join(d.name for d in defs)
-        with self._lock:
-            try:
-                conn = self._connection()
-                with conn.transaction():
-                    conn.execute("SELECT pg_advisory_xact_lock(%s)", (lock,))
-                    conn.execute(
-                        sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(
-                            sql.Identifier(self.schema)
-                        )
-                    )
-                    conn.execute(
-                        f"CREATE TABLE IF NOT EXISTS {meta} (name text PRIMARY KEY,"
-                        " key text NOT NULL, sort text, ttl text, created_ms bigint NOT NULL)"
-                    )
-                    for defn in defs:
-                        self._create_one(conn, meta, defn)
-            except (psycopg.Error, OSError) as exc:
-                self._drop_broken()
-                raise self._failed(names, exc) from exc
+        names = ", ".join(d.name for d in defs) or self.schema
+        try:
+            with self.connection() as conn:
+                conn.execute("SELECT pg_advisory_xact_lock(%s)", (lock,))
+                conn.execute(
+                    sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(self.schema))
+                )
+                conn.execute(
+                    f"CREATE TABLE IF NOT EXISTS {meta} (name text PRIMARY KEY,"
+                    " key text NOT NULL, sort text, ttl text, created_ms bigint NOT NULL)"
+                )
+                for defn in defs:
+                    self._create_one(conn, meta, defn)
+        except (psycopg.Error, OSError) as exc:
+            raise self._failed(names, exc) from exc
 
     def _create_one(self, conn: psycopg.Connection[Any], meta: str, defn: TableDef) -> None:
         t = self._t(defn.name)
@@ -310,27 +356,38 @@ class PostgresTables:
     # -- items --------------------------------------------------------------------------------
     def get(self, table: str, pk: str, sk: str, now: float) -> str | None:
         query = self._s(table).get
-        with self._lock:
-            try:
-                row = self._connection().execute(query, (pk, sk, now)).fetchone()
-            except (psycopg.Error, OSError, UnicodeEncodeError) as exc:
-                self._drop_broken()
-                raise self._failed(table, exc) from exc
+        pool = self._pool
+        leased = pool.lease.get()
+        conn = leased or pool.acquire()
+        broken = False
+        try:
+            row = conn.execute(query, (pk, sk, now)).fetchone()
+        except (psycopg.Error, OSError, UnicodeEncodeError) as exc:
+            broken = conn.broken
+            raise self._failed(table, exc) from exc
+        finally:
+            if leased is None:
+                pool.release(conn, broken=broken)
         return None if row is None else row[0]
 
     def put(self, table: str, pk: str, sk: str, doc: str, *, if_absent: bool, now: float) -> bool:
         statements = self._s(table)
-        with self._lock:
-            try:
-                conn = self._connection()
-                if if_absent:
-                    cur = conn.execute(statements.put_if_absent, (pk, sk, doc, now))
-                    return cur.rowcount == 1
-                conn.execute(statements.put, (pk, sk, doc))
-                return True
-            except (psycopg.Error, OSError, UnicodeEncodeError) as exc:
-                self._drop_broken()
-                raise self._failed(table, exc) from exc
+        pool = self._pool
+        leased = pool.lease.get()
+        conn = leased or pool.acquire()
+        broken = False
+        try:
+            if if_absent:
+                cur = conn.execute(statements.put_if_absent, (pk, sk, doc, now))
+                return cur.rowcount == 1
+            conn.execute(statements.put, (pk, sk, doc))
+            return True
+        except (psycopg.Error, OSError, UnicodeEncodeError) as exc:
+            broken = conn.broken
+            raise self._failed(table, exc) from exc
+        finally:
+            if leased is None:
+                pool.release(conn, broken=broken)
 
     def delete(self, table: str, pk: str, sk: str, now: float) -> bool:
         rows = self._all(table, self._s(table).delete, (pk, sk))
@@ -393,10 +450,16 @@ class PostgresTables:
         return int(self._all(table, self._s(table).count, (now,))[0][0])
 
     def sweep(self, table: str, now: float, limit: int) -> int:
-        statements = self._s(table)
-        with self._lock:
-            try:
-                return self._connection().execute(statements.sweep, (now, limit)).rowcount
-            except (psycopg.Error, OSError) as exc:
-                self._drop_broken()
-                raise self._failed(table, exc) from exc
+        query = self._s(table).sweep
+        pool = self._pool
+        leased = pool.lease.get()
+        conn = leased or pool.acquire()
+        broken = False
+        try:
+            return conn.execute(query, (now, limit)).rowcount
+        except (psycopg.Error, OSError) as exc:
+            broken = conn.broken
+            raise self._failed(table, exc) from exc
+        finally:
+            if leased is None:
+                pool.release(conn, broken=broken)

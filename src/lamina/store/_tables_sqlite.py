@@ -4,26 +4,30 @@
         expires REAL GENERATED ALWAYS AS (<the ttl attribute when it is a number>) VIRTUAL,
         PRIMARY KEY (pk, sk)) WITHOUT ROWID
 
-The connection is autocommit and every call is one statement: SQLite takes the write lock
+Connections are autocommit and every call is one statement: SQLite takes the write lock
 when a write statement starts, so a conditional write or an `add` is atomic across processes;
-a writer waits up to `busy_timeout_ms` for another's lock. WAL journal, `synchronous=NORMAL`:
-a committed write survives a crash of any process; a power loss may lose the last commits.
+a writer waits up to `busy_timeout_ms` for another's lock. A `with lamina.sql()` block is one
+`BEGIN IMMEDIATE` transaction on a pooled connection (`connection`): it takes the write lock
+when it begins, so a read-then-write block never fails to upgrade its lock midway. WAL
+journal, `synchronous=NORMAL`: a committed write survives a crash of any process; a power loss
+may lose the last commits.
 `_lamina_tables` remembers each table's key schema, so a changed key is refused at start.
 Needs SQLite 3.35 or newer (RETURNING, generated columns).
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import sqlite3
-import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 from lamina.errors import StoreUnavailable, TableError
+from lamina.store._pool import Pool
 from lamina.store.tables import Row, TableDef, Update, track
 
 __all__ = ["SqliteTables"]
@@ -133,57 +137,93 @@ def _update_sql(name: str, sets: int, adds: int, upsert: bool) -> str:
 
 
 class SqliteTables:
-    """`TableEngine` on one SQLite file; connects on first use, one connection per engine."""
+    """`TableEngine` on one SQLite file; connects on first use, up to `pool_size` connections
+    (see `_pool`)."""
 
-    def __init__(self, path: Path, *, busy_timeout_ms: int = 10_000) -> None:
+    def __init__(self, path: Path, *, busy_timeout_ms: int = 10_000, pool_size: int = 1) -> None:
         self.path = path
         self.url = f"sqlite:///{path}"
         self.busy_timeout_ms = busy_timeout_ms
-        self._conn: sqlite3.Connection | None = None
-        self._lock = threading.Lock()
+        self._pool: Pool[sqlite3.Connection] = Pool(
+            self._connect, sqlite3.Connection.close, pool_size, url=self.url
+        )
         self._sql: dict[str, _Sql] = {}
-        self._forgotten: list[sqlite3.Connection] = []
         track(self)
 
     # -- connection ---------------------------------------------------------------------------
     def _connect(self) -> sqlite3.Connection:
         if not self.path.exists() and not self.path.parent.is_dir():
             raise StoreUnavailable(
-                "the service's table file's folder does not exist (the platform creates it"
+                "the service's database file's folder does not exist (the platform creates it"
                 " when it starts)",
                 url=self.url,
             )
-        conn = sqlite3.connect(
-            self.path,
-            timeout=self.busy_timeout_ms / 1000,
-            isolation_level=None,
-            check_same_thread=False,  # calls are serialized by the engine's lock
-            cached_statements=256,
-        )
-        conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
-        conn.execute("PRAGMA synchronous = NORMAL")
-        self._conn = conn
+        try:
+            conn = sqlite3.connect(
+                self.path,
+                timeout=self.busy_timeout_ms / 1000,
+                isolation_level=None,  # autocommit; transactions are begun explicitly
+                check_same_thread=False,  # one thread at a time: the pool leases it
+                cached_statements=256,
+            )
+            conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
+            conn.execute("PRAGMA synchronous = NORMAL")
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"{type(exc).__name__}: {exc}", url=self.url) from exc
         return conn
 
     def _run(self, table: str, fn: Callable[[sqlite3.Connection], _T]) -> _T:
-        with self._lock:
-            try:
-                conn = self._conn or self._connect()
-                return fn(conn)
-            except (sqlite3.Error, OSError, UnicodeEncodeError) as exc:
-                raise self._failed(table, exc) from exc
+        pool = self._pool
+        leased = pool.lease.get()
+        conn = leased or pool.acquire()
+        try:
+            return fn(conn)
+        except (sqlite3.Error, OSError, UnicodeEncodeError) as exc:
+            raise self._failed(table, exc) from exc
+        finally:
+            if leased is None:
+                pool.release(conn)
+
+    @contextlib.contextmanager
+    def connection(self, *, autocommit: bool = False) -> Iterator[sqlite3.Connection]:
+        """The connection for a `with lamina.sql()` block: one transaction (`BEGIN IMMEDIATE`,
+        committed at the end, rolled back on an exception), or a savepoint when the block is
+        inside another one; with `autocommit`, no transaction of its own."""
+        pool = self._pool
+        outer = pool.lease.get()
+        conn = outer or pool.acquire()
+        token = pool.lease.set(conn) if outer is None else None
+        try:
+            if autocommit:
+                yield conn
+            elif not conn.in_transaction:
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield conn
+                except BaseException:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    raise
+                if conn.in_transaction:
+                    conn.execute("COMMIT")
+            else:
+                yield from _savepoint(conn)
+        finally:
+            if token is not None:
+                pool.lease.reset(token)
+                try:
+                    if conn.in_transaction:  # left open by an autocommit block
+                        conn.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pool.release(conn, broken=True)
+                else:
+                    pool.release(conn)
 
     def close(self) -> None:
-        with self._lock:
-            conn, self._conn = self._conn, None
-            if conn is not None:
-                conn.close()
+        self._pool.close()
 
     def forget(self) -> None:
-        conn, self._conn = self._conn, None
-        if conn is not None:
-            self._forgotten.append(conn)  # never closed here: the parent still uses it
-        self._lock = threading.Lock()
+        self._pool.forget()
 
     def _s(self, table: str) -> _Sql:
         sql = self._sql.get(table)
@@ -216,25 +256,33 @@ class SqliteTables:
     # -- items --------------------------------------------------------------------------------
     def get(self, table: str, pk: str, sk: str, now: float) -> str | None:
         sql = self._s(table).get
-        with self._lock:
-            try:
-                conn = self._conn or self._connect()
-                row = conn.execute(sql, (pk, sk, now)).fetchone()
-            except (sqlite3.Error, OSError, UnicodeEncodeError) as exc:
-                raise self._failed(table, exc) from exc
+        pool = self._pool
+        leased = pool.lease.get()
+        conn = leased or pool.acquire()
+        try:
+            row = conn.execute(sql, (pk, sk, now)).fetchone()
+        except (sqlite3.Error, OSError, UnicodeEncodeError) as exc:
+            raise self._failed(table, exc) from exc
+        finally:
+            if leased is None:
+                pool.release(conn)
         return None if row is None else row[0]
 
     def put(self, table: str, pk: str, sk: str, doc: str, *, if_absent: bool, now: float) -> bool:
         sql = self._s(table)
-        with self._lock:
-            try:
-                conn = self._conn or self._connect()
-                if if_absent:
-                    return conn.execute(sql.put_if_absent, (pk, sk, doc, now)).rowcount == 1
-                conn.execute(sql.put, (pk, sk, doc))
-                return True
-            except (sqlite3.Error, OSError, UnicodeEncodeError) as exc:
-                raise self._failed(table, exc) from exc
+        pool = self._pool
+        leased = pool.lease.get()
+        conn = leased or pool.acquire()
+        try:
+            if if_absent:
+                return conn.execute(sql.put_if_absent, (pk, sk, doc, now)).rowcount == 1
+            conn.execute(sql.put, (pk, sk, doc))
+            return True
+        except (sqlite3.Error, OSError, UnicodeEncodeError) as exc:
+            raise self._failed(table, exc) from exc
+        finally:
+            if leased is None:
+                pool.release(conn)
 
     def delete(self, table: str, pk: str, sk: str, now: float) -> bool:
         rows = self._all(table, self._s(table).delete, (pk, sk))
@@ -304,6 +352,20 @@ class SqliteTables:
                 " declared tables when it starts)",
             )
         return StoreUnavailable(f"{type(exc).__name__}: {exc}", url=self.url)
+
+
+def _savepoint(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """A nested block: a savepoint, released at its end, rolled back to on an exception."""
+    conn.execute("SAVEPOINT lamina_sql")
+    try:
+        yield conn
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK TO lamina_sql")
+            conn.execute("RELEASE lamina_sql")
+        raise
+    if conn.in_transaction:
+        conn.execute("RELEASE lamina_sql")
 
 
 def _wal(conn: sqlite3.Connection, busy_timeout_ms: int) -> None:

@@ -8,6 +8,9 @@ synchronous (handlers usually are) and goes straight to the database from the ca
 Each declared table is one SQL table `(pk, sk, doc, expires)` in that namespace; keys are
 encoded so that both backends order them alike (see `_tablekeys`).
 
+The same namespace is the service's SQL database: `lamina.sql()` leases one of the engine's
+pooled connections for a `with` block (`TableEngine.connection`).
+
 Consistency: every call is one SQL statement (autocommit), so it is atomic on its own and
 across processes: `put(if_absent=True)` and `update(if_exists=...)` are decided by the database
 (`INSERT ... ON CONFLICT`, `UPDATE ... WHERE`), `add` increments are arithmetic in SQL, never
@@ -29,6 +32,7 @@ import os
 import urllib.parse
 import weakref
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -142,10 +146,17 @@ class TableEngine(Protocol):
     def sweep(self, table: str, now: float, limit: int) -> int:
         """Delete up to `limit` expired items; how many were deleted."""
 
+    def connection(self, *, autocommit: bool = False) -> AbstractContextManager[Any]:
+        """A pooled DB-API connection to the namespace for a `with` block (`lamina.sql()`):
+        one transaction, committed when the block ends and rolled back when it raises (a
+        savepoint when nested); with `autocommit`, none of its own. Table calls made inside the
+        block by the same thread or task use the same connection."""
+        ...
+
     def close(self) -> None: ...
 
     def forget(self) -> None:
-        """In a forked child: drop the parent's connection without closing it."""
+        """In a forked child: drop the parent's connections without closing them."""
 
 
 @dataclass(slots=True)
@@ -443,35 +454,43 @@ def service_url(store_url: str | None, service: str, state_dir: Path) -> str:
     return f"sqlite:///{(state_dir / 'services' / f'{service}.db').absolute()}"
 
 
-def open_engine(url: str) -> TableEngine:
-    """The engine for a service location (`service_url`); connects on first use."""
+def open_engine(url: str, *, pool_size: int = 1, application_name: str = "lamina") -> TableEngine:
+    """The engine for a service location (`service_url`); connects on first use, up to
+    `pool_size` connections (PostgreSQL ones named `application_name` in pg_stat_activity)."""
     if url.startswith("sqlite:///"):
         from lamina.store._tables_sqlite import SqliteTables
 
-        return SqliteTables(Path(url.removeprefix("sqlite:///")))
+        return SqliteTables(Path(url.removeprefix("sqlite:///")), pool_size=pool_size)
     if url.startswith(("postgresql://", "postgres://")):
         from lamina.store._tables_postgres import PostgresTables
 
-        return PostgresTables.from_url(url)
+        return PostgresTables.from_url(url, pool_size=pool_size, application_name=application_name)
     raise StoreError("expected sqlite:///PATH or postgresql://... for service tables", url=url)
 
 
 # -- the function's environment -----------------------------------------------------------------
 URL_VAR = "LAMINA_TABLES_URL"  # the service's location (`service_url`)
 SPEC_VAR = "LAMINA_TABLES"  # JSON: {"service", "tables": {name: {key, sort, ttl}}, "others"}
+POOL_VAR = "LAMINA_DB_CONNECTIONS"  # connections one instance may open (its concurrency)
+NAME_VAR = "AWS_LAMBDA_FUNCTION_NAME"  # names the instance's connections: lamina:<function>
 
 
 def tables_env(
-    service: str, url: str, defs: Sequence[TableDef], others: Mapping[str, str]
+    service: str,
+    url: str,
+    defs: Sequence[TableDef],
+    others: Mapping[str, str],
+    connections: int = 1,
 ) -> dict[str, str]:
     """What the platform puts in the environment of `service`'s functions: its own tables'
-    location and specs, and the names of other services' tables (names only, for errors)."""
+    location and specs, the names of other services' tables (names only, for errors), and how
+    many connections an instance may open (for tables and `lamina.sql` together)."""
     spec = {
         "service": service,
         "tables": {d.name: d.to_json() for d in defs},
         "others": dict(others),
     }
-    return {URL_VAR: url, SPEC_VAR: orjson.dumps(spec).decode()}
+    return {URL_VAR: url, SPEC_VAR: orjson.dumps(spec).decode(), POOL_VAR: str(connections)}
 
 
 def from_env(environ: Mapping[str, str], clock: WallClock | None = None) -> Tables:
@@ -480,17 +499,19 @@ def from_env(environ: Mapping[str, str], clock: WallClock | None = None) -> Tabl
     if not url or not raw:
         raise TableError(
             "?",
-            f"{URL_VAR} and {SPEC_VAR} are not set: lamina.table works inside functions run by"
-            " Lamina, whose service declares `tables:` in lamina.yaml",
+            f"{URL_VAR} and {SPEC_VAR} are not set: lamina.table and lamina.sql work inside"
+            " functions run by Lamina",
         )
     spec = orjson.loads(raw)
     defs = {
         name: TableDef(name, key=d["key"], sort=d.get("sort"), ttl=d.get("ttl"))
         for name, d in spec["tables"].items()
     }
-    return Tables(
-        spec["service"], defs, open_engine(url), clock or SystemClock(), spec.get("others", {})
+    pool_size = max(1, int(environ.get(POOL_VAR) or 1))
+    engine = open_engine(
+        url, pool_size=pool_size, application_name=f"lamina:{environ.get(NAME_VAR, '?')}"
     )
+    return Tables(spec["service"], defs, engine, clock or SystemClock(), spec.get("others", {}))
 
 
 # Instances are forked from a zygote: a child must not use (or close) its parent's connections.
