@@ -1,6 +1,7 @@
 """Lamina's core benchmarks, in one run: warm path against bare uvicorn, with recording
 (invocation records, logs and metrics) on and off for a no-op function and one that prints a
-line per request, and cold starts (fork from the zygote) against spawning a fresh interpreter.
+line per request (each the mean of two runs, on and off alternating), and cold starts (fork
+from the zygote) against spawning a fresh interpreter.
 
     python benchmarks/run.py                 # everything, prints a table
     python benchmarks/run.py --markdown      # the same as a Markdown table for docs/benchmarks.md
@@ -129,13 +130,23 @@ def warm(connections: int, duration_s: int) -> dict[str, dict[str, float]]:
         wait_http(url)
         wrk(url, connections, 2)  # warm-up
         results["bare uvicorn (in-process handler)"] = wrk(url, connections, duration_s)
-    for recording, extra in (("on", ()), ("off (--no-record)", ("--no-record",))):
+    # Recording on and off alternate (on, off, off, on) and each figure is the mean of its two
+    # runs, so that a drift of the machine during the run does not land on one side.
+    runs: dict[str, list[dict[str, float]]] = {}
+    for recording, extra in (
+        ("on", ()),
+        ("off (--no-record)", ("--no-record",)),
+        ("off (--no-record)", ("--no-record",)),
+        ("on", ()),
+    ):
         with lamina_platform(*extra) as (gateway, _admin, _token):
             for path, what in (("hello", "no-op"), ("logline", "prints a line")):
                 wrk(f"{gateway}/{path}", connections, 3)  # warm-up: scale out to the load
-                results[f"Lamina, {what}, recording {recording}"] = wrk(
-                    f"{gateway}/{path}", connections, duration_s
+                runs.setdefault(f"Lamina, {what}, recording {recording}", []).append(
+                    wrk(f"{gateway}/{path}", connections, duration_s)
                 )
+    for name, measured in runs.items():
+        results[name] = {key: statistics.mean(m[key] for m in measured) for key in measured[0]}
     return results
 
 

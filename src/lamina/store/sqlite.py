@@ -51,6 +51,7 @@ from lamina.store._rows import (
     usage_from_row,
     usage_query,
 )
+from lamina.store._writer import TelemetryWriter
 from lamina.store.types import (
     ApiKey,
     FunctionUsage,
@@ -104,7 +105,7 @@ _CLAIM_TICK = "INSERT OR IGNORE INTO schedule_ticks (schedule_id, tick_ms, owner
 _LAST_TICK = "SELECT max(tick_ms) FROM schedule_ticks WHERE schedule_id = ?"
 
 
-class _BatchInsert:
+class BatchInsert:
     """One table's batch insert as multi-row `INSERT ... VALUES (...), (...), ...` statements of
     a power-of-two number of rows each (so a batch of any size needs at most a handful of
     distinct, cached statements). `executemany` would hand the GIL back and forth once per row,
@@ -144,8 +145,8 @@ class _BatchInsert:
             done += chunk
 
 
-_ADD_INVOCATION = _BatchInsert("invocations", INVOCATION_COLUMNS)
-_ADD_LOG = _BatchInsert("logs", LOG_COLUMNS)
+_ADD_INVOCATION = BatchInsert("invocations", INVOCATION_COLUMNS)
+_ADD_LOG = BatchInsert("logs", LOG_COLUMNS)
 # Pruning deletes in chunks, one transaction each, so other calls run in between.
 _PRUNE_CHUNK = 5_000
 _PRUNE = (
@@ -170,8 +171,11 @@ class SqliteStore:
         sync: SyncMode = "enqueue",
         busy_timeout_ms: int = 10_000,  # how long a writer waits for another process's lock
         url: str | None = None,  # how the store was named, for error messages
+        telemetry_process: bool = True,  # records and log lines inserted by a child process
     ) -> None:
         self.path = path
+        self.telemetry_process = telemetry_process
+        self._writer: TelemetryWriter | None = None
         self.sync: SyncMode = sync
         self.busy_timeout_ms = busy_timeout_ms
         self.url = url or f"sqlite:///{path}"
@@ -197,12 +201,22 @@ class SqliteStore:
         except BaseException:
             await self.close()
             raise
+        if self.telemetry_process:
+            self._writer = TelemetryWriter(
+                str(self.path),
+                busy_timeout_ms=self.busy_timeout_ms,
+                synchronous=self._base_sync,
+                url=self.url,
+            )
         log.info(
             "store opened",
             extra={"store": self.url, "backend": "sqlite", "migrations_applied": applied},
         )
 
     async def close(self) -> None:
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            await writer.close()
         reports, self._reports = self._reports, None
         if reports is not None:
             try:
@@ -408,7 +422,12 @@ class SqliteStore:
         """Insert records in one transaction (`synchronous=NORMAL` unless `sync="full"`:
         telemetry is not an accepted event, a power loss may drop the last batches)."""
         if records:
-            await self._transact(functools.partial(_ADD_INVOCATION.run, records, invocation_row))
+            if self._writer is not None:
+                await self._writer.write("invocations", [invocation_row(r) for r in records])
+            else:
+                await self._transact(
+                    functools.partial(_ADD_INVOCATION.run, records, invocation_row)
+                )
 
     async def invocations(
         self,
@@ -459,7 +478,10 @@ class SqliteStore:
         can take it: a reader that sees seq N already sees every line below N, so `after_seq`
         never skips a line."""
         if lines:
-            await self._transact(functools.partial(_ADD_LOG.run, lines, log_row))
+            if self._writer is not None:
+                await self._writer.write("logs", [log_row(line) for line in lines])
+            else:
+                await self._transact(functools.partial(_ADD_LOG.run, lines, log_row))
 
     async def logs(
         self,

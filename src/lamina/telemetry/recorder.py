@@ -186,8 +186,14 @@ class Recorder:
         records, self._handed = self._handed, []
         raw = list(self._lines)
         self._lines.clear()
-        if records and self._spans is not None:
-            self._spans.submit(records)
+        try:
+            await self._write(records, raw)
+        finally:  # exported once stored (a trace a collector shows is in the dashboard too)
+            if records and self._spans is not None:
+                self._spans.submit(records)
+        self.written += len(records)
+
+    async def _write(self, records: list[InvocationRecord], raw: list[tuple[Any, ...]]) -> None:
         if raw:
             lines: list[LogLine] = []
             for start in range(0, len(raw), _CHUNK):
@@ -202,7 +208,6 @@ class Recorder:
             await self._store.add_logs(lines)
         if records:
             await self._store.add_invocations(records)
-        self.written += len(records)
 
     async def _prune(self) -> None:
         now = self._clock.monotonic()
