@@ -74,15 +74,19 @@ class Up:
 
 
 @contextlib.contextmanager
-def lamina_up(app: Path, *args: str) -> Iterator[Up]:
+def lamina_up(app: Path, *args: str, session: bool = False) -> Iterator[Up]:
     """Run `python -m lamina up APP --port 0 ARGS...`; wait for APP/.lamina/platform.json
-    (a stale one left by a killed platform is removed first)."""
+    (a stale one left by a killed platform is removed first). With `session`, in a process
+    group of its own, as a terminal runs a command (`os.killpg` then acts like Ctrl-C)."""
     log = app.parent / f"{app.name}-up.log"
     runtime = app / ".lamina" / "platform.json"
     runtime.unlink(missing_ok=True)
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [*LAMINA, "up", str(app), "--port", "0", *args], stdout=out, stderr=subprocess.STDOUT
+            [*LAMINA, "up", str(app), "--port", "0", *args],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=session,
         )
     tree: list[psutil.Process] = []
     try:

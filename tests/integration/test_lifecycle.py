@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -18,10 +19,11 @@ import httpx
 import psutil
 import typer
 from handlers.ops import Gate
-from harness import lamina_up, write_app
+from harness import lamina_up, until, write_app
 from typer.testing import CliRunner
 
 from lamina.cli import app as cli_app
+from lamina.store.sqlite import SqliteStore
 
 LAMINA = [sys.executable, "-m", "lamina"]
 
@@ -97,6 +99,39 @@ async def test_sigterm_lets_the_in_flight_request_finish_then_exits_0_leaving_no
     assert response.status_code == 200 and response.json()["pid"] == pid
     assert code == 0, output
     assert left == [], f"still running after exit: {left}"
+
+
+async def test_ctrl_c_drains_like_sigterm_though_every_process_of_the_group_gets_sigint(
+    tmp_path: Path,
+) -> None:
+    """A terminal's Ctrl-C signals the whole foreground process group: zygotes, instances and
+    the telemetry writer must leave it to the platform, which drains and records as usual."""
+    app = _app(tmp_path)
+    with lamina_up(app, session=True) as up:
+        async with (
+            Gate() as gate,
+            httpx.AsyncClient(base_url=up.gateway_url, timeout=30) as client,
+            asyncio.TaskGroup() as tasks,
+        ):
+            await client.get("/echo")  # its record's batch starts the telemetry writer
+            await until(
+                lambda: any("lamina.store._writer" in " ".join(p.cmdline()) for p in up.tree()),
+                "the telemetry writer process",
+            )
+            call = tasks.create_task(client.post("/gated", json={"gate": gate.port}))
+            [pid] = await gate.arrivals(1)
+            os.killpg(up.process.pid, signal.SIGINT)
+            await asyncio.to_thread(_refused, up.gateway_url)
+            gate.open()
+            response = await call
+        code = await asyncio.to_thread(up.process.wait, 10)
+        output = up.output()
+    assert response.status_code == 200 and response.json()["pid"] == pid
+    assert code == 0, output
+    assert "KeyboardInterrupt" not in output, output
+    async with SqliteStore(app / ".lamina" / "lamina.db", telemetry_process=False) as store:
+        recorded = {r.function_id: r.status for r in await store.invocations()}
+    assert recorded == {"svc.echo": "ok", "svc.gated": "ok"}  # the last batch landed too
 
 
 def test_after_sigkill_of_the_platform_its_zygotes_and_instances_exit_on_their_own(

@@ -94,7 +94,8 @@ class TelemetryWriter:
                 str(os.getpid()),
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
-            )
+                start_new_session=True,  # a terminal's Ctrl-C reaches only the platform, which
+            )  # writes its last batch before it stops the writer
         return self._proc
 
     async def _reap(self) -> None:

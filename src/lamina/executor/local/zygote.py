@@ -105,6 +105,9 @@ class ZygoteProcess(asyncio.Protocol):
                 env=env,
                 cwd=self.fn.service_path,
                 stdin=asyncio.subprocess.DEVNULL,
+                # A session of its own (its instances join it): a terminal's Ctrl-C
+                # reaches only the platform, which drains and stops instances itself.
+                start_new_session=True,
             )
         finally:
             theirs.close()
