@@ -3,13 +3,19 @@ and rate limits, each allowed and refused the way a client sees it."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import jwt
 import pytest
 from harness import HANDLERS, client_for, jsonl, run_platform
+from typer.testing import CliRunner
+
+from lamina.cli import app as cli_app
 
 pytestmark = pytest.mark.integration
 
@@ -176,3 +182,34 @@ async def test_rate_limited_route_answers_429_with_retry_after(app_dir: Path) ->
         assert limited.json() == {"message": "Too Many Requests"}
         assert int(limited.headers["retry-after"]) > 900  # 1 token per 1000 s
         assert (await client.get("/public")).status_code == 200  # other routes are unaffected
+
+
+async def test_lamina_keys_creates_lists_and_revokes_what_the_gateway_honours(
+    app_dir: Path,
+) -> None:
+    runner = CliRunner()
+
+    def keys(*args: str) -> Any:
+        return runner.invoke(cli_app, ["keys", *args, "-C", str(app_dir)])
+
+    async with run_platform(app_dir) as platform, client_for(platform) as client:
+        created = await asyncio.to_thread(keys, "create", "cli-app", "--quota", "5", "--json")
+        made = json.loads(created.output)
+        allowed = await client.get("/orders/1", headers={"x-api-key": made["key"]})
+        listed = await asyncio.to_thread(keys, "ls")
+        burst_alone = await asyncio.to_thread(keys, "create", "x", "--burst", "3")
+        revoked = await asyncio.to_thread(keys, "revoke", made["id"])
+        refused = await client.get("/orders/1", headers={"x-api-key": made["key"]})
+        after = await asyncio.to_thread(keys, "ls", "--all", "--json")
+        again = await asyncio.to_thread(keys, "revoke", made["id"])
+
+    assert created.exit_code == 0 and made["key"].startswith("lk_"), created.output
+    assert allowed.status_code == 200
+    assert listed.exit_code == 0 and "cli-app" in listed.output and made["id"] in listed.output
+    assert made["key"] not in listed.output  # only its hash is kept
+    assert burst_alone.exit_code == 2 and "--burst needs --rate" in burst_alone.output
+    assert revoked.exit_code == 0 and f"revoked {made['id']}" in revoked.output
+    assert refused.status_code == 403
+    [row] = json.loads(after.output)
+    assert (row["id"], row["revoked"], row["used_today"]) == (made["id"], True, 1)
+    assert again.exit_code != 0 and made["id"] in again.output
