@@ -38,6 +38,7 @@ from lamina.cli.observe import (
     logs,
     trace,
 )
+from lamina.cli.sam import ParamOpt, parameters, sam_app
 from lamina.cli.scaffold import scaffold
 from lamina.cli.tables import table_app
 from lamina.errors import ClientError, LaminaError, ManifestError
@@ -59,7 +60,8 @@ _target = target
 @app.command(epilog="Example: lamina up examples/hello --port 8080")
 def up(
     app_dir: Annotated[
-        Path, typer.Argument(help="Folder with lamina.yaml (or the file itself).")
+        Path,
+        typer.Argument(help="Folder with lamina.yaml (or the file itself, or a SAM template)."),
     ] = Path("."),
     port: Annotated[int, typer.Option(help="Gateway port (0: any free port).")] = 8080,
     admin_port: Annotated[
@@ -95,6 +97,7 @@ def up(
             " connections (platform pool + max_instances x concurrency of every function).",
         ),
     ] = None,
+    param: ParamOpt = None,
 ) -> None:
     """Run the platform in the foreground until Ctrl-C / SIGTERM, then drain and exit.
 
@@ -111,6 +114,7 @@ def _options(given: dict[str, Any]) -> dict[str, Any]:
     names = (
         *("host", "port", "admin_port", "store", "grace", "record", "retention_days"),
         "max_db_connections",
+        "param",
     )
     return {name: given[name] for name in names}
 
@@ -123,7 +127,7 @@ def _platform(app_dir: Path, log_level: str, log_json: bool, **flags: Any) -> An
     from lamina.telemetry.otlp import otlp_traces_endpoint
 
     try:
-        spec = load_app(app_dir)
+        spec = load_app(app_dir, parameters=parameters(flags["param"]))
     except ManifestError as exc:
         raise _fail(str(exc), 2) from None
     configure_logging(log_level, json=log_json)
@@ -360,6 +364,7 @@ def init(directory: Annotated[Path, typer.Argument(help="Folder to create the ap
 app.add_typer(dlq_app, name="dlq")
 app.add_typer(table_app, name="table")
 app.add_typer(keys_app, name="keys")
+app.add_typer(sam_app, name="sam")
 app.command(epilog=SEND_EXAMPLE)(send)
 app.command(epilog=PUBLISH_EXAMPLE)(publish)
 app.command(epilog=INVOCATIONS_EXAMPLE)(invocations)

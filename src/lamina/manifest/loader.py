@@ -38,6 +38,7 @@ from lamina.manifest.routekey import RouteKey
 __all__ = ["load_app", "parse_app"]
 
 FILE_NAME = "lamina.yaml"
+SAM_FILE_NAME = "template.yaml"  # `sam init`'s name; used when a folder has no lamina.yaml
 APP_KEYS = ("app", "gateway", "services")
 SERVICE_KEYS = ("path", "env", "tables", "functions")
 TABLE_KEYS = ("key", "sort", "ttl")
@@ -63,12 +64,22 @@ _ATTRIBUTE_NAME = re.compile(r"^[^\"\\\x00-\x1f]{1,255}$")  # no quotes, backsla
 _ATTRIBUTE = "an attribute name (1-255 characters, no quotes, backslashes or control characters)"
 
 
-def load_app(path: Path | str, *, environ: Mapping[str, str] | None = None) -> AppSpec:
+def load_app(
+    path: Path | str,
+    *,
+    environ: Mapping[str, str] | None = None,
+    parameters: Mapping[str, str] | None = None,
+) -> AppSpec:
     """Load the app in directory `path`, or from `path` itself when it names the YAML file.
 
-    `${env:NAME}` references in `gateway.auth` are read from `environ` (default: os.environ)."""
+    A file with `Transform: AWS::Serverless-2016-10-31` is an AWS SAM template (see
+    `lamina.manifest.sam`; a folder without lamina.yaml but with template.yaml is one too);
+    `parameters` override its Parameters. `${env:NAME}` references in `gateway.auth` are read
+    from `environ` (default: os.environ)."""
     given = Path(os.path.normpath(Path(path).absolute()))
     file = given if given.is_file() or given.suffix in (".yaml", ".yml") else given / FILE_NAME
+    if not file.exists() and (file.parent / SAM_FILE_NAME).is_file():
+        file = file.parent / SAM_FILE_NAME
     shown = _relative_to_cwd(file)
     if not file.is_file():
         raise ManifestError(f"no {file.name} in {file.parent}", file=shown)
@@ -79,6 +90,12 @@ def load_app(path: Path | str, *, environ: Mapping[str, str] | None = None) -> A
         raise ManifestError(message, file=shown) from None
     except OSError as exc:
         raise ManifestError(f"cannot read the file: {exc.strerror}", file=shown) from None
+    from lamina.manifest import sam  # sam builds on this module's checks
+
+    if sam.is_sam_template(text):
+        return sam.parse_sam(text, file=file, shown=shown, parameters=parameters).spec
+    if parameters:
+        raise ManifestError("--param applies to SAM templates only", file=shown)
     return _parse(text, root=file.parent, file=file, shown=shown, environ=environ)
 
 

@@ -1,0 +1,120 @@
+"""`lamina up` on AWS SAM templates: the hello-world API answers over real HTTP, a message sent
+to the template's SQS queue (and SNS topic) reaches the function subscribed to it, a Lambda
+authorizer guards its route, and `lamina dev` reloads an edited function."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import httpx
+import pytest
+from harness import client_for, jsonl, lamina_up, until
+from test_cli_events import lamina
+from test_dev_reload import dev_platform
+
+pytestmark = pytest.mark.timeout(60)
+
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "sam"
+
+
+def test_lamina_up_serves_the_hello_world_template(tmp_path: Path) -> None:
+    app = tmp_path / "sam-app"
+    shutil.copytree(FIXTURES / "hello-world", app)
+    with lamina_up(app) as up:  # a folder without lamina.yaml: its template.yaml runs
+        response = httpx.get(f"{up.gateway_url}/hello", timeout=30)
+        missing = httpx.get(f"{up.gateway_url}/nope", timeout=30)
+        banner = up.output()
+    assert response.status_code == 200, response.text
+    assert response.json() == {"message": "hello world"}
+    assert missing.status_code == 404
+    assert "GET /hello" in banner and "sam-app.HelloWorldFunction" in banner
+
+
+async def test_sam_queue_and_topic_messages_reach_their_functions(tmp_path: Path) -> None:
+    app = tmp_path / "orders"
+    shutil.copytree(FIXTURES / "queue-schedule", app)
+    out = tmp_path / "out"
+    out.mkdir()
+    with lamina_up(app, "--param", f"OutDir={out}"):
+        body = json.dumps({"orderId": "o-1"})
+        sent = await lamina("send", "OrdersQueue", "--body", body, "-C", str(app))
+        published = await lamina(
+            "publish", "orders-alerts", "--message", "low stock", "-C", str(app)
+        )
+        orders = await until(lambda: jsonl(out / "orders.jsonl"), "the order to be consumed")
+        alerts = await until(lambda: jsonl(out / "alerts.jsonl"), "the alert to be delivered")
+    assert sent[0] == 0, sent
+    assert published[0] == 0, published
+    assert orders == [{"body": body, "source": "aws:sqs"}]
+    assert alerts == ["low stock"]
+
+
+GUARDED = """\
+Transform: AWS::Serverless-2016-10-31
+Resources:
+  Api:
+    Type: AWS::Serverless::HttpApi
+    Properties:
+      Auth:
+        DefaultAuthorizer: Gate
+        Authorizers:
+          Gate:
+            FunctionArn: !GetAtt Gatekeeper.Arn
+            EnableSimpleResponses: true
+            AuthorizerPayloadFormatVersion: "2.0"
+            Identity: {Headers: [X-Token]}
+  Gatekeeper:
+    Type: AWS::Serverless::Function
+    Properties: {CodeUri: src/, Handler: app.gate, Runtime: python3.12}
+  Secret:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: src/
+      Handler: app.secret
+      Runtime: python3.12
+      Events:
+        Get:
+          Type: HttpApi
+          Properties: {ApiId: !Ref Api, Path: /secret, Method: GET}
+"""
+GUARDED_CODE = """\
+def gate(event, context):
+    ok = event["headers"].get("x-token") == "let-me-in"
+    return {"isAuthorized": ok, "context": {"user": "ada"}}
+
+
+def secret(event, context):
+    user = event["requestContext"]["authorizer"]["lambda"]["user"]
+    return {"statusCode": 200, "body": "secret for " + user}
+"""
+
+
+def test_a_sam_lambda_authorizer_guards_its_route(tmp_path: Path) -> None:
+    app = tmp_path / "guarded"
+    (app / "src").mkdir(parents=True)
+    (app / "template.yaml").write_text(GUARDED)
+    (app / "src" / "app.py").write_text(GUARDED_CODE)
+    with lamina_up(app) as up:
+        url = f"{up.gateway_url}/secret"
+        missing = httpx.get(url, timeout=30)
+        wrong = httpx.get(url, headers={"X-Token": "guess"}, timeout=30)
+        right = httpx.get(url, headers={"X-Token": "let-me-in"}, timeout=30)
+    assert (missing.status_code, wrong.status_code) == (401, 403)
+    assert right.status_code == 200, right.text
+    assert right.text == "secret for ada"
+
+
+async def test_dev_reloads_a_sam_function_edit(tmp_path: Path) -> None:
+    app = tmp_path / "sam-app"
+    shutil.copytree(FIXTURES / "hello-world", app)
+    code = app / "hello_world" / "app.py"
+    async with dev_platform(app) as dev, client_for(dev.platform) as client:
+        before = (await client.get("/hello")).json()
+        report = await dev.edit(
+            "hello_world/app.py", code.read_text().replace('"hello world"', '"hello again"')
+        )
+        after = (await client.get("/hello")).json()
+    assert report.ok, report.detail
+    assert (before, after) == ({"message": "hello world"}, {"message": "hello again"})
