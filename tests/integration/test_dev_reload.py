@@ -84,11 +84,12 @@ class Dev:
 
 
 @contextlib.asynccontextmanager
-async def dev_platform(root: Path) -> AsyncIterator[Dev]:
+async def dev_platform(root: Path, parameters: dict[str, str] | None = None) -> AsyncIterator[Dev]:
     options = PlatformOptions(port=0, state_dir=root / ".lamina", grace_s=5.0)
-    platform = Platform(load_app(root), options)
+    platform = Platform(load_app(root, parameters=parameters), options)
     await platform.start()
-    dev = Dev(root, platform, Reloader(platform, lambda r: dev.reports.append(r)))
+    reloader = Reloader(platform, lambda r: dev.reports.append(r), parameters=parameters)
+    dev = Dev(root, platform, reloader)
     try:
         dev.reloader.start()
         await asyncio.wait_for(dev.reloader.ready.wait(), 10)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -118,3 +119,24 @@ async def test_dev_reloads_a_sam_function_edit(tmp_path: Path) -> None:
         after = (await client.get("/hello")).json()
     assert report.ok, report.detail
     assert (before, after) == ({"message": "hello world"}, {"message": "hello again"})
+
+
+async def test_dev_keeps_the_template_parameters_on_a_reload(tmp_path: Path) -> None:
+    app = tmp_path / "sam-app"
+    shutil.copytree(FIXTURES / "queue-schedule", app)
+    template = app / "template.yaml"
+    out = str(tmp_path / "out")
+
+    def out_dirs(dev: Any) -> set[str]:
+        return {fn.environment.get("OUT_DIR", "") for fn in dev.platform.app.functions().values()}
+
+    async with dev_platform(app, {"OutDir": out}) as dev:
+        before = out_dirs(dev)
+        report = await dev.edit(
+            "template.yaml", template.read_text().replace("Timeout: 10", "Timeout: 12")
+        )
+        after = out_dirs(dev)
+        timeouts = {fn.timeout for fn in dev.platform.app.functions().values()}
+    assert report.ok, report.detail
+    assert before == after == {out}  # not the template's default, /tmp
+    assert timeouts == {12}

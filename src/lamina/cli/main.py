@@ -173,7 +173,7 @@ def dev(**flags: Any) -> None:
         sys.stdout.flush()
 
     try:
-        _run(run_dev(platform, report, started))
+        _run(run_dev(platform, report, started, parameters(flags["param"])))
     except LaminaError as exc:
         raise _fail(str(exc)) from None
 

@@ -20,7 +20,7 @@ import logging
 import os
 import signal
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,8 +54,16 @@ Report = Callable[[ReloadReport], None]
 class Reloader:
     """Watches the app's files and hot-reloads a running `Platform` until `stop()`."""
 
-    def __init__(self, platform: Platform, report: Report, *, step_ms: int = 50) -> None:
+    def __init__(
+        self,
+        platform: Platform,
+        report: Report,
+        *,
+        step_ms: int = 50,
+        parameters: Mapping[str, str] | None = None,
+    ) -> None:
         self._platform = platform
+        self._parameters = parameters  # a SAM template's --param overrides, kept on every reload
         self._report = report
         self._step_ms = step_ms  # quiet time that ends a burst of changes (one save, a checkout)
         self._stop = asyncio.Event()
@@ -194,7 +202,7 @@ class Reloader:
         platform = self._platform
         old = platform.app
         try:
-            new = await asyncio.to_thread(load_app, old.file)
+            new = await asyncio.to_thread(load_app, old.file, parameters=self._parameters)
             if new.root != old.root:
                 raise ManifestError("the app folder moved; restart lamina dev", file=str(old.file))
             schedule_targets(new.functions().values())  # bad schedules, before anything changes
@@ -317,13 +325,14 @@ async def run_dev(
     platform: Platform,
     report: Report,
     on_started: Callable[[Platform, Reloader], None] | None = None,
+    parameters: Mapping[str, str] | None = None,
 ) -> None:
     """`Platform.run_forever` with a `Reloader`: serve and hot-reload until SIGINT/SIGTERM."""
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    reloader = Reloader(platform, report)
+    reloader = Reloader(platform, report, parameters=parameters)
     try:
         await platform.start()
         reloader.start()
