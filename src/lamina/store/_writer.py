@@ -108,8 +108,8 @@ class TelemetryWriter:
 def main(argv: Sequence[str]) -> None:
     """The child: `main([PATH, BUSY_TIMEOUT_MS, SYNCHRONOUS, PARENT_PID])` (see `_CHILD`)."""
     from lamina.runtime.zygote import die_with_parent
+    from lamina.store._batch import BatchInsert
     from lamina.store._rows import INVOCATION_COLUMNS, LOG_COLUMNS
-    from lamina.store.sqlite import BatchInsert
 
     path, busy_timeout_ms, synchronous, parent = argv[0], int(argv[1]), argv[2], int(argv[3])
     if synchronous not in ("NORMAL", "FULL"):
