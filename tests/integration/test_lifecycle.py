@@ -129,7 +129,7 @@ async def test_ctrl_c_drains_like_sigterm_though_every_process_of_the_group_gets
     assert response.status_code == 200 and response.json()["pid"] == pid
     assert code == 0, output
     assert "KeyboardInterrupt" not in output, output
-    async with SqliteStore(app / ".lamina" / "lamina.db", telemetry_process=False) as store:
+    async with SqliteStore(app / ".lamina" / "lamina.db") as store:
         recorded = {r.function_id: r.status for r in await store.invocations()}
     assert recorded == {"svc.echo": "ok", "svc.gated": "ok"}  # the last batch landed too
 

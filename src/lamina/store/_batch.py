@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from collections.abc import Sequence
+from typing import Any
 
 __all__ = ["BatchInsert"]
-
-_Item = TypeVar("_Item")
 
 
 class BatchInsert:
@@ -31,15 +29,8 @@ class BatchInsert:
             sql = self._sql[rows] = self._head + ", ".join([self._row] * rows)
         return sql
 
-    def run(
-        self,
-        items: Sequence[_Item],
-        row_of: Callable[[_Item], tuple[Any, ...]],
-        conn: sqlite3.Connection,
-    ) -> None:
-        """Insert `items` in order as `row_of` makes them rows, on the store's thread (off the
-        event loop's); chunks stay under SQLite's limit on bound parameters."""
-        rows = [row_of(item) for item in items]
+    def run(self, rows: Sequence[Sequence[Any]], conn: sqlite3.Connection) -> None:
+        """Insert `rows` in order; chunks stay under SQLite's limit on bound parameters."""
         most = min(256, conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // self.width)
         chunk = 1 << (most.bit_length() - 1)  # the largest power of two <= most
         done = 0

@@ -10,8 +10,9 @@ Protocol: the parent writes frames (4-byte big-endian length, then orjson) `{"ta
 "invocations", "rows": [[...], ...]}` on the child's stdin; the child inserts each frame's rows
 in one transaction, in order, and answers `{"ok": true}` or `{"ok": false, "error": "..."}` on
 stdout. It exits when stdin closes, and (Linux) when the platform dies. One batch is in flight
-at a time. If the child dies before answering, SQLite rolled its transaction back: the parent
-starts a new child and sends the batch again, once.
+at a time. If the child dies before answering, the parent starts a new child and sends the batch
+again, once: SQLite rolled an unfinished transaction back, so the batch is written once, unless
+the child died between its commit and its answer (then the batch is written twice).
 """
 
 from __future__ import annotations
@@ -127,7 +128,7 @@ def main(argv: Sequence[str]) -> None:
         request = orjson.loads(source.read(_HEADER.unpack(header)[0]))
         try:
             conn.execute("BEGIN IMMEDIATE")
-            inserts[request["table"]].run(request["rows"], tuple, conn)
+            inserts[request["table"]].run(request["rows"], conn)
             conn.execute("COMMIT")
             answer: dict[str, Any] = {"ok": True}
         except sqlite3.Error as exc:

@@ -1,7 +1,9 @@
 """The SQLite backend: the embedded default store, one file under `APP_DIR/.lamina/`.
 
-Every call runs on one dedicated thread that owns the store's only connection, so calls are
-async for the caller and serialized for SQLite. Writes use `BEGIN IMMEDIATE`: the write lock is
+Every call runs on one dedicated thread that owns the store's connection, so calls are async for
+the caller and serialized for SQLite; reports (`usage`) read on a second connection and thread,
+and invocation records and log lines are inserted by a child process (`lamina.store._writer`),
+started at the first write. Writes use `BEGIN IMMEDIATE`: the write lock is
 taken before anything is read, so two processes sharing the file never claim the same message
 and never fail with a stale snapshot; the other side waits up to `busy_timeout_ms`.
 
@@ -32,11 +34,8 @@ from typing import Any, Literal, Self, TypeVar
 
 from lamina.errors import DuplicateMessage, StoreError, StoreUnavailable
 from lamina.store import _apikeys, _migrations
-from lamina.store._batch import BatchInsert
 from lamina.store._rows import (
     COLUMNS,
-    INVOCATION_COLUMNS,
-    LOG_COLUMNS,
     dump_json,
     first_duplicate,
     invocation_from_row,
@@ -105,8 +104,6 @@ _CLAIM_TICK = "INSERT OR IGNORE INTO schedule_ticks (schedule_id, tick_ms, owner
 _LAST_TICK = "SELECT max(tick_ms) FROM schedule_ticks WHERE schedule_id = ?"
 
 
-_ADD_INVOCATION = BatchInsert("invocations", INVOCATION_COLUMNS)
-_ADD_LOG = BatchInsert("logs", LOG_COLUMNS)
 # Pruning deletes in chunks, one transaction each, so other calls run in between.
 _PRUNE_CHUNK = 5_000
 _PRUNE = (
@@ -131,10 +128,8 @@ class SqliteStore:
         sync: SyncMode = "enqueue",
         busy_timeout_ms: int = 10_000,  # how long a writer waits for another process's lock
         url: str | None = None,  # how the store was named, for error messages
-        telemetry_process: bool = True,  # records and log lines inserted by a child process
     ) -> None:
         self.path = path
-        self.telemetry_process = telemetry_process
         self._writer: TelemetryWriter | None = None
         self.sync: SyncMode = sync
         self.busy_timeout_ms = busy_timeout_ms
@@ -161,13 +156,13 @@ class SqliteStore:
         except BaseException:
             await self.close()
             raise
-        if self.telemetry_process:
-            self._writer = TelemetryWriter(
-                str(self.path),
-                busy_timeout_ms=self.busy_timeout_ms,
-                synchronous=self._base_sync,
-                url=self.url,
-            )
+        # Records and log lines are inserted by a child process, started at the first write.
+        self._writer = TelemetryWriter(
+            str(self.path),
+            busy_timeout_ms=self.busy_timeout_ms,
+            synchronous=self._base_sync,
+            url=self.url,
+        )
         log.info(
             "store opened",
             extra={"store": self.url, "backend": "sqlite", "migrations_applied": applied},
@@ -382,12 +377,7 @@ class SqliteStore:
         """Insert records in one transaction (`synchronous=NORMAL` unless `sync="full"`:
         telemetry is not an accepted event, a power loss may drop the last batches)."""
         if records:
-            if self._writer is not None:
-                await self._writer.write("invocations", [invocation_row(r) for r in records])
-            else:
-                await self._transact(
-                    functools.partial(_ADD_INVOCATION.run, records, invocation_row)
-                )
+            await self._telemetry().write("invocations", [invocation_row(r) for r in records])
 
     async def invocations(
         self,
@@ -438,10 +428,7 @@ class SqliteStore:
         can take it: a reader that sees seq N already sees every line below N, so `after_seq`
         never skips a line."""
         if lines:
-            if self._writer is not None:
-                await self._writer.write("logs", [log_row(line) for line in lines])
-            else:
-                await self._transact(functools.partial(_ADD_LOG.run, lines, log_row))
+            await self._telemetry().write("logs", [log_row(line) for line in lines])
 
     async def logs(
         self,
@@ -568,6 +555,11 @@ class SqliteStore:
     async def _transact(self, fn: Callable[[sqlite3.Connection], _T], *, fsync: bool = False) -> _T:
         """Run `fn(connection)` in a write transaction on the store's thread."""
         return await self._call(functools.partial(self._write, fn, fsync))
+
+    def _telemetry(self) -> TelemetryWriter:
+        if self._writer is None:
+            raise StoreError("the store is not open; call `await store.open()` first", url=self.url)
+        return self._writer
 
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:  # closed while the call was queued
