@@ -28,6 +28,7 @@ from lamina.cli._common import (
 from lamina.cli.cost import COST_EXAMPLE, cost
 from lamina.cli.dashboard import DASHBOARD_EXAMPLE, dashboard
 from lamina.cli.dlq import dlq_app
+from lamina.cli.export import export_app
 from lamina.cli.keys import keys_app
 from lamina.cli.messages import PUBLISH_EXAMPLE, SEND_EXAMPLE, publish, send
 from lamina.cli.observe import (
@@ -365,6 +366,7 @@ app.add_typer(dlq_app, name="dlq")
 app.add_typer(table_app, name="table")
 app.add_typer(keys_app, name="keys")
 app.add_typer(sam_app, name="sam")
+app.add_typer(export_app, name="export")
 app.command(epilog=SEND_EXAMPLE)(send)
 app.command(epilog=PUBLISH_EXAMPLE)(publish)
 app.command(epilog=INVOCATIONS_EXAMPLE)(invocations)

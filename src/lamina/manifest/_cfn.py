@@ -4,6 +4,7 @@
 into plain data in the long form (`{"Ref": x}`, `{"Fn::GetAtt": [r, a]}`), keeping the line
 of every key path like the `lamina.yaml` loader. `Resolver` evaluates intrinsic functions
 against parameters, conditions and what each resource is called inside Lamina.
+`dump_cfn_yaml` writes a template, with `Ref`, `GetAtt` and `Sub` values as short-form tags.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from lamina.errors import ManifestError
 from lamina.manifest._check import Checker, describe
 from lamina.manifest._yamlpos import Lines, _Walker, child
 
-__all__ = ["NO_VALUE", "Resolver", "load_cfn_yaml"]
+__all__ = ["NO_VALUE", "GetAtt", "Ref", "Resolver", "Sub", "dump_cfn_yaml", "load_cfn_yaml"]
 
 REGION = "us-east-1"  # what `AWS::Region` and ARNs say; Lamina runs in no AWS region
 ACCOUNT = "000000000000"
@@ -63,6 +64,55 @@ def load_cfn_yaml(text: str, file: str) -> tuple[Any, Lines]:
         raise ManifestError(f"invalid YAML: {exc}", file=file) from None
     finally:
         loader.dispose()
+
+
+class Ref(str):
+    """`!Ref Name` when dumped: a parameter or the resource's physical id."""
+
+
+class GetAtt(str):
+    """`!GetAtt Resource.Attribute` when dumped."""
+
+
+class Sub(str):
+    """`!Sub "text with ${Name}"` when dumped."""
+
+
+_TAGS = ("!Ref", "!GetAtt", "!Sub")
+
+
+class _CfnDumper(yaml.SafeDumper):
+    def ignore_aliases(self, data: Any) -> bool:
+        return True  # a value used twice is written twice, never as an anchor and alias
+
+    def choose_scalar_style(self) -> str:
+        """`!Ref Queue` rather than `!Ref 'Queue'`: a tagged scalar is plain when it can be."""
+        event = self.event
+        if isinstance(event, yaml.ScalarEvent) and event.tag in _TAGS and not event.style:
+            analysis = self.analysis or self.analyze_scalar(event.value)
+            self.analysis = analysis
+            if analysis.allow_block_plain and not analysis.empty and not analysis.multiline:
+                return ""
+        return str(super().choose_scalar_style())
+
+
+def _tagged(tag: str) -> Callable[[yaml.SafeDumper, str], yaml.ScalarNode]:
+    def represent(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+        return dumper.represent_scalar(tag, str(value))
+
+    return represent
+
+
+for _kind, _tag in ((Ref, "!Ref"), (GetAtt, "!GetAtt"), (Sub, "!Sub")):
+    _CfnDumper.add_representer(_kind, _tagged(_tag))
+
+
+def dump_cfn_yaml(data: Mapping[str, Any]) -> str:
+    """The template `data` as YAML, keys in insertion order (so the same data gives the same
+    text); `Ref`, `GetAtt` and `Sub` strings become short-form tags."""
+    return yaml.dump(
+        data, Dumper=_CfnDumper, sort_keys=False, allow_unicode=True, width=100, indent=2
+    )
 
 
 class Resolver:

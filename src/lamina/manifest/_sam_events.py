@@ -158,6 +158,8 @@ class EventMapper:
         name = event_auth.get("Authorizer", api.default if api else None)
         if name is None or name == "NONE":
             return None, ""
+        if name == "AWS_IAM":
+            return None, "IAM (SigV4) authorization is not checked by Lamina"
         chosen = api.authorizers.get(str(name)) if api else None
         if chosen is None:
             self.check.fail(

@@ -25,10 +25,10 @@ from __future__ import annotations
 import os
 import re
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from lamina.errors import ManifestError
 from lamina.manifest._cfn import ACCOUNT, REGION, Resolver, load_cfn_yaml
@@ -46,7 +46,15 @@ from lamina.manifest.models import (
     Trigger,
 )
 
-__all__ = ["Entry", "SamApp", "format_report", "is_sam_template", "load_sam", "parse_sam"]
+__all__ = [
+    "Entry",
+    "Reported",
+    "SamApp",
+    "format_report",
+    "is_sam_template",
+    "load_sam",
+    "parse_sam",
+]
 
 TRANSFORM = "AWS::Serverless-2016-10-31"
 FUNCTION = "AWS::Serverless::Function"
@@ -116,12 +124,23 @@ def parse_sam(
     return _Mapper(check, file, parameters or {}).run(data)
 
 
-def format_report(report: tuple[Entry, ...]) -> list[str]:
+class Reported(Protocol):
+    """A report line: `Entry` here, `ExportEntry` for `lamina export sam`."""
+
+    @property
+    def path(self) -> str: ...
+    @property
+    def verdict(self) -> str: ...
+    @property
+    def note(self) -> str: ...
+
+
+def format_report(
+    report: Sequence[Reported], verdicts: tuple[str, ...] = ("run", "approximated", "ignored")
+) -> list[str]:
     """The report as text lines, `verdict  path: note`, then a count of each verdict."""
     rows = [f"{e.verdict:<13}{e.path}: {e.note}" for e in report]
-    counts = {
-        v: sum(1 for e in report if e.verdict == v) for v in ("run", "approximated", "ignored")
-    }
+    counts = {v: sum(1 for e in report if e.verdict == v) for v in verdicts}
     rows.append(", ".join(f"{n} {v}" for v, n in counts.items()))
     return rows
 

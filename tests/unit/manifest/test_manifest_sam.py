@@ -623,3 +623,26 @@ def test_an_undefined_authorizer_is_an_error(tmp_path: Path) -> None:
         "Resources.Fn.Properties.Events.Open.Properties.Auth.Authorizer: authorizer 'Nope' is "
         "not defined in the API's Auth.Authorizers" in fail(tmp_path, body)
     )
+
+
+def test_a_route_with_iam_authorization_is_not_served(tmp_path: Path) -> None:
+    loaded = sam(
+        tmp_path,
+        """
+        Resources:
+          Fn:
+            Type: AWS::Serverless::Function
+            Properties:
+              CodeUri: src
+              Handler: app.handler
+              Events:
+                Signed:
+                  Type: HttpApi
+                  Properties: {Path: /signed, Method: GET, Auth: {Authorizer: AWS_IAM}}
+        """,
+    )
+    assert loaded.spec.functions()[f"{loaded.spec.name}.Fn"].events == ()
+    assert (
+        "ignored      Resources.Fn.Properties.Events.Signed: route GET /signed is not served: "
+        "IAM (SigV4) authorization is not checked by Lamina" in format_report(loaded.report)
+    )
