@@ -33,6 +33,7 @@ from lamina.events.queues import queue_store_name
 from lamina.events.scheduler import ScheduledTarget, Scheduler, schedule_targets
 from lamina.executor import ExecutorBackend, FunctionConfig, create_backend
 from lamina.gateway import GatewayApp, RouteTarget
+from lamina.gateway.front import GatewayHttpProtocol
 from lamina.gateway.guard import GatewaySecurity
 from lamina.gateway.invoke_api import ACCOUNT, function_arn
 from lamina.invoker import Invoker, PoolConfig
@@ -256,11 +257,14 @@ class Platform:
             public_paths=PUBLIC_PATHS,
             tables=self.tables,
         )
-        for asgi, sock in ((gateway, gateway_sock), (admin, admin_sock)):
+        for asgi, sock, http in (
+            (gateway, gateway_sock, GatewayHttpProtocol),
+            (admin, admin_sock, "httptools"),
+        ):
             config = uvicorn.Config(
                 asgi,
                 loop="none",
-                http="httptools",
+                http=http,
                 lifespan="off",
                 log_level="warning",
                 access_log=False,

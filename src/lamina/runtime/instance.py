@@ -26,6 +26,7 @@ import inspect
 import logging
 import os
 import resource
+import select
 import socket
 import sys
 import threading
@@ -323,13 +324,24 @@ class _Instance:
     def serve_sync(self) -> NoReturn:
         pool = ThreadPoolExecutor(self.config.concurrency) if self.config.concurrency > 1 else None
         frames = FrameReader()
-        recv = self.sock.recv
+        # One buffer for every read: `recv(256 KiB)` would map and unmap a fresh 256 KiB
+        # object per call, which costs more than the whole no-op invocation.
+        buffer = bytearray(262144)
+        view = memoryview(buffer)
+        recv_into = self.sock.recv_into
+        # Wait in poll(), not in a blocking recv: a reader asleep in recv is woken each time
+        # the platform reads this socket's last reply (to announce free buffer space), which
+        # costs a wake-up and a context switch per invocation; poll() ignores those.
+        readable = select.poll()
+        readable.register(self.sock, select.POLLIN)
+        wait = readable.poll
         running = True
         while running:
-            data = recv(262144)
-            if not data:
+            wait()
+            size = recv_into(buffer)
+            if not size:
                 break
-            for message in frames.feed(data):
+            for message in frames.feed(view[:size]):
                 op = message.get("op")
                 if op == "stop":
                     running = False
