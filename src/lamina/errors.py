@@ -11,7 +11,8 @@
     │   ├── InitError            the handler module failed to import or has no such handler
     │   └── MalformedResult      the handler returned something that cannot be serialized
     ├── PlatformError            Lamina itself failed (instance could not start, shutting down)
-    │   └── ShuttingDown         the platform stopped accepting work
+    │   ├── ShuttingDown         the platform stopped accepting work
+    │   └── RequirementsError    a service's requirements could not be installed
     ├── ClientError              a CLI/SDK call could not reach or was refused by a platform
     ├── EventError               an event (queue message, topic message) was refused
     │   ├── QueueNotFound        no `queue` trigger names that queue
@@ -51,6 +52,7 @@ __all__ = [
     "PayloadTooLarge",
     "PlatformError",
     "QueueNotFound",
+    "RequirementsError",
     "ShuttingDown",
     "StoreError",
     "StoreUnavailable",
@@ -159,6 +161,22 @@ class PlatformError(LaminaError):
 
 class ShuttingDown(PlatformError):
     """Raised for new work that arrives after the platform began to drain."""
+
+
+class RequirementsError(PlatformError):
+    """Raised when a service's virtual environment cannot be built from its requirements
+    file; carries the service, the file and the installer's own output."""
+
+    def __init__(self, service: str, requirements: str, problem: str, output: str = "") -> None:
+        self.service = service
+        self.requirements = requirements  # the file as shown to people (relative to the app)
+        self.problem = problem  # e.g. "uv exited with status 1"
+        self.output = output  # the installer's output (its last lines)
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        text = f"service {self.service}: cannot install {self.requirements}: {self.problem}"
+        return f"{text}\n{self.output}" if self.output else text
 
 
 class ClientError(LaminaError):

@@ -16,3 +16,12 @@ def app_dir(tmp_path: Path) -> Callable[..., Path]:
         return write_app(tmp_path / "app", functions, env)
 
     return make
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store_url(request: pytest.FixtureRequest) -> str | None:
+    """The store a test runs on: None for the default SQLite, or a PostgreSQL schema's URL."""
+    if request.param == "sqlite":
+        return None
+    url: str = request.getfixturevalue("postgres_schema_url")
+    return url

@@ -23,14 +23,6 @@ EXAMPLE = Path(__file__).parents[2] / "examples" / "shop"
 SECRET = "shop-test-secret-0123456789abcdef"  # PyJWT wants 32+ bytes for HS256
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def store_url(request: pytest.FixtureRequest) -> str | None:
-    if request.param == "sqlite":
-        return None
-    url: str = request.getfixturevalue("postgres_schema_url")
-    return url
-
-
 @pytest.fixture
 def shop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     # A copy, so that the platform's .lamina/ state never lands in the repository.

@@ -41,14 +41,6 @@ def sql_app(directory: Path, max_instances: int = 3) -> Path:
     return directory
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def store_url(request: pytest.FixtureRequest) -> str | None:
-    if request.param == "sqlite":
-        return None
-    url: str = request.getfixturevalue("postgres_schema_url")
-    return url
-
-
 async def call(client: httpx.AsyncClient, function_id: str, payload: dict[str, Any]) -> Any:
     response = await client.post(f"/2015-03-31/functions/{function_id}/invocations", json=payload)
     assert response.status_code == 200, response.text

@@ -49,14 +49,6 @@ def tables_app(directory: Path) -> Path:
     return directory
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def store_url(request: pytest.FixtureRequest) -> str | None:
-    if request.param == "sqlite":
-        return None
-    url: str = request.getfixturevalue("postgres_schema_url")
-    return url
-
-
 async def call(
     client: httpx.AsyncClient, function_id: str, payload: dict[str, Any]
 ) -> tuple[Any, str | None]:

@@ -102,6 +102,8 @@ def up(
 ) -> None:
     """Run the platform in the foreground until Ctrl-C / SIGTERM, then drain and exit.
 
+    Services with `requirements:` first get their own virtual environment (docs/dependencies.md).
+
     With OTEL_EXPORTER_OTLP_ENDPOINT set, spans are also exported over OTLP/HTTP."""
     platform = _platform(app_dir, log_level, log_json, **_options(locals()))
     try:
@@ -122,7 +124,9 @@ def _options(given: dict[str, Any]) -> dict[str, Any]:
 
 def _platform(app_dir: Path, log_level: str, log_json: bool, **flags: Any) -> Any:
     """The Platform `up` and `dev` run: the manifest loaded (exit 2 if invalid), logging set."""
+    from lamina.cli.venvs import VenvStatus
     from lamina.control import Platform, PlatformOptions
+    from lamina.control.venvs import default_venv_dir
     from lamina.manifest import load_app
     from lamina.telemetry import configure_logging
     from lamina.telemetry.otlp import otlp_traces_endpoint
@@ -145,7 +149,9 @@ def _platform(app_dir: Path, log_level: str, log_json: bool, **flags: Any) -> An
             admin_token=os.environ.get("LAMINA_ADMIN_TOKEN") or None,
             otlp_endpoint=otlp_traces_endpoint(os.environ),
             max_db_connections=flags["max_db_connections"],
+            venv_dir=default_venv_dir(os.environ),
         ),
+        venv_progress=VenvStatus(out),
     )
 
 

@@ -4,7 +4,10 @@ A change to a `.py` file in a service's folder recycles only that service's func
 each, a new zygote starts with the new code and one instance is started from it (so a broken
 module is caught before anything switches, and the first request after the change is warm);
 then the function's invocations go to the new pool at once, while the old one finishes what
-it had accepted and stops. A change to `lamina.yaml` is loaded, checked and applied as
+it had accepted and stops. A change to a service's requirements file (or a file it includes)
+builds that service's environment anew (`control.venvs`) and recycles its functions the same
+way; a failed install is reported and the service keeps its previous environment. A change
+to `lamina.yaml` is loaded, checked and applied as
 `control.reload.plan_reload` says. A broken edit (syntax error, import error, invalid
 manifest) is reported and the last good version keeps serving.
 
@@ -21,14 +24,15 @@ import os
 import signal
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from watchfiles import Change, DefaultFilter, awatch
 
 from lamina.control.platform import Platform
 from lamina.control.reload import ReloadPlan, changed_services, plan_reload
-from lamina.errors import InitError, InvocationError, LaminaError, ManifestError
+from lamina.control.venvs import ServiceVenvs, services_using
+from lamina.errors import InitError, InvocationError, LaminaError, ManifestError, RequirementsError
 from lamina.events.scheduler import schedule_targets
 from lamina.invoker import FunctionPool
 from lamina.manifest import AppSpec, load_app
@@ -71,6 +75,7 @@ class Reloader:
         self._lock = asyncio.Lock()  # one reload at a time
         self._retiring: set[asyncio.Task[None]] = set()
         self._filter = DefaultFilter()
+        self._requirements = frozenset(ServiceVenvs.files(platform.app))  # files to watch too
         self.ready = asyncio.Event()  # set once the watcher sees changes (tests wait on it)
         self.reloads = 0  # reloads finished, successful or not (tests wait on it)
 
@@ -115,7 +120,9 @@ class Reloader:
 
     def _wanted(self, change: Change, path: str) -> bool:
         return self._filter(change, path) and (
-            path.endswith(".py") or Path(path) == self._platform.app.file
+            path.endswith(".py")
+            or Path(path) == self._platform.app.file
+            or Path(path) in self._requirements
         )
 
     # -- applying changes -------------------------------------------------------------------------
@@ -125,6 +132,8 @@ class Reloader:
             recycled: set[str] = set()
             if self._platform.app.file in files:
                 recycled = await self._apply_manifest()
+            if services_using(self._platform.app, files):
+                recycled |= await self._apply_requirements(recycled)
             code = sorted(f for f in files if f.suffix == ".py")
             app = self._platform.app
             for service in changed_services(app, code):
@@ -135,7 +144,28 @@ class Reloader:
                 await self._reload_service(
                     service, fids, [f for f in code if f.is_relative_to(folder)]
                 )
+            self._requirements = frozenset(ServiceVenvs.files(self._platform.app))
             self.reloads += 1
+
+    async def _apply_requirements(self, recycled: set[str]) -> set[str]:
+        """Build the environments whose requirements changed and recycle their services'
+        functions (but those in `recycled` already); returns the functions it recycled."""
+        started = time.perf_counter()
+        app = self._platform.app
+        try:
+            changed = await self._platform.venvs.build(app)
+        except RequirementsError as exc:
+            message = f"service {exc.service}: {exc.requirements} not installed"
+            self._report(
+                ReloadReport(False, f"{message}; still serving its previous environment", str(exc))
+            )
+            return set()
+        done: set[str] = set()
+        for service in changed:
+            fids = [f.id for f in app.services[service].functions.values() if f.id not in recycled]
+            await self._recycle_service(service, fids, started, " with its new environment")
+            done.update(fids)
+        return done
 
     async def _reload_service(self, service: str, fids: list[str], files: list[Path]) -> None:
         started = time.perf_counter()
@@ -158,6 +188,12 @@ class Reloader:
         if not fids:
             return
         _forget_bytecode(files)
+        await self._recycle_service(service, fids, started)
+
+    async def _recycle_service(
+        self, service: str, fids: list[str], started: float, how: str = ""
+    ) -> None:
+        """Recycle a service's functions `fids` and report it, timed from `started`."""
         failed = await self._recycle(fids)
         elapsed = (time.perf_counter() - started) * 1000
         if failed:
@@ -167,7 +203,7 @@ class Reloader:
         self._report(
             ReloadReport(
                 True,
-                f"reloaded service {service} ({n} function{'' if n == 1 else 's'}) "
+                f"reloaded service {service}{how} ({n} function{'' if n == 1 else 's'}) "
                 f"in {elapsed:.0f} ms",
                 elapsed_ms=elapsed,
             )
@@ -206,7 +242,8 @@ class Reloader:
             if new.root != old.root:
                 raise ManifestError("the app folder moved; restart lamina dev", file=str(old.file))
             schedule_targets(new.functions().values())  # bad schedules, before anything changes
-        except ManifestError as exc:
+            new_venvs = await platform.venvs.build(new)
+        except (ManifestError, RequirementsError) as exc:
             self._report(
                 ReloadReport(
                     False,
@@ -216,6 +253,15 @@ class Reloader:
             )
             return set()
         plan = plan_reload(old, new)
+        if new_venvs:  # services whose environment changed: recycle their functions too
+            fids = [
+                f.id
+                for s in new_venvs
+                if s in new.services
+                for f in new.services[s].functions.values()
+            ]
+            kept = [fid for fid in fids if fid not in plan.added]
+            plan = replace(plan, recycled=tuple(dict.fromkeys([*plan.recycled, *kept])))
         for note in plan.restart_needed:
             self._report(ReloadReport(False, f"lamina.yaml: {note}; restart lamina dev to apply"))
         if plan.empty:

@@ -24,3 +24,4 @@ class PlatformOptions:
     cgroups: bool = True  # memory limits through cgroups where the machine allows
     max_db_connections: int | None = None  # refuse to start when the app may hold more
     otlp_endpoint: str | None = None  # OTLP/HTTP traces URL to export spans to; None: no export
+    venv_dir: Path | None = None  # services' environments; None: `venvs.default_venv_dir()`

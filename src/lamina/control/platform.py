@@ -26,6 +26,7 @@ from lamina.control.keys_api import key_routes
 from lamina.control.metrics import MetricsScrape
 from lamina.control.options import PlatformOptions
 from lamina.control.tables import ServiceTables
+from lamina.control.venvs import Progress, ServiceVenvs, default_venv_dir
 from lamina.dashboard import PUBLIC_PATHS
 from lamina.errors import PlatformError, ShuttingDown
 from lamina.events import AsyncInvoker, AsyncTarget, Queues, Topics, async_queue, dead_letter_queue
@@ -96,6 +97,7 @@ def function_config(
     admin_url: str = "",
     function_token: str = "",
     tables_env: Mapping[str, str] | None = None,
+    venv: Path | None = None,
 ) -> FunctionConfig:
     """The executor's view of a function, with the environment Lambda would give it."""
     env = {
@@ -130,6 +132,7 @@ def function_config(
         concurrency=fn.concurrency,
         env=env,
         preload=tuple(fn.preload),
+        venv=str(venv) if venv is not None else None,
     )
 
 
@@ -143,10 +146,14 @@ class Platform:
         *,
         backend: ExecutorBackend | None = None,
         clock: Clock | None = None,
+        venv_progress: Progress | None = None,
     ) -> None:
         self.app = app
         self.options = options or PlatformOptions()
         self.state_dir = self.options.state_dir or app.root / ".lamina"
+        # Services' own environments (`requirements:`), cached in the user's cache folder.
+        venv_dir = self.options.venv_dir or default_venv_dir(os.environ)
+        self.venvs = ServiceVenvs(venv_dir, venv_progress)
         self._clock = clock or SystemClock()
         self._backend = backend
         self.invoker: Invoker | None = None
@@ -175,6 +182,7 @@ class Platform:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         schedules = schedule_targets(self.app.functions().values())  # ManifestError before I/O
         self.db_connections = self._connection_bound()  # PlatformError over the cap, before I/O
+        await self.venvs.build(self.app)  # RequirementsError before anything listens
         self.token = read_token(self.state_dir, opts.admin_token)
         self.function_token = secrets.token_urlsafe(32)
         gateway_sock = _bind(opts.host, opts.port)
@@ -367,6 +375,7 @@ class Platform:
                 self.admin_url,
                 self.function_token,
                 tables_env,
+                self.venvs.path(fn.service),
             ),
             scaling=ScalingSpec(
                 min_instances=fn.min_instances,

@@ -36,6 +36,8 @@ class FunctionConfig:
     )  # Lambda variables + service + function env
     preload: tuple[str, ...] = ()  # modules the zygote imports before forking
     revision: int = 0  # bumped by each hot reload; each revision forks from its own zygote
+    venv: str | None = None  # the service's virtual environment, whose python runs the zygote;
+    # None: the platform's own interpreter and site-packages
 
 
 @dataclass(slots=True)  # not frozen: built on every request, frozen __init__ is slower

@@ -40,7 +40,7 @@ __all__ = ["load_app", "parse_app"]
 FILE_NAME = "lamina.yaml"
 SAM_FILE_NAME = "template.yaml"  # `sam init`'s name; used when a folder has no lamina.yaml
 APP_KEYS = ("app", "gateway", "services")
-SERVICE_KEYS = ("path", "env", "tables", "functions")
+SERVICE_KEYS = ("path", "env", "requirements", "tables", "functions")
 TABLE_KEYS = ("key", "sort", "ttl")
 FUNCTION_KEYS = (
     "handler",
@@ -170,6 +170,9 @@ def _service(check: Checker, root: Path, name: str, body: Any, routes: _Routes) 
     if not folder.is_dir():
         check.fail(at, f"code folder {_shown(folder, root)} does not exist{default}")
     env = _env(check, body.get("env"), child(path, "env"))
+    requirements = _requirements(
+        check, body.get("requirements"), child(path, "requirements"), folder, root
+    )
     tables = {
         table: _table(check, table, spec, child(child(path, "tables"), table))
         for table, spec in check.mapping(body.get("tables"), child(path, "tables")).items()
@@ -177,7 +180,9 @@ def _service(check: Checker, root: Path, name: str, body: Any, routes: _Routes) 
     functions: dict[str, FunctionSpec] = {}
     fn_path = child(path, "functions")
     for fn_name, fn_body in check.mapping(body.get("functions"), fn_path).items():
-        functions[fn_name] = _function(check, root, folder, name, fn_name, fn_body, env, routes)
+        functions[fn_name] = _function(
+            check, root, folder, name, fn_name, fn_body, env, routes, requirements
+        )
     return build(
         check,
         ServiceSpec,
@@ -185,9 +190,23 @@ def _service(check: Checker, root: Path, name: str, body: Any, routes: _Routes) 
         name=name,
         path=folder,
         env=env,
+        requirements=requirements,
         tables=tables,
         functions=functions,
     )
+
+
+def _requirements(check: Checker, value: Any, path: str, folder: Path, root: Path) -> Path | None:
+    """The service's requirements file (relative to its code folder), which must exist."""
+    if value is None:
+        return None
+    given = check.string(value, path, what="a requirements file path like 'requirements.txt'")
+    file = Path(os.path.normpath(folder / given))
+    if file.is_dir():
+        check.fail(path, f"{_shown(file, root)} is a folder; expected a requirements file")
+    if not file.is_file():
+        check.fail(path, f"requirements file {_shown(file, root)} does not exist")
+    return file
 
 
 def _env(check: Checker, value: Any, path: str) -> dict[str, str]:
@@ -240,6 +259,7 @@ def _function(
     value: Any,
     service_env: dict[str, str],
     routes: _Routes,
+    requirements: Path | None = None,
 ) -> FunctionSpec:
     path = child(child(child("services", service), "functions"), name)
     check.name(name, path)
@@ -251,6 +271,7 @@ def _function(
         "path": folder,
         "handler": _handler(check, body["handler"], child(path, "handler"), folder, root),
         "service_env": service_env,
+        "requirements": requirements,
         "env": _env(check, body.get("env"), child(path, "env")),
     }
     ints = {  # key -> (lowest, highest or None, unit)

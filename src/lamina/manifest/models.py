@@ -141,6 +141,7 @@ class FunctionSpec(_Frozen):
     queue_timeout: float = Field(default=10.0, gt=0)  # seconds a waiting invocation waits, then 429
     env: Mapping[str, str] = Field(default_factory=dict)  # this function's own variables
     service_env: Mapping[str, str] = Field(default_factory=dict)  # the service's variables
+    requirements: Path | None = None  # the service's requirements file; None: the platform's env
     preload: tuple[str, ...] = ()  # modules the zygote imports before forking instances
     events: tuple[Trigger, ...] = ()  # triggers, in file order
     async_invoke: AsyncSpec = AsyncSpec()  # `async:` in YAML: retries of Event invocations
@@ -174,6 +175,7 @@ class ServiceSpec(_Frozen):
     name: str = Field(pattern=_NAME)
     path: Path  # absolute code folder
     env: Mapping[str, str] = Field(default_factory=dict)  # shared by all its functions
+    requirements: Path | None = None  # absolute requirements file: its own virtual environment
     tables: Mapping[str, TableSpec] = Field(default_factory=dict)  # by table name
     functions: Mapping[str, FunctionSpec] = Field(default_factory=dict)  # by name, file order
 

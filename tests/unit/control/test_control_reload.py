@@ -119,6 +119,7 @@ def test_a_removed_function_is_stopped_with_its_routes() -> None:
         {"service_env": {"REGION": "eu"}},
         {"handler": "handlers.register"},
         {"preload": ("json",)},
+        {"requirements": ROOT / "services" / "users" / "requirements.txt"},
     ],
     ids=lambda change: f"a changed {next(iter(change))} recycles the function",
 )

@@ -337,3 +337,23 @@ def test_http_triggers_built_directly_accept_a_route_string() -> None:
     assert HttpTrigger(route="GET /a/{x}") == HttpTrigger(route=RouteKey.parse("GET /a/{x}"))
     with pytest.raises(pydantic.ValidationError, match="must start with '/'"):
         HttpTrigger(route="GET a")
+
+
+def test_requirements_are_read_relative_to_the_service_folder(parse: Parse, root: Path) -> None:
+    (root / "services" / "users" / "deps").mkdir()
+    (root / "services" / "users" / "deps" / "requirements.txt").write_text("six==1.16.0\n")
+    app = parse("""
+        app: shop
+        services:
+          users:
+            requirements: deps/requirements.txt
+            functions:
+              signup: {handler: handlers.signup}
+          orders:
+            functions:
+              notify: {handler: app.notify}
+        """)
+    wanted = root / "services" / "users" / "deps" / "requirements.txt"
+    assert app.services["users"].requirements == wanted
+    assert app.functions()["users.signup"].requirements == wanted  # what a reload compares
+    assert app.services["orders"].requirements is None

@@ -17,6 +17,7 @@ import orjson
 from lamina.errors import InitError
 from lamina.executor.local.instance import LocalInstance
 from lamina.executor.local.memory import MemoryLimiter, detect_limiter
+from lamina.executor.local.runtime_path import RuntimePath, build_runtime_path
 from lamina.executor.local.zygote import ZygoteProcess
 from lamina.executor.types import INIT_TIMEOUT_S, FunctionConfig, Instance
 from lamina.runtime.protocol import FrameReader
@@ -73,6 +74,8 @@ class LocalBackend:
         self._socket_path = ""
         self._tmpdir: tempfile.TemporaryDirectory[str] | None = None
         self.limiter: MemoryLimiter = MemoryLimiter()
+        self._runtime: RuntimePath | None = None  # made when a first zygote runs in a venv
+        self._runtime_lock = asyncio.Lock()
 
     async def start(self) -> None:
         self._tmpdir = tempfile.TemporaryDirectory(prefix="lamina-")
@@ -124,6 +127,14 @@ class LocalBackend:
     def _forget(self, fn: FunctionConfig, module: str) -> None:
         self._remember(fn, [m for m in self._learned(fn) if m != module])
 
+    async def _runtime_path(self) -> RuntimePath:
+        """Lamina's runtime for zygotes in service environments, linked once per backend."""
+        async with self._runtime_lock:
+            if self._runtime is None:
+                assert self._tmpdir is not None
+                self._runtime = await build_runtime_path(Path(self._tmpdir.name) / "runtime")
+            return self._runtime
+
     # -- instances --------------------------------------------------------------------------------
     def _zygote(self, fn: FunctionConfig) -> ZygoteProcess:
         key = (fn.id, fn.revision)
@@ -136,6 +147,7 @@ class LocalBackend:
                 self._socket_path,
                 self._instance_exited,
                 lambda module: self._forget(fn, module),
+                self._runtime_path,
             )
             self._zygotes[key] = zygote
         return zygote

@@ -9,13 +9,14 @@ import logging
 import os
 import socket
 import sys
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
 
 import lamina
 from lamina.errors import PlatformError
+from lamina.executor.local.runtime_path import BOOT, RuntimePath
 from lamina.executor.types import FunctionConfig
 from lamina.runtime.protocol import FrameReader, encode
 
@@ -36,8 +37,10 @@ class ZygoteProcess(asyncio.Protocol):
         platform_socket: str,
         on_instance_exit: Callable[[int, int], None],
         on_unsafe_preload: Callable[[str], None],
+        runtime_path: Callable[[], Awaitable[RuntimePath]] | None = None,
     ) -> None:
         self.fn = fn
+        self._runtime_path = runtime_path  # what a zygote in a service's venv needs of Lamina
         self.platform_socket = platform_socket
         self._on_instance_exit = on_instance_exit
         self._on_unsafe_preload = on_unsafe_preload
@@ -66,7 +69,6 @@ class ZygoteProcess(asyncio.Protocol):
 
     async def _spawn(self) -> None:
         loop = asyncio.get_running_loop()
-        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         spec: dict[str, Any] = {
             "handler": self.fn.handler,
             "service_path": self.fn.service_path,
@@ -87,10 +89,8 @@ class ZygoteProcess(asyncio.Protocol):
         }
         env = dict(os.environ)
         env.update(self.fn.env)
-        # The zygote runs in the service folder: make sure it imports this very lamina.
-        env["PYTHONPATH"] = os.pathsep.join(
-            p for p in (_LAMINA_ROOT, env.get("PYTHONPATH", "")) if p
-        )
+        argv = await self._command(env)
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         env["LAMINA_ZYGOTE_FD"] = str(theirs.fileno())
         env["LAMINA_ZYGOTE_SPEC"] = orjson.dumps(spec).decode()
         env["LAMINA_PARENT_PID"] = str(os.getpid())
@@ -98,9 +98,7 @@ class ZygoteProcess(asyncio.Protocol):
         self._frames = FrameReader()
         try:
             self.process = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "lamina.runtime.zygote",
+                *argv,
                 pass_fds=(theirs.fileno(),),
                 env=env,
                 cwd=self.fn.service_path,
@@ -119,6 +117,26 @@ class ZygoteProcess(asyncio.Protocol):
             await self.close()
             raise PlatformError(f"zygote for {self.fn.id} did not start: {exc}") from exc
         log.info("zygote started", extra={"function_id": self.fn.id, "pid": self.process.pid})
+
+    async def _command(self, env: dict[str, str]) -> list[str]:
+        """The zygote's command line; sets the PYTHONPATH (and venv variables) in `env`."""
+        if not self.fn.venv:
+            # The zygote runs in the service folder: make sure it imports this very lamina.
+            env["PYTHONPATH"] = os.pathsep.join(
+                p for p in (_LAMINA_ROOT, env.get("PYTHONPATH", "")) if p
+            )
+            return [sys.executable, "-m", "lamina.runtime.zygote"]
+        # The service's own environment: its python and site-packages, Lamina's package
+        # first, the runtime's libraries last (see `runtime_path`).
+        assert self._runtime_path is not None
+        runtime = await self._runtime_path()
+        env["PYTHONPATH"] = os.pathsep.join(
+            p for p in (runtime.lamina, env.get("PYTHONPATH", "")) if p
+        )
+        env["VIRTUAL_ENV"] = self.fn.venv
+        bin_dir = os.path.join(self.fn.venv, "bin")
+        env["PATH"] = os.pathsep.join(p for p in (bin_dir, env.get("PATH", "")) if p)
+        return [os.path.join(bin_dir, "python"), "-c", BOOT, runtime.libs]
 
     # -- asyncio.Protocol -----------------------------------------------------------------------
     def data_received(self, data: bytes) -> None:
