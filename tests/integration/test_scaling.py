@@ -346,3 +346,75 @@ async def test_a_handler_that_fails_at_import_gets_502_and_the_platform_keeps_se
         assert response.headers["x-lamina-error"] == "Runtime.ImportModuleError"
         assert "fails at init on purpose" in response.headers["x-lamina-error-message"]
     assert fine.status_code == 200
+
+
+_AUTO = {"fn": {"handler": "ops.pid", "keep_alive": "auto", "events": [{"http": "POST /fn"}]}}
+
+
+async def _every_30_minutes(
+    platform: Platform, clock: FakeClock, client: httpx.AsyncClient
+) -> tuple[list[int], float]:
+    """Six requests 30 minutes apart (fake time), five idle times of 1800 s, then wait for the
+    pool to stop its instance; the pids that served them and when the function went idle."""
+    pids = [(await client.post("/fn")).json()["pid"]]
+    for _ in range(5):
+        clock.advance(1800)
+        pids.append((await client.post("/fn")).json()["pid"])
+    idle_at = clock.monotonic()
+    await _until(platform, lambda s: s["instances"] == 0)
+    return pids, idle_at
+
+
+async def test_keep_alive_auto_stops_at_once_then_pre_warms_and_expires_as_the_policy_says(
+    app_dir: Callable[..., Path],
+) -> None:
+    # Five idle times of 1800 s, all in bin 30. The policy (lamina.scaling.keepalive) then
+    # says: head 1800 s, tail 1860 s, so pre-warm after 0.9 x 1800 = 1620 s and keep until
+    # 1.1 x 1860 = 2046 s, that is 426 s. Before that (fewer than 5 idle times) it keeps the
+    # instance 4 hours, so requests 2-6 are warm.
+    clock = WatchedClock()
+    async with (
+        run_platform(app_dir(_AUTO), clock=clock) as platform,
+        client_for(platform) as client,
+    ):
+        pids, idle_at = await _every_30_minutes(platform, clock, client)
+        gone_at_once = await _exited(pids[:1])
+        after_use = _status(platform)
+        await clock.timer_set_for(idle_at + 1620)
+        clock.advance(1619.9)
+        await _settle()
+        before_prewarm = _status(platform)
+        clock.advance(0.1)
+        prewarmed = await _until(platform, lambda s: s["instances"] == 1)
+        await clock.timer_set_for(idle_at + 2046)
+        clock.advance(426 - 0.1)
+        await _settle()
+        before_expiry = _status(platform)
+        clock.advance(0.1)
+        expired = await _until(platform, lambda s: s["instances"] == 0)
+    assert pids == pids[:1] * 6, "kept by the 4-hour fallback until 5 idle times are known"
+    assert gone_at_once == [], "with a pre-warm window the instance stops as soon as it is idle"
+    assert after_use["cold_starts"] == 1
+    assert (before_prewarm["instances"], before_prewarm["starting"]) == (0, 0)
+    assert prewarmed["cold_starts"] == 2, "one instance started at the end of the pre-warm window"
+    assert before_expiry["instances"] == 1
+    assert expired["invocations"] == 6
+
+
+async def test_a_request_in_the_keep_alive_window_is_served_by_the_pre_warmed_instance(
+    app_dir: Callable[..., Path],
+) -> None:
+    clock = WatchedClock()
+    async with (
+        run_platform(app_dir(_AUTO), clock=clock) as platform,
+        client_for(platform) as client,
+    ):
+        _, idle_at = await _every_30_minutes(platform, clock, client)
+        await clock.timer_set_for(idle_at + 1620)
+        clock.advance(1620)
+        await _until(platform, lambda s: s["instances"] == 1)
+        clock.advance(180)  # 1800 s after going idle, as before: inside the keep-alive window
+        served = await client.post("/fn")
+        after = _status(platform)
+    assert served.status_code == 200
+    assert (after["cold_starts"], after["invocations"]) == (2, 7), "no start for the request"

@@ -41,6 +41,7 @@ from lamina.cli.observe import (
 )
 from lamina.cli.sam import ParamOpt, parameters, sam_app
 from lamina.cli.scaffold import scaffold
+from lamina.cli.simulate import SIMULATE_EXAMPLE, simulate
 from lamina.cli.tables import table_app
 from lamina.errors import ClientError, LaminaError, ManifestError
 
@@ -380,6 +381,7 @@ app.command(epilog=LOGS_EXAMPLE)(logs)
 app.command(epilog=COST_EXAMPLE)(cost)
 app.command(epilog=TRACE_EXAMPLE)(trace)
 app.command(epilog=DASHBOARD_EXAMPLE)(dashboard)
+app.command(epilog=SIMULATE_EXAMPLE)(simulate)
 
 
 def main() -> None:

@@ -40,7 +40,7 @@ from lamina.gateway.invoke_api import ACCOUNT, function_arn
 from lamina.invoker import Invoker, PoolConfig
 from lamina.manifest import AppSpec, FunctionSpec
 from lamina.manifest.routekey import RouteKey
-from lamina.scaling import ScalingSpec
+from lamina.scaling import HybridSpec, ScalingSpec
 from lamina.store import Store, open_store
 from lamina.telemetry.metrics import Metrics
 from lamina.telemetry.otlp import OtlpExporter
@@ -367,6 +367,10 @@ class Platform:
             tables_env = self.tables.env_for(fn.service, fn.concurrency)
         except KeyError:  # a service added by a hot reload: its tables come with a restart
             tables_env = {}
+        hybrid, keep_alive_s = None, fn.keep_alive
+        if keep_alive_s == "auto":  # predictive: starts from the policy's fallback keep-alive
+            hybrid = HybridSpec()
+            keep_alive_s = hybrid.fallback_keep_alive_s
         return PoolConfig(
             fn=function_config(
                 fn,
@@ -381,7 +385,8 @@ class Platform:
                 min_instances=fn.min_instances,
                 max_instances=fn.max_instances,
                 concurrency=fn.concurrency,
-                keep_alive_s=fn.keep_alive,
+                keep_alive_s=keep_alive_s,
+                hybrid=hybrid,
             ),
             max_queued=fn.max_queued,
             queue_timeout_s=fn.queue_timeout,

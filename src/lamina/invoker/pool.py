@@ -9,10 +9,10 @@ import logging
 import math
 from collections import deque
 from collections.abc import Coroutine
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from lamina.clock import Clock
+from lamina.clock import Clock, Timer
 from lamina.errors import (
     FunctionCrashed,
     FunctionOutOfMemory,
@@ -32,7 +32,18 @@ from lamina.executor import (
     InvocationResult,
 )
 from lamina.invoker.pick import pick_instance
-from lamina.scaling import Decision, InstanceView, PoolSnapshot, ScalingSpec, ScalingState, decide
+from lamina.scaling import (
+    Decision,
+    IdleHistory,
+    InstanceView,
+    PoolSnapshot,
+    ScalingSpec,
+    ScalingState,
+    Windows,
+    decide,
+    on_arrival,
+    on_idle,
+)
 from lamina.store.types import InvocationRecord
 from lamina.telemetry.recorder import Recorder
 from lamina.telemetry.tracing import InvocationSpan, invocation_span
@@ -83,6 +94,7 @@ class _Slot:
     served: int = 0
     idle_since_s: float | None = None
     last_used_s: float = 0.0
+    prewarmed: bool = False  # started ahead of demand: its first invocation is not a cold start
 
 
 class FunctionPool:
@@ -104,6 +116,12 @@ class FunctionPool:
         self._starting = 0
         self._waiters: deque[asyncio.Future[_Slot]] = deque()
         self._state = ScalingState()
+        # The spec `decide` sees: config.scaling, with keep_alive_s set by the predictive
+        # keep-alive policy when `config.scaling.hybrid` is set (see `_went_idle`).
+        self._scaling = config.scaling
+        self._history = IdleHistory()  # idle times, for the predictive keep-alive
+        self._windows: Windows | None = None  # its windows since the function last went idle
+        self._prewarm_timer: Timer | None = None
         self._closing = False
         self._held = False  # no new instances while others run: the code on disk changed
         self._failed_starts = 0
@@ -136,6 +154,7 @@ class FunctionPool:
 
     async def close(self) -> None:
         self._closing = True
+        self._cancel_prewarm()
         if self._janitor is not None:
             self._janitor.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -178,7 +197,7 @@ class FunctionPool:
         if self._recorder is not None:
             return await self._invoke_recorded(request, self._recorder, span)
         slot = await self._acquire(request.request_id)
-        cold = slot.served == 0
+        cold = slot.served == 0 and not slot.prewarmed
         slot.served += 1
         self.stats.invocations += 1
         try:
@@ -224,7 +243,7 @@ class FunctionPool:
             )
             raise
         instance = slot.instance
-        cold = slot.served == 0
+        cold = slot.served == 0 and not slot.prewarmed
         slot.served += 1
         self.stats.invocations += 1
         echo = request.on_log
@@ -279,6 +298,8 @@ class FunctionPool:
     async def _acquire(self, request_id: str) -> _Slot:
         if self._closing:
             raise ShuttingDown("the platform is shutting down; not accepting new invocations")
+        if self._history.idle_since_s is not None:
+            self._arrived()
         slot = (
             pick_instance(self._slots.values(), self.fn.concurrency) if not self._waiters else None
         )
@@ -366,7 +387,9 @@ class FunctionPool:
             if self._janitor_due is None:
                 self._janitor_wake.set()
         self._check_idle()
-        if not alive or (became_idle and self.config.scaling.keep_alive_s == 0):
+        if self._scaling.hybrid is not None and self._idle.is_set() and not self._closing:
+            self._went_idle()
+        if not alive or (became_idle and self._scaling.keep_alive_s == 0):
             self._reconcile()
         elif (
             self._waiters and self._starting + len(self._slots) < self.config.scaling.max_instances
@@ -400,7 +423,7 @@ class FunctionPool:
     def _reconcile(self) -> None:
         if self._closing and not self._waiters:
             return
-        decision, self._state = decide(self._snapshot(), self.config.scaling, self._state)
+        decision, self._state = decide(self._snapshot(), self._scaling, self._state)
         self._apply(decision)
 
     def _apply(self, decision: Decision) -> None:
@@ -435,7 +458,7 @@ class FunctionPool:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _start_one(self) -> None:
+    async def _start_one(self, prewarmed: bool = False) -> None:
         try:
             instance = await self._backend.start_instance(self.fn, self._on_exit)
         except (InitError, PlatformError) as exc:
@@ -455,7 +478,7 @@ class FunctionPool:
             self._starting -= 1
             raise
         self._starting -= 1
-        self._add_started(instance)
+        self._add_started(instance, prewarmed)
 
     async def prewarm(self) -> None:
         """Start one instance now, outside the scaling policy, and keep it for the next
@@ -468,12 +491,12 @@ class FunctionPool:
             self._starting -= 1
         self._add_started(instance)
 
-    def _add_started(self, instance: Instance) -> None:
+    def _add_started(self, instance: Instance, prewarmed: bool = False) -> None:
         self._failed_starts = 0
         self._retry_at_s = None
         self.stats.cold_starts += 1
         now = self._clock.monotonic()
-        slot = _Slot(instance, started_s=now, idle_since_s=now, last_used_s=now)
+        slot = _Slot(instance, now, idle_since_s=now, last_used_s=now, prewarmed=prewarmed)
         if self._closing and not self._waiters:
             self._spawn(instance.stop(1.0))
             return
@@ -511,8 +534,8 @@ class FunctionPool:
 
     async def _janitor_loop(self) -> None:
         """Re-decide when a keep-alive expires or a failed start is due for a retry."""
-        scaling = self.config.scaling
         while True:
+            scaling = self._scaling
             due = self._next_check_s
             if (
                 due is None
@@ -540,3 +563,60 @@ class FunctionPool:
                 self._reconcile()
             # Cleared after reconciling: the loop recomputes its deadline from the new decision.
             self._janitor_wake.clear()
+
+    # -- predictive keep-alive (config.scaling.hybrid) -------------------------------------------
+    def _arrived(self) -> None:
+        """An invocation arrives at an idle function: the policy learns the idle time, and a
+        pending pre-warm is no longer needed."""
+        hybrid = self._scaling.hybrid
+        assert hybrid is not None
+        self._history = on_arrival(self._history, self._clock.monotonic(), hybrid)
+        self._cancel_prewarm()
+        if self._windows is not None:
+            self._keep_alive(self._windows.after_use_s)
+
+    def _went_idle(self) -> None:
+        """Nothing runs or waits: apply the policy's windows. Without a pre-warm window the idle
+        instances are kept for the keep-alive window; with one they go now, and one instance
+        is started when the pre-warm window ends (`_prewarm_due`)."""
+        hybrid = self._scaling.hybrid
+        assert hybrid is not None
+        if self._history.idle_since_s is not None:
+            return  # already idle (an instance that was never used went away)
+        self._history, windows = on_idle(self._history, self._clock.monotonic(), hybrid)
+        self._windows = windows
+        self._keep_alive(windows.after_use_s)
+        log.debug(
+            "keep-alive windows",
+            extra={
+                "function_id": self.fn.id,
+                "prewarm_s": round(windows.prewarm_s, 3),
+                "keep_alive_s": round(windows.keep_alive_s, 3),
+                "reason": windows.reason,
+            },
+        )
+        if windows.prewarm_s > 0:
+            self._prewarm_timer = self._clock.call_later(windows.prewarm_s, self._prewarm_due)
+        self._janitor_wake.set()
+
+    def _prewarm_due(self) -> None:
+        """The pre-warm window has passed with no invocation: start one instance, to be kept
+        for the keep-alive window."""
+        self._prewarm_timer = None
+        if self._closing or self._windows is None or self._history.idle_since_s is None:
+            return
+        self._keep_alive(self._windows.keep_alive_s)
+        if self._starting == 0 and not self._slots and self._windows.keep_alive_s > 0:
+            log.info("pre-warming", extra={"function_id": self.fn.id})
+            self._starting += 1
+            self._spawn(self._start_one(prewarmed=True))
+        self._janitor_wake.set()
+
+    def _keep_alive(self, seconds: float) -> None:
+        if seconds != self._scaling.keep_alive_s:
+            self._scaling = replace(self._scaling, keep_alive_s=seconds)
+
+    def _cancel_prewarm(self) -> None:
+        if self._prewarm_timer is not None:
+            self._prewarm_timer.cancel()
+            self._prewarm_timer = None

@@ -120,8 +120,19 @@ class Checker:
         suffix = f" ({unit})" if unit else ""
         self.fail(path, f"expected an integer {bounds}{suffix}, got {describe(value)}")
 
-    def seconds(self, value: Any, path: str, *, positive: bool, hi: float | None = None) -> float:
-        """Check a number of seconds: > 0 (positive) or >= 0, and <= hi when given."""
+    def seconds(
+        self,
+        value: Any,
+        path: str,
+        *,
+        positive: bool,
+        hi: float | None = None,
+        alternative: str | None = None,
+    ) -> float:
+        """Check a number of seconds: > 0 (positive) or >= 0, and <= hi when given.
+
+        `alternative` names another accepted value for the message, e.g. `'auto'`.
+        """
         if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
             low_ok = value > 0 if positive else value >= 0
             if low_ok and (hi is None or value <= hi):
@@ -129,6 +140,8 @@ class Checker:
         bounds = "> 0" if positive else ">= 0"
         if hi is not None:
             bounds += f" and <= {hi:g}"
+        if alternative is not None:
+            bounds += f" or {alternative}"
         self.fail(path, f"expected a number of seconds {bounds}, got {describe(value)}")
 
 

@@ -286,8 +286,16 @@ def _function(
             fields[key] = check.integer(body[key], child(path, key), lo, hi, unit)
     seconds = {"timeout": (True, 900.0), "keep_alive": (False, None), "queue_timeout": (True, None)}
     for key, (positive, top) in seconds.items():
-        if key in body:
-            fields[key] = check.seconds(body[key], child(path, key), positive=positive, hi=top)
+        if key == "keep_alive" and body.get(key) == "auto":
+            fields[key] = "auto"
+        elif key in body:
+            fields[key] = check.seconds(
+                body[key],
+                child(path, key),
+                positive=positive,
+                hi=top,
+                alternative="'auto'" if key == "keep_alive" else None,
+            )
     low, high = fields.get("min_instances", 0), fields.get("max_instances", 10)
     if low > high:
         check.fail(

@@ -135,7 +135,9 @@ class FunctionSpec(_Frozen):
     timeout: float = Field(default=3.0, gt=0, le=900)  # seconds per invocation, (0, 900]
     max_instances: int = Field(default=10, ge=1, le=1000)  # instances at most, 1..1000
     min_instances: int = Field(default=0, ge=0, le=1000)  # kept warm, 0..max_instances
-    keep_alive: float = Field(default=600.0, ge=0)  # idle seconds before an instance stops
+    # idle seconds before an instance stops (>= 0), or "auto": the predictive keep-alive
+    # policy (lamina.scaling.keepalive) learns it, and when to pre-warm, per function
+    keep_alive: float | Literal["auto"] = Field(default=600.0)
     concurrency: int = Field(default=1, ge=1, le=1000)  # invocations at once per instance
     max_queued: int = Field(default=100, ge=0)  # invocations waiting when all instances busy
     queue_timeout: float = Field(default=10.0, gt=0)  # seconds a waiting invocation waits, then 429

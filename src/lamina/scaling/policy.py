@@ -13,6 +13,8 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from lamina.scaling.keepalive import HybridSpec
+
 __all__ = [
     "EXPIRY_TOLERANCE_S",
     "Decision",
@@ -47,6 +49,9 @@ class ScalingSpec:
     max_instances: int  # hard cap on ready + starting instances; >= 1
     concurrency: int  # invocations at once per instance; >= 1
     keep_alive_s: float  # an instance idle this long is stopped; finite, >= 0 (0: stop when idle)
+    # predictive keep-alive (`keep_alive: auto`): the invoker derives keep_alive_s and pre-warm
+    # times from it; None keeps keep_alive_s fixed
+    hybrid: HybridSpec | None = None
 
     def __post_init__(self) -> None:
         _require_int("max_instances", self.max_instances, 1, None)
@@ -108,7 +113,9 @@ class Decision:
 class ScalingState:
     """What the policy carries from one call to the next; `ScalingState()` starts a pool.
 
-    The reactive policy needs nothing yet; predictive pre-warming will keep its history here.
+    The reactive policy needs nothing yet. The predictive keep-alive (`keep_alive: auto`) keeps
+    its own per-function history, `lamina.scaling.keepalive.IdleHistory`, and hands `decide`
+    the keep-alive it chose through `ScalingSpec.keep_alive_s`.
     """
 
 

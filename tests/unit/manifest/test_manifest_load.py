@@ -157,6 +157,17 @@ def test_every_limit_can_be_set(parse: Parse) -> None:
     assert fn.preload == ("json", "email.mime.text")
 
 
+def test_keep_alive_auto_selects_the_predictive_policy(parse: Parse) -> None:
+    fn = parse("""
+        app: shop
+        services:
+          users:
+            functions:
+              signup: {handler: handlers.signup, keep_alive: auto}
+        """).functions()["users.signup"]
+    assert fn.keep_alive == "auto"
+
+
 def test_env_scalars_become_strings_and_function_env_wins(parse: Parse) -> None:
     app = parse("""
         app: shop
