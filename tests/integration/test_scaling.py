@@ -418,3 +418,18 @@ async def test_a_request_in_the_keep_alive_window_is_served_by_the_pre_warmed_in
         after = _status(platform)
     assert served.status_code == 200
     assert (after["cold_starts"], after["invocations"]) == (2, 7), "no start for the request"
+
+
+async def test_the_zygote_learns_the_libraries_an_instance_imported_for_later_cold_starts(
+    app_dir: Callable[..., Path],
+) -> None:
+    # keep_alive 0: every request is a cold start, forked from the same zygote.
+    app = app_dir(
+        {"fn": {"handler": "learns.handler", "keep_alive": 0, "events": [{"http": "GET /fn"}]}}
+    )
+    async with run_platform(app) as platform, client_for(platform) as client:
+        first = (await client.get("/fn")).json()
+        later = [(await client.get("/fn")).json() for _ in range(2)]
+    assert first["preloaded"] is False
+    assert [r["preloaded"] for r in later] == [True, True]
+    assert len({first["pid"], *(r["pid"] for r in later)}) == 3  # three instances

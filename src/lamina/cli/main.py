@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import gc
 import inspect
 import json
 import os
@@ -195,6 +196,9 @@ app.command(
 
 
 def _banner(platform: Any) -> None:
+    # What the platform built to start is there for good: out of the collector's sight, full
+    # collections under load stay short (fewer latency spikes) and cost less CPU.
+    gc.freeze()
     out.print(f"[bold green]Lamina[/] app [bold]{platform.app.name}[/] is up", highlight=False)
     out.print(f"  gateway   {platform.gateway_url}", highlight=False)
     out.print(

@@ -23,6 +23,7 @@ import contextvars
 import decimal
 import importlib
 import inspect
+import itertools
 import logging
 import os
 import resource
@@ -43,7 +44,7 @@ from lamina.runtime.context import ClientContext, FunctionInfo, LambdaContext, c
 from lamina.runtime.protocol import FrameReader, encode
 from lamina.telemetry.tracing import own_xray_header
 
-__all__ = ["XRAY_ENV", "InstanceConfig", "run_instance"]
+__all__ = ["XRAY_ENV", "InstanceConfig", "run_instance", "set_trace_env"]
 
 XRAY_ENV = "_X_AMZN_TRACE_ID"
 
@@ -79,6 +80,22 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, (set, frozenset)):
         return list(value)
     raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+_XRAY_KEY = os.fsencode(XRAY_ENV)  # how os.environ keeps its keys and values on POSIX
+
+
+def set_trace_env(value: str | None) -> None:
+    """Set (or, with None, unset) `_X_AMZN_TRACE_ID` in `os.environ` for the code in this
+    process, without C's setenv: glibc keeps every value ever set (it cannot know whether an
+    old one is still referenced), so a fresh trace id per invocation through `os.environ[...] =`
+    would grow the instance by a hundred bytes or so per invocation, for good. Programs the
+    handler starts see the variable only when it passes `env=os.environ`."""
+    data: dict[bytes, bytes] = os.environ._data  # type: ignore[attr-defined]
+    if value is None:
+        data.pop(_XRAY_KEY, None)
+    else:
+        data[_XRAY_KEY] = os.fsencode(value)
 
 
 def _max_rss_kb() -> int:
@@ -267,10 +284,7 @@ class _Instance:
         """Make the invocation's trace context current (and `_X_AMZN_TRACE_ID` when it may)."""
         traceparent: str | None = message.get("tp")  # made by the platform: well-formed
         if self.trace_env:
-            if traceparent:
-                os.environ[XRAY_ENV] = own_xray_header(traceparent)
-            else:
-                os.environ.pop(XRAY_ENV, None)
+            set_trace_env(own_xray_header(traceparent) if traceparent else None)
         return current_traceparent.set(traceparent)
 
     def call_sync(self, message: dict[str, Any]) -> None:
@@ -324,9 +338,10 @@ class _Instance:
     def serve_sync(self) -> NoReturn:
         pool = ThreadPoolExecutor(self.config.concurrency) if self.config.concurrency > 1 else None
         frames = FrameReader()
-        # One buffer for every read: `recv(256 KiB)` would map and unmap a fresh 256 KiB
-        # object per call, which costs more than the whole no-op invocation.
-        buffer = bytearray(262144)
+        # One buffer for every read (64 KiB: it is all private memory of the instance): a
+        # `recv(256 KiB)` would map and unmap a fresh object per call, which costs more than
+        # the whole no-op invocation.
+        buffer = bytearray(65536)
         view = memoryview(buffer)
         recv_into = self.sock.recv_into
         # Wait in poll(), not in a blocking recv: a reader asleep in recv is woken each time
@@ -408,11 +423,16 @@ def _learned_modules(base_modules: frozenset[str], service_path: str) -> list[st
     """Modules (submodules included: packages such as pydantic import lazily) that the init
     imported from outside the service's own code, in import order."""
     prefix = os.path.realpath(service_path) + os.sep
+    # New modules are at the end of `sys.modules` (a dict keeps insertion order): read only
+    # those. Walking all of it would touch every module the zygote imported, and each page
+    # touched is copied into this instance's own memory.
+    added = max(0, len(sys.modules) - len(base_modules))
+    names = list(itertools.islice(reversed(sys.modules.keys()), added))
     learned = []
-    for name, module in list(sys.modules.items()):
+    for name in reversed(names):
         if name in base_modules or name == "__main__":
             continue
-        path = getattr(module, "__file__", None)
+        path = getattr(sys.modules.get(name), "__file__", None)
         if not path or os.path.realpath(path).startswith(prefix):
             continue
         learned.append(name)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import gc
 import importlib
 import json
 import os
@@ -107,8 +108,13 @@ class Zygote:
                     os._exit(0)  # the platform is gone; instances die with us (PDEATHSIG)
                 op = message.get("op")
                 if op == "fork":
+                    # Everything the zygote holds now is old to the instance: frozen, the
+                    # instance's collections never write to those objects, so their memory
+                    # pages stay shared with the zygote instead of being copied.
+                    gc.freeze()
                     pid = os.fork()
                     if pid == 0:
+                        gc.enable()
                         selector.close()
                         for s in (wake_r, wake_w, self.ctl):
                             s.close()
@@ -178,6 +184,9 @@ def _limit_memory(cgroup: str | None, memory_mb: int) -> None:
 
 
 def main() -> NoReturn:
+    # No collections in the zygote (it only imports and forks): a collection would leave
+    # freed holes in pages that every instance then shares, or copies when it fills them.
+    gc.disable()
     die_with_parent(int(os.environ.pop("LAMINA_PARENT_PID")))
     ctl = socket.socket(fileno=int(os.environ.pop("LAMINA_ZYGOTE_FD")))
     spec = json.loads(os.environ.pop("LAMINA_ZYGOTE_SPEC"))
