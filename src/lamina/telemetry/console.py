@@ -3,6 +3,8 @@ and request id in front of every line, and kept (the last bytes) for `LogType: T
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import sys
 from typing import TextIO
 
@@ -33,10 +35,34 @@ class FunctionOutput:
     def __call__(self, stream: str, text: str) -> None:
         prefix = self._prefix
         self._stream.write("".join(prefix + line + "\n" for line in text.splitlines()))
-        self._stream.flush()
+        _flush_soon(self._stream)
         if self._keep:
             self._tail.append(text)
 
     def tail(self, size: int = TAIL_BYTES) -> bytes:
         """The last `size` bytes of everything the invocation wrote."""
         return "".join(self._tail).encode()[-size:]
+
+
+_unflushed: set[TextIO] = set()
+
+
+def _flush_soon(stream: TextIO) -> None:
+    """Flush `stream` once the event loop's current step is over, together with whatever
+    else this step wrote to it: one write for all the lines of the invocations that finished
+    together, not a system call per line on the gateway's thread. Outside an event loop, now."""
+    if stream in _unflushed:
+        return
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        stream.flush()
+        return
+    _unflushed.add(stream)
+    loop.call_soon(_flush, stream)
+
+
+def _flush(stream: TextIO) -> None:
+    _unflushed.discard(stream)
+    with contextlib.suppress(OSError, ValueError):  # a closed or broken console loses no work
+        stream.flush()
