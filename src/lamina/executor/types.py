@@ -36,6 +36,7 @@ class FunctionConfig:
     )  # Lambda variables + service + function env
     preload: tuple[str, ...] = ()  # modules the zygote imports before forking
     revision: int = 0  # bumped by each hot reload; each revision forks from its own zygote
+    version: str = "$LATEST"  # the deployed version it runs ("7"), "$LATEST" before any deploy
 
 
 @dataclass(slots=True)  # not frozen: built on every request, frozen __init__ is slower
