@@ -14,6 +14,8 @@
     │   ├── ShuttingDown         the platform stopped accepting work
     │   └── RequirementsError    a service's requirements could not be installed
     ├── ClientError              a CLI/SDK call could not reach or was refused by a platform
+    ├── DeployError              a deploy, alias change or rollback was refused
+    │   └── BundleRejected       an uploaded app bundle is too large or unsafe to unpack
     ├── EventError               an event (queue message, topic message) was refused
     │   ├── QueueNotFound        no `queue` trigger names that queue
     │   ├── TopicNotFound        no `topic` trigger names that topic
@@ -35,8 +37,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 __all__ = [
+    "BundleRejected",
     "ClientError",
     "ConditionFailed",
+    "DeployError",
     "DuplicateMessage",
     "EventError",
     "FunctionCrashed",
@@ -181,6 +185,29 @@ class RequirementsError(PlatformError):
 
 class ClientError(LaminaError):
     """Raised when a client call cannot reach a platform or is refused by it."""
+
+
+class DeployError(LaminaError):
+    """Raised when a deploy, alias change or rollback is refused; nothing was changed.
+    `missing`: what it names (a version, an alias) does not exist; `failed_to_load`: a new
+    version's code raised while importing."""
+
+    def __init__(
+        self, message: str, *, missing: bool = False, failed_to_load: bool = False
+    ) -> None:
+        self.missing = missing
+        self.failed_to_load = failed_to_load
+        super().__init__(message)
+
+
+class BundleRejected(DeployError):
+    """Raised for an app bundle that is too large (`too_large`) or unsafe: a member with an
+    absolute path, a `..` component, or a link leading outside the bundle (`member`)."""
+
+    def __init__(self, message: str, *, member: str = "", too_large: bool = False) -> None:
+        self.member = member
+        self.too_large = too_large
+        super().__init__(f"bundle member {member!r}: {message}" if member else message)
 
 
 class EventError(LaminaError):

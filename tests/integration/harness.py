@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import random
 import subprocess
 import sys
 import time
@@ -40,12 +41,12 @@ def write_app(
 
 @contextlib.asynccontextmanager
 async def run_platform(
-    app_dir: Path, clock: Clock | None = None, **options: Any
+    app_dir: Path, clock: Clock | None = None, rng: random.Random | None = None, **options: Any
 ) -> AsyncIterator[Platform]:
     opts = PlatformOptions(
         port=0, state_dir=app_dir / ".lamina", grace_s=options.pop("grace_s", 5.0), **options
     )
-    platform = Platform(load_app(app_dir), opts, clock=clock)
+    platform = Platform(load_app(app_dir), opts, clock=clock, rng=rng)
     await platform.start()
     try:
         yield platform

@@ -71,16 +71,20 @@ def admin_call(
     *,
     params: dict[str, Any] | None = None,
     json: Any = None,
+    content: bytes | None = None,
+    timeout_s: float = 30,
 ) -> httpx.Response:
-    """Call the admin API; any failure becomes a one-line error and exit code 1."""
+    """Call the admin API (a JSON body, or raw `content`); any failure becomes a one-line
+    error and exit code 1."""
     try:
         response = httpx.request(
             method,
             f"{where.admin_url}{path}",
             params=params,
             json=json,
+            content=content,
             headers={"Authorization": f"Bearer {where.token or ''}"},
-            timeout=30,
+            timeout=timeout_s,
         )
     except httpx.HTTPError as exc:
         raise fail(f"cannot reach the admin API at {where.admin_url}: {exc}") from None

@@ -28,6 +28,15 @@ from lamina.cli._common import (
 )
 from lamina.cli.cost import COST_EXAMPLE, cost
 from lamina.cli.dashboard import DASHBOARD_EXAMPLE, dashboard
+from lamina.cli.deploy import (
+    DEPLOY_EXAMPLE,
+    ROLLBACK_EXAMPLE,
+    VERSIONS_EXAMPLE,
+    alias_app,
+    deploy,
+    rollback,
+    versions,
+)
 from lamina.cli.dlq import dlq_app
 from lamina.cli.export import export_app
 from lamina.cli.keys import keys_app
@@ -101,6 +110,10 @@ def up(
         ),
     ] = None,
     param: ParamOpt = None,
+    max_bundle_mb: Annotated[
+        float,
+        typer.Option(min=0.001, help="Largest app bundle `lamina deploy` may upload, in MB."),
+    ] = 50.0,
 ) -> None:
     """Run the platform in the foreground until Ctrl-C / SIGTERM, then drain and exit.
 
@@ -121,7 +134,9 @@ def _options(given: dict[str, Any]) -> dict[str, Any]:
         "max_db_connections",
         "param",
     )
-    return {name: given[name] for name in names}
+    options = {name: given[name] for name in names}
+    options["max_bundle_mb"] = given.get("max_bundle_mb") or 50.0  # `up` only
+    return options
 
 
 def _platform(app_dir: Path, log_level: str, log_json: bool, **flags: Any) -> Any:
@@ -152,6 +167,7 @@ def _platform(app_dir: Path, log_level: str, log_json: bool, **flags: Any) -> An
             otlp_endpoint=otlp_traces_endpoint(os.environ),
             max_db_connections=flags["max_db_connections"],
             venv_dir=default_venv_dir(os.environ),
+            max_bundle_bytes=int(flags["max_bundle_mb"] * 1024 * 1024),
         ),
         venv_progress=VenvStatus(out),
     )
@@ -378,6 +394,10 @@ app.add_typer(table_app, name="table")
 app.add_typer(keys_app, name="keys")
 app.add_typer(sam_app, name="sam")
 app.add_typer(export_app, name="export")
+app.add_typer(alias_app, name="alias")
+app.command(epilog=DEPLOY_EXAMPLE)(deploy)
+app.command(epilog=VERSIONS_EXAMPLE)(versions)
+app.command(epilog=ROLLBACK_EXAMPLE)(rollback)
 app.command(epilog=SEND_EXAMPLE)(send)
 app.command(epilog=PUBLISH_EXAMPLE)(publish)
 app.command(epilog=INVOCATIONS_EXAMPLE)(invocations)

@@ -62,7 +62,8 @@ def invocations(
     admin_url: AdminUrlOpt = None,
     token: TokenOpt = None,
 ) -> None:
-    """List recent invocations, newest first: trigger, duration, memory, cold start, status."""
+    """List recent invocations, newest first: version, trigger, duration, memory, cold start,
+    status."""
     where = target(app_dir, "-", admin_url, token)
     params = _params(
         function=function_id, since=since, request_id=request_id, status=status, trace_id=trace_id
@@ -77,7 +78,7 @@ def invocations(
         out.print("No invocations recorded" + (" that match." if filtered else " yet."))
         return
     table = Table(box=box.SIMPLE_HEAD)
-    for header in ("start (UTC)", "function", "request id", "trigger"):
+    for header in ("start (UTC)", "function", "version", "request id", "trigger"):
         table.add_column(header)
     for header in ("ms", "billed\nms", "MB"):
         table.add_column(header, justify="right")
@@ -89,6 +90,7 @@ def invocations(
         table.add_row(
             r["start"][11:23],
             r["function_id"],
+            r.get("version") or "-",
             r["request_id"],
             r["trigger"],
             f"{r['duration_ms']:.2f}",

@@ -12,7 +12,8 @@
 
 The producer routes keep the request's `traceparent` header (what `lamina.send` and
 `lamina.publish` send) with the message, so its consumers join the sender's trace.
-The platform adds the dashboard's routes (control/dashboard_api.py: GET /stats, /map, /queues,
+The platform adds the deploy routes (control/deploy_api.py: POST /deploys, versions, aliases,
+rollback) and the dashboard's routes (control/dashboard_api.py: GET /stats, /map, /queues,
 and the page at `/`, which alone needs no token).
 
 A dead letter's `source` is the queue it died in: `async:<function_id>`, `queue:<name>` or

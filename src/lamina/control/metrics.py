@@ -53,7 +53,10 @@ class MetricsScrape:
         if self.recorder is not None:
             self.recorder.hand_over()  # records still buffered are counted now, not in 1 s
         instances = (
-            [InstanceCount(fid, p.live, p.busy) for fid, p in self.invoker.pools.items()]
+            [
+                InstanceCount(fid, sum(p.live for p in ps), sum(p.busy for p in ps))
+                for fid, ps in self.invoker.by_function().items()
+            ]
             if self.invoker is not None
             else []
         )

@@ -23,5 +23,6 @@ class PlatformOptions:
     region: str = "us-east-1"  # AWS_REGION given to functions
     cgroups: bool = True  # memory limits through cgroups where the machine allows
     max_db_connections: int | None = None  # refuse to start when the app may hold more
+    max_bundle_bytes: int = 50 * 1024 * 1024  # largest app bundle `lamina deploy` may upload
     otlp_endpoint: str | None = None  # OTLP/HTTP traces URL to export spans to; None: no export
     venv_dir: Path | None = None  # services' environments; None: `venvs.default_venv_dir()`

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import random
 import secrets
 import signal
 import socket
@@ -22,6 +23,8 @@ from lamina.clock import Clock, SystemClock
 from lamina.control.admin import admin_app
 from lamina.control.connections import ConnectionBound, app_connection_bound
 from lamina.control.dashboard_api import dashboard_routes
+from lamina.control.deploy_api import deploy_routes
+from lamina.control.deploys import Deployments
 from lamina.control.keys_api import key_routes
 from lamina.control.metrics import MetricsScrape
 from lamina.control.options import PlatformOptions
@@ -98,12 +101,13 @@ def function_config(
     function_token: str = "",
     tables_env: Mapping[str, str] | None = None,
     venv: Path | None = None,
+    version: str = "$LATEST",
 ) -> FunctionConfig:
     """The executor's view of a function, with the environment Lambda would give it."""
     env = {
         "AWS_LAMBDA_FUNCTION_NAME": fn.id,
         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(fn.memory),
-        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+        "AWS_LAMBDA_FUNCTION_VERSION": version,
         "AWS_LAMBDA_FUNCTION_TIMEOUT": f"{fn.timeout:g}",
         "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{fn.id}",
         "AWS_LAMBDA_LOG_STREAM_NAME": f"lamina/{fn.id}",
@@ -133,6 +137,7 @@ def function_config(
         env=env,
         preload=tuple(fn.preload),
         venv=str(venv) if venv is not None else None,
+        version=version,
     )
 
 
@@ -147,8 +152,10 @@ class Platform:
         backend: ExecutorBackend | None = None,
         clock: Clock | None = None,
         venv_progress: Progress | None = None,
+        rng: random.Random | None = None,  # draws canary splits; tests seed it
     ) -> None:
         self.app = app
+        self._rng = rng
         self.options = options or PlatformOptions()
         self.state_dir = self.options.state_dir or app.root / ".lamina"
         # Services' own environments (`requirements:`), cached in the user's cache folder.
@@ -173,6 +180,7 @@ class Platform:
         self.gateway: GatewayApp | None = None
         self.security: GatewaySecurity | None = None  # CORS, auth, rate limits, API keys
         self.db_connections: ConnectionBound | None = None  # PostgreSQL only
+        self.deploys: Deployments | None = None  # versions and aliases (control/deploys.py)
         self.function_token = ""  # opens only the admin API's /queues and /topics routes
         self._accepting = False
 
@@ -218,10 +226,13 @@ class Platform:
             if opts.record
             else None
         )
-        self.invoker = Invoker(pools, backend, self._clock, self.recorder)
+        self.invoker = Invoker(pools, backend, self._clock, self.recorder, self._rng)
+        self.deploys = Deployments(self, self._clock, max_bundle_bytes=opts.max_bundle_bytes)
         try:
             await self.store.open()
             await tables.start()  # before any instance can use them
+            await self.deploys.restore()  # the last deploy's app and versions, if any
+            schedules = schedule_targets(self.app.functions().values())
             await self.invoker.start()
         except BaseException:
             await self.invoker.close()
@@ -261,6 +272,7 @@ class Platform:
             extra_routes=[
                 *dashboard_routes(self.app, self.store, self._clock, self._dead_letter_queues()),
                 *key_routes(security.api_keys),
+                *deploy_routes(self.deploys),
             ],
             public_paths=PUBLIC_PATHS,
             tables=self.tables,
@@ -319,6 +331,8 @@ class Platform:
         )
         if self.invoker is not None:
             await self.invoker.drain(self.options.grace_s)
+            if self.deploys is not None:
+                await self.deploys.stop(self.options.grace_s)  # versions still retiring
             await self.invoker.close()
         if self._backend is not None:
             await self._backend.close()
@@ -360,8 +374,9 @@ class Platform:
                 loop.remove_signal_handler(sig)
 
     # -- parts a hot reload rebuilds ---------------------------------------------------------------
-    def pool_config(self, fn: FunctionSpec) -> PoolConfig:
-        """The invoker's view of one declared function (its limits, scaling and environment)."""
+    def pool_config(self, fn: FunctionSpec, version: str = "$LATEST") -> PoolConfig:
+        """The invoker's view of one declared function (its limits, scaling and environment),
+        running `version` (a deployed version's number, or "$LATEST")."""
         assert self.tables is not None
         try:
             tables_env = self.tables.env_for(fn.service, fn.concurrency)
@@ -380,6 +395,7 @@ class Platform:
                 self.function_token,
                 tables_env,
                 self.venvs.path(fn.service),
+                version,
             ),
             scaling=ScalingSpec(
                 min_instances=fn.min_instances,
@@ -396,7 +412,14 @@ class Platform:
         """The gateway's route table for `app`, each route with its auth and rate limit."""
         security = self.security
         return [
-            (route, RouteTarget(fid, trigger.format, security.guard(trigger) if security else None))
+            (
+                route,
+                RouteTarget(
+                    f"{fid}:{trigger.alias}" if trigger.alias else fid,  # `live` unless named
+                    trigger.format,
+                    security.guard(trigger) if security else None,
+                ),
+            )
             for route, trigger, fid in app.http_routes()
         ]
 

@@ -21,7 +21,7 @@ from typing import Any
 
 from lamina.manifest import AppSpec, FunctionSpec, HttpTrigger
 
-__all__ = ["ReloadPlan", "changed_services", "plan_reload"]
+__all__ = ["ReloadPlan", "changed_services", "plan_reload", "runtime_fields"]
 
 # FunctionSpec fields a recycle does not need: triggers are applied by the router and the
 # event consumers; async retry settings by the async invoker.
@@ -71,7 +71,9 @@ def plan_reload(old: AppSpec, new: AppSpec) -> ReloadPlan:
     added = tuple(fid for fid in after if fid not in before)
     removed = tuple(fid for fid in before if fid not in after)
     recycled = tuple(
-        fid for fid, fn in after.items() if fid in before and _runtime(fn) != _runtime(before[fid])
+        fid
+        for fid, fn in after.items()
+        if fid in before and runtime_fields(fn) != runtime_fields(before[fid])
     )
     old_routes, new_routes = _routes(old), _routes(new)
     return ReloadPlan(
@@ -98,7 +100,9 @@ def changed_services(app: AppSpec, files: Iterable[Path]) -> list[str]:
 
 
 # -- helpers ----------------------------------------------------------------------------------
-def _runtime(fn: FunctionSpec) -> dict[str, Any]:
+def runtime_fields(fn: FunctionSpec) -> dict[str, Any]:
+    """What an instance of `fn` runs with: everything but its triggers and async settings
+    (a change there recycles its instances; a deploy makes a new version)."""
     return fn.model_dump(exclude=set(_NOT_RUNTIME))
 
 

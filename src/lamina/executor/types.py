@@ -38,6 +38,7 @@ class FunctionConfig:
     revision: int = 0  # bumped by each hot reload; each revision forks from its own zygote
     venv: str | None = None  # the service's virtual environment, whose python runs the zygote;
     # None: the platform's own interpreter and site-packages
+    version: str = "$LATEST"  # the deployed version it runs ("7"), "$LATEST" before any deploy
 
 
 @dataclass(slots=True)  # not frozen: built on every request, frozen __init__ is slower

@@ -110,23 +110,16 @@ class InvokeApi:
         # boto3 sends `Qualifier=` as a query parameter; a name may carry one too (`name:7`).
         query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
         qualifier = qualifier or next(iter(query.get("Qualifier", [])), None)
-        if qualifier not in (None, "$LATEST"):
-            return _aws_error(
-                404,
-                "ResourceNotFoundException",
-                f"Function not found: {function_arn(function_id)}:{qualifier} "
-                "(only $LATEST exists on this platform)",
-            )
+        target = f"{function_id}:{qualifier}" if qualifier else function_id
         try:
             request = await read_request(scope, receive)
         except BodyTooLarge:
             return _aws_error(
                 413, "RequestTooLargeException", "Request must be smaller than 6291456 bytes"
             )
-        if function_id not in self.invoker.pools:
-            return _aws_error(
-                404, "ResourceNotFoundException", f"Function not found: {function_arn(function_id)}"
-            )
+        if not self.invoker.knows(target):
+            arn = function_arn(function_id) + (f":{qualifier}" if qualifier else "")
+            return _aws_error(404, "ResourceNotFoundException", f"Function not found: {arn}")
         try:
             payload = orjson.Fragment(request.body) if request.body.strip() else {}
             if request.body.strip():
@@ -172,7 +165,7 @@ class InvokeApi:
         tail = (request.header("x-amz-log-type") or "None") == "Tail"
         output = FunctionOutput(function_id, request_id, keep_tail=tail)
         return await self._invoke(
-            function_id,
+            target,
             InvocationRequest(
                 request_id, payload, client_context, output, traceparent=request.header(TRACEPARENT)
             ),
@@ -183,7 +176,7 @@ class InvokeApi:
     async def _invoke(
         self, function_id: str, request: InvocationRequest, output: FunctionOutput, tail: bool
     ) -> HttpResponse:
-        headers = [_JSON, (b"x-amz-executed-version", b"$LATEST")]
+        headers = [_JSON]
         try:
             outcome = await self.invoker.invoke(function_id, request)
         except Throttled:
@@ -209,6 +202,7 @@ class InvokeApi:
             headers.extend(_tail(output, tail))
             return HttpResponse(200, headers, body)
         result = outcome.result
+        headers.append((b"x-amz-executed-version", outcome.version.encode()))
         if not result.ok:
             headers.append((b"x-amz-function-error", b"Unhandled"))
         headers.extend(_tail(output, tail))

@@ -48,7 +48,7 @@ from lamina.store.types import InvocationRecord
 from lamina.telemetry.recorder import Recorder
 from lamina.telemetry.tracing import InvocationSpan, invocation_span
 
-__all__ = ["FunctionPool", "InvocationOutcome", "PoolConfig", "PoolStats"]
+__all__ = ["FunctionPool", "InvocationOutcome", "PoolConfig", "PoolStats", "pool_key"]
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +76,7 @@ class InvocationOutcome:
     instance_id: str
     cold: bool  # the first invocation on a freshly started instance
     init_ms: float  # the instance's init duration (0 when warm)
+    version: str = "$LATEST"  # the function version that ran it
 
 
 @dataclass(slots=True)
@@ -97,8 +98,13 @@ class _Slot:
     prewarmed: bool = False  # started ahead of demand: its first invocation is not a cold start
 
 
+def pool_key(function_id: str, version: str) -> str:
+    """`users.signup` for $LATEST, `users.signup:7` for version 7."""
+    return function_id if version == "$LATEST" else f"{function_id}:{version}"
+
+
 class FunctionPool:
-    """Instances of one function, with in-flight accounting and scaling applied."""
+    """Instances of one function version, with in-flight accounting and scaling applied."""
 
     def __init__(
         self,
@@ -171,6 +177,11 @@ class FunctionPool:
 
     # -- observation ----------------------------------------------------------------------------
     @property
+    def key(self) -> str:
+        """Its name in the invoker: the function id, plus `:N` for deployed version N."""
+        return pool_key(self.fn.id, self.fn.version)
+
+    @property
     def live(self) -> int:
         return len(self._slots)
 
@@ -210,7 +221,7 @@ class FunctionPool:
         if not result.ok:
             self.stats.errors += 1
         return InvocationOutcome(
-            result, slot.instance.iid, cold, slot.instance.init_ms if cold else 0.0
+            result, slot.instance.iid, cold, slot.instance.init_ms if cold else 0.0, self.fn.version
         )
 
     async def _invoke_recorded(
@@ -239,6 +250,7 @@ class FunctionPool:
                     trace_id=span.trace_id,
                     span_id=span.span_id,
                     parent_span_id=span.parent_span_id,
+                    version=self.fn.version,
                 )
             )
             raise
@@ -291,9 +303,12 @@ class FunctionPool:
                     span.trace_id,
                     span.span_id,
                     span.parent_span_id,
+                    self.fn.version,
                 )
             )
-        return InvocationOutcome(result, instance.iid, cold, instance.init_ms if cold else 0.0)
+        return InvocationOutcome(
+            result, instance.iid, cold, instance.init_ms if cold else 0.0, self.fn.version
+        )
 
     async def _acquire(self, request_id: str) -> _Slot:
         if self._closing:

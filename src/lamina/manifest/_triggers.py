@@ -26,6 +26,7 @@ __all__ = ["TRIGGER_KINDS", "parse_trigger"]
 
 TRIGGER_KINDS = ("http", "schedule", "queue", "topic")
 
+_ALIAS = re.compile(r"^(?![0-9]+$)[A-Za-z0-9_-]{1,64}$")
 _RATE = re.compile(r"^rate\(\s*(\d+)\s+(second|minute|hour|day)s?\s*\)$")
 _CRON = re.compile(r"^cron\((.*)\)$")
 _SCHEDULE_HELP = (
@@ -67,7 +68,7 @@ def _route(check: Checker, value: Any, path: str) -> RouteKey:
 def _http(check: Checker, value: Any, path: str) -> HttpTrigger:
     if not isinstance(value, dict):
         return build(check, HttpTrigger, path, route=_route(check, value, path))
-    allowed = ("route", "format", "auth", "scopes", "rate_limit")
+    allowed = ("route", "format", "auth", "scopes", "rate_limit", "alias")
     body = check.mapping(value, path, allowed=allowed, required=("route",))
     route = _route(check, body["route"], child(path, "route"))
     fmt = body.get("format", "2.0")
@@ -86,6 +87,14 @@ def _http(check: Checker, value: Any, path: str) -> HttpTrigger:
         fields["rate_limit"] = parse_rate_limit(
             check, body["rate_limit"], child(path, "rate_limit")
         )
+    if body.get("alias") is not None:
+        alias = check.string(body["alias"], child(path, "alias"), what="an alias name")
+        if not _ALIAS.match(alias):
+            check.fail(
+                child(path, "alias"),
+                f"expected 1-64 letters, digits, '-' or '_' (not only digits), got {alias!r}",
+            )
+        fields["alias"] = alias
     return build(check, HttpTrigger, path, **fields)
 
 

@@ -36,6 +36,7 @@ __all__ = [
 _NAME = r"^[A-Za-z0-9_-]+$"  # service, function, table names: no dots, ids use dots
 _EVENT_NAME = r"^[A-Za-z0-9_-]{1,80}$"  # queue and topic names
 _ATTRIBUTE = r'^[^"\\\x00-\x1f]*$'  # table attribute names: no quotes, backslashes
+_ALIAS = r"^[A-Za-z0-9_-]{1,64}$"  # function alias names (not all digits: those are versions)
 
 
 class _Frozen(BaseModel):
@@ -66,11 +67,20 @@ class HttpTrigger(_Frozen):
     auth: Literal["jwt", "api_key"] | FunctionAuthorizer | None = None
     scopes: tuple[str, ...] = ()  # with auth jwt: scopes the token must all carry, else 403
     rate_limit: RateLimitSpec | None = None  # this route's own bucket; None: gateway.rate_limit
+    # the function alias the route invokes (see `lamina alias`); None: `live`
+    alias: str | None = Field(default=None, pattern=_ALIAS)
 
     @field_validator("route", mode="before")
     @classmethod
     def _parse_route(cls, value: Any) -> Any:
         return RouteKey.parse(value) if isinstance(value, str) else value
+
+    @field_validator("alias")
+    @classmethod
+    def _not_a_version(cls, value: str | None) -> str | None:
+        if value is not None and value.isdecimal():
+            raise ValueError(f"an alias name is not only digits (that names a version): {value!r}")
+        return value
 
 
 class ScheduleTrigger(_Frozen):

@@ -23,6 +23,12 @@ Tables (both backends):
   unique), with its usage plan (`rate`, `burst`, `quota_per_day`, each NULL for none) and
   `revoked_ms` (NULL while valid). `api_key_usage` (4): requests per key per UTC day
   (`YYYY-MM-DD`), added to by the gateway's periodic flush.
+- Deploys (5): `invocations.version` (the function version that ran; older rows NULL);
+  `function_versions`, one immutable row per (function, version) with the hashes that decided
+  it and the function's spec as JSON; `function_aliases`, one row per (function, alias) with
+  its version, optional canary version and weight, and the version it pointed at before
+  (what a rollback returns to); `deploys`, one row per deploy (its bundle's digest), the last
+  of which a restarted platform serves again.
 """
 
 from __future__ import annotations
@@ -119,6 +125,36 @@ SQLITE: tuple[tuple[str, ...], ...] = (
             PRIMARY KEY (key_id, day)
         ) WITHOUT ROWID""",
     ),
+    # 5: deploys: function versions, aliases, and which version each invocation ran
+    (
+        "ALTER TABLE invocations ADD COLUMN version TEXT",
+        """CREATE TABLE function_versions (
+            function_id TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            code_hash TEXT NOT NULL,
+            config_hash TEXT NOT NULL,
+            bundle TEXT NOT NULL,
+            spec TEXT NOT NULL,
+            created_ms INTEGER NOT NULL,
+            PRIMARY KEY (function_id, version)
+        ) WITHOUT ROWID""",
+        """CREATE TABLE function_aliases (
+            function_id TEXT NOT NULL,
+            name TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            canary_version INTEGER,
+            canary_weight INTEGER NOT NULL DEFAULT 0,
+            previous_version INTEGER,
+            updated_ms INTEGER NOT NULL,
+            PRIMARY KEY (function_id, name)
+        ) WITHOUT ROWID""",
+        """CREATE TABLE deploys (
+            id INTEGER PRIMARY KEY,
+            bundle TEXT NOT NULL,
+            app TEXT NOT NULL,
+            created_ms INTEGER NOT NULL
+        )""",
+    ),
 )
 
 POSTGRES: tuple[tuple[str, ...], ...] = (
@@ -205,6 +241,36 @@ POSTGRES: tuple[tuple[str, ...], ...] = (
             day text NOT NULL,
             count bigint NOT NULL,
             PRIMARY KEY (key_id, day)
+        )""",
+    ),
+    # 5: deploys: function versions, aliases, and which version each invocation ran
+    (
+        "ALTER TABLE invocations ADD COLUMN version text",
+        """CREATE TABLE function_versions (
+            function_id text NOT NULL,
+            version integer NOT NULL,
+            code_hash text NOT NULL,
+            config_hash text NOT NULL,
+            bundle text NOT NULL,
+            spec text NOT NULL,
+            created_ms bigint NOT NULL,
+            PRIMARY KEY (function_id, version)
+        )""",
+        """CREATE TABLE function_aliases (
+            function_id text NOT NULL,
+            name text NOT NULL,
+            version integer NOT NULL,
+            canary_version integer,
+            canary_weight integer NOT NULL DEFAULT 0,
+            previous_version integer,
+            updated_ms bigint NOT NULL,
+            PRIMARY KEY (function_id, name)
+        )""",
+        """CREATE TABLE deploys (
+            id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            bundle text NOT NULL,
+            app text NOT NULL,
+            created_ms bigint NOT NULL
         )""",
     ),
 )

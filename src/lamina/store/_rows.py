@@ -136,6 +136,7 @@ INVOCATION_COLUMNS = (
     "trace_id",
     "span_id",
     "parent_span_id",
+    "version",
 )
 
 # The columns a log line is inserted with (`seq` is assigned by the store; selects add it last).
@@ -161,6 +162,7 @@ def invocation_row(r: InvocationRecord) -> tuple[Any, ...]:
         r.trace_id,
         r.span_id,
         r.parent_span_id,
+        r.version,
     )
 
 
@@ -184,7 +186,8 @@ def invocation_from_row(row: Sequence[Any]) -> InvocationRecord:
         trace_id=row[13],
         span_id=row[14],
         parent_span_id=row[15],
-        seq=row[16] if len(row) > 16 else 0,
+        version=row[16],
+        seq=row[17] if len(row) > 17 else 0,
     )
 
 

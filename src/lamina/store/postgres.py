@@ -43,7 +43,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg_pool import AsyncConnectionPool
 
 from lamina.errors import DuplicateMessage, StoreError, StoreUnavailable
-from lamina.store import _apikeys, _migrations
+from lamina.store import _apikeys, _migrations, _versions
 from lamina.store._rows import (
     COLUMNS,
     INVOCATION_COLUMNS,
@@ -65,8 +65,11 @@ from lamina.store._rows import (
     usage_query,
 )
 from lamina.store.types import (
+    AliasRecord,
     ApiKey,
+    DeployRecord,
     FunctionUsage,
+    FunctionVersion,
     InvocationRecord,
     LogLine,
     Message,
@@ -514,6 +517,54 @@ class PostgresStore:
     async def api_key_usage(self, day: str) -> dict[str, int]:
         rows = await self._fetch(_apikeys.pg(_apikeys.USAGE), (day,))
         return {key_id: int(count) for key_id, count in rows}
+
+    # -- deploys, versions and aliases (store/_versions.py) ---------------------------------
+
+    async def add_deploy(
+        self,
+        *,
+        bundle: str,
+        app: str,
+        versions: Sequence[FunctionVersion],
+        aliases: Sequence[AliasRecord],
+        now_ms: int,
+    ) -> int:
+        pg = _apikeys.pg
+        async with self._connection() as conn, conn.transaction(), conn.cursor() as cur:
+            if versions:
+                rows = [_versions.version_row(v) for v in versions]
+                await cur.executemany(pg(_versions.ADD_VERSION), rows)
+            if aliases:
+                rows = [_versions.alias_row(a) for a in aliases]
+                await cur.executemany(pg(_versions.SET_ALIAS), rows)
+            await cur.execute(pg(_versions.ADD_DEPLOY) + " RETURNING id", (bundle, app, now_ms))
+            row = await cur.fetchone()
+            return int(row[0]) if row else 0
+
+    async def last_deploy(self) -> DeployRecord | None:
+        rows = await self._fetch(_versions.LAST_DEPLOY, ())
+        return _versions.deploy_from_row(rows[0]) if rows else None
+
+    async def function_versions(self, function_id: str | None = None) -> list[FunctionVersion]:
+        query, params = _versions.where_function(
+            _versions.VERSIONS, function_id, "function_id, version"
+        )
+        rows = await self._fetch(_apikeys.pg(query), params)
+        return [_versions.version_from_row(r) for r in rows]
+
+    async def aliases(self, function_id: str | None = None) -> list[AliasRecord]:
+        query, params = _versions.where_function(
+            _versions.ALIASES, function_id, "function_id, name"
+        )
+        rows = await self._fetch(_apikeys.pg(query), params)
+        return [_versions.alias_from_row(r) for r in rows]
+
+    async def set_alias(self, alias: AliasRecord) -> None:
+        await self._change(_apikeys.pg(_versions.SET_ALIAS), _versions.alias_row(alias))
+
+    async def delete_alias(self, function_id: str, name: str) -> bool:
+        deleted = await self._change(_apikeys.pg(_versions.DELETE_ALIAS), (function_id, name))
+        return deleted == 1
 
     # -- helpers -----------------------------------------------------------------------------
 

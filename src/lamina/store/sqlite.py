@@ -33,7 +33,7 @@ from types import TracebackType
 from typing import Any, Literal, Self, TypeVar
 
 from lamina.errors import DuplicateMessage, StoreError, StoreUnavailable
-from lamina.store import _apikeys, _migrations
+from lamina.store import _apikeys, _migrations, _versions
 from lamina.store._rows import (
     COLUMNS,
     dump_json,
@@ -53,8 +53,11 @@ from lamina.store._rows import (
 )
 from lamina.store._writer import TelemetryWriter
 from lamina.store.types import (
+    AliasRecord,
     ApiKey,
+    DeployRecord,
     FunctionUsage,
+    FunctionVersion,
     InvocationRecord,
     LogLine,
     Message,
@@ -509,6 +512,43 @@ class SqliteStore:
     async def api_key_usage(self, day: str) -> dict[str, int]:
         rows = await self._call(self._read, _apikeys.USAGE, (day,))
         return {key_id: int(count) for key_id, count in rows}
+
+    # -- deploys, versions and aliases (store/_versions.py) ---------------------------------
+
+    async def add_deploy(
+        self,
+        *,
+        bundle: str,
+        app: str,
+        versions: Sequence[FunctionVersion],
+        aliases: Sequence[AliasRecord],
+        now_ms: int,
+    ) -> int:
+        def run(conn: sqlite3.Connection) -> int:
+            conn.executemany(_versions.ADD_VERSION, [_versions.version_row(v) for v in versions])
+            conn.executemany(_versions.SET_ALIAS, [_versions.alias_row(a) for a in aliases])
+            cur = conn.execute(_versions.ADD_DEPLOY, (bundle, app, now_ms))
+            return int(cur.lastrowid or 0)
+
+        return await self._transact(run)
+
+    async def last_deploy(self) -> DeployRecord | None:
+        rows = await self._call(self._read, _versions.LAST_DEPLOY, ())
+        return _versions.deploy_from_row(rows[0]) if rows else None
+
+    async def function_versions(self, function_id: str | None = None) -> list[FunctionVersion]:
+        query = _versions.where_function(_versions.VERSIONS, function_id, "function_id, version")
+        return [_versions.version_from_row(r) for r in await self._call(self._read, *query)]
+
+    async def aliases(self, function_id: str | None = None) -> list[AliasRecord]:
+        query = _versions.where_function(_versions.ALIASES, function_id, "function_id, name")
+        return [_versions.alias_from_row(r) for r in await self._call(self._read, *query)]
+
+    async def set_alias(self, alias: AliasRecord) -> None:
+        await self._change(_versions.SET_ALIAS, _versions.alias_row(alias))
+
+    async def delete_alias(self, function_id: str, name: str) -> bool:
+        return await self._change(_versions.DELETE_ALIAS, (function_id, name)) == 1
 
     # -- on the store's thread ---------------------------------------------------------------
 

@@ -14,9 +14,12 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 __all__ = [
+    "AliasRecord",
     "ApiKey",
     "ApiKeyStore",
+    "DeployRecord",
     "FunctionUsage",
+    "FunctionVersion",
     "InvocationRecord",
     "LogLine",
     "Message",
@@ -25,6 +28,7 @@ __all__ = [
     "StatsRow",
     "Store",
     "TelemetryStore",
+    "VersionStore",
 ]
 
 
@@ -79,6 +83,7 @@ class InvocationRecord:
     trace_id: str | None = None  # W3C trace id, 32 lower-case hex digits
     span_id: str | None = None  # this invocation's span, 16 lower-case hex digits
     parent_span_id: str | None = None  # the caller's span; None when it started the trace
+    version: str | None = None  # the function version that ran: "$LATEST" or "7" (deploys)
     # Assigned by the store: the insertion order, with start_ms the cursor that pages through
     # records without skipping any that started in the same millisecond. Not part of equality.
     seq: int = field(default=0, compare=False)
@@ -162,6 +167,77 @@ class ApiKeyStore(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class FunctionVersion:
+    """One immutable version of a function, made by a deploy that changed its code or config."""
+
+    function_id: str
+    version: int  # 1, 2, 3... per function
+    code_hash: str  # SHA-256 of its service's files in the bundle
+    config_hash: str  # SHA-256 of its spec (limits, handler, env, triggers)
+    bundle: str  # SHA-256 of the bundle it came from (its content address)
+    spec: str  # the function's spec as JSON, its code folder relative to the bundle's root
+    created_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class AliasRecord:
+    """A named pointer at a function version, optionally splitting traffic with a canary."""
+
+    function_id: str
+    name: str  # "live", "beta", ...
+    version: int
+    canary_version: int | None = None  # gets `canary_weight` percent of the traffic
+    canary_weight: int = 0  # percent, 0..100
+    previous_version: int | None = None  # where `version` pointed before (what rollback restores)
+    updated_ms: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class DeployRecord:
+    id: int
+    bundle: str  # the bundle's SHA-256
+    app: str
+    created_ms: int
+
+
+class VersionStore(Protocol):
+    """Deploys, function versions and aliases; every `Store` backend implements it."""
+
+    async def add_deploy(
+        self,
+        *,
+        bundle: str,
+        app: str,
+        versions: Sequence[FunctionVersion],
+        aliases: Sequence[AliasRecord],
+        now_ms: int,
+    ) -> int:
+        """In one transaction: insert the new versions, set the aliases and record the deploy;
+        returns the deploy's id. A version that exists already fails it all (StoreError)."""
+        ...
+
+    async def last_deploy(self) -> DeployRecord | None:
+        """The newest deploy, or None before the first."""
+        ...
+
+    async def function_versions(self, function_id: str | None = None) -> list[FunctionVersion]:
+        """Versions of one function (or all), by function id and then version."""
+        ...
+
+    async def aliases(self, function_id: str | None = None) -> list[AliasRecord]:
+        """Aliases of one function (or all), by function id and then name."""
+        ...
+
+    async def set_alias(self, alias: AliasRecord) -> None:
+        """Create or replace the alias `(alias.function_id, alias.name)`."""
+        ...
+
+    async def delete_alias(self, function_id: str, name: str) -> bool:
+        """Remove an alias; False when there was none."""
+        ...
+
+
 class TelemetryStore(Protocol):
     """What observability keeps in the store; every `Store` backend implements it too."""
 
@@ -232,7 +308,7 @@ class TelemetryStore(Protocol):
         ...
 
 
-class Store(TelemetryStore, ApiKeyStore, Protocol):
+class Store(TelemetryStore, ApiKeyStore, VersionStore, Protocol):
     async def open(self) -> None:
         """Connect and apply pending schema migrations (idempotent; safe from several processes)."""
         ...

@@ -72,7 +72,7 @@ def report_lines(record: InvocationRecord) -> list[LogLine]:
         )
 
     return [
-        line(record.start_ms, f"START RequestId: {rid} Version: $LATEST"),
+        line(record.start_ms, f"START RequestId: {rid} Version: {record.version or '$LATEST'}"),
         line(end_ms, f"END RequestId: {rid}"),
         line(end_ms, report),
     ]
