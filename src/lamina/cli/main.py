@@ -57,7 +57,10 @@ _fail = fail
 _target = target
 
 
-@app.command(epilog="Example: lamina up examples/hello --port 8080")
+@app.command(
+    epilog="Example: lamina up examples/hello --port 8080  "
+    "(on Ray: lamina up examples/hello --executor ray --ray-address auto)"
+)
 def up(
     app_dir: Annotated[
         Path,
@@ -98,6 +101,20 @@ def up(
         ),
     ] = None,
     param: ParamOpt = None,
+    executor: Annotated[
+        str,
+        typer.Option(
+            help="Where instances run: 'local' processes, or 'ray' actors (pip install"
+            ' "lamina\\[ray]"; see docs/ray.md).',
+        ),
+    ] = "local",
+    ray_address: Annotated[
+        str | None,
+        typer.Option(
+            help="With --executor ray: 'local' starts a private Ray (the default), 'auto' joins"
+            " the cluster `ray start` runs here, else a Ray address (HOST:6379, ray://HOST:10001)."
+        ),
+    ] = None,
 ) -> None:
     """Run the platform in the foreground until Ctrl-C / SIGTERM, then drain and exit.
 
@@ -115,6 +132,7 @@ def _options(given: dict[str, Any]) -> dict[str, Any]:
         *("host", "port", "admin_port", "store", "grace", "record", "retention_days"),
         "max_db_connections",
         "param",
+        *("executor", "ray_address"),
     )
     return {name: given[name] for name in names}
 
@@ -126,6 +144,10 @@ def _platform(app_dir: Path, log_level: str, log_json: bool, **flags: Any) -> An
     from lamina.telemetry import configure_logging
     from lamina.telemetry.otlp import otlp_traces_endpoint
 
+    if flags["executor"] not in ("local", "ray"):
+        raise _fail(f"--executor: expected 'local' or 'ray', got {flags['executor']!r}", 2)
+    if flags["ray_address"] is not None and flags["executor"] != "ray":
+        raise _fail("--ray-address needs --executor ray", 2)
     try:
         spec = load_app(app_dir, parameters=parameters(flags["param"]))
     except ManifestError as exc:
@@ -144,6 +166,8 @@ def _platform(app_dir: Path, log_level: str, log_json: bool, **flags: Any) -> An
             admin_token=os.environ.get("LAMINA_ADMIN_TOKEN") or None,
             otlp_endpoint=otlp_traces_endpoint(os.environ),
             max_db_connections=flags["max_db_connections"],
+            executor=flags["executor"],
+            ray_address=flags["ray_address"],
         ),
     )
 
@@ -343,6 +367,14 @@ def status(
     for row in rows:
         table.add_row(*row)
     out.print(table)
+    for fn in data["functions"]:  # with --executor ray: where each instance runs
+        for at in fn.get("placement", ()):
+            out.print(
+                f"{fn['id']} instance {at['instance']} (pid {at['pid']}) on Ray node "
+                f"{at['node_id'][:12]} {at['node_ip']}",
+                highlight=False,
+                soft_wrap=True,
+            )
 
 
 @app.command(epilog="Example: lamina init my-app && lamina up my-app")

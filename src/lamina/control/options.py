@@ -24,3 +24,5 @@ class PlatformOptions:
     cgroups: bool = True  # memory limits through cgroups where the machine allows
     max_db_connections: int | None = None  # refuse to start when the app may hold more
     otlp_endpoint: str | None = None  # OTLP/HTTP traces URL to export spans to; None: no export
+    executor: str = "local"  # "local" processes or "ray" actors (docs/ray.md)
+    ray_address: str | None = None  # with executor "ray": "local" (default), "auto" or an address

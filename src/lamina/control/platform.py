@@ -129,6 +129,7 @@ def function_config(
         concurrency=fn.concurrency,
         env=env,
         preload=tuple(fn.preload),
+        cpu=fn.cpu,
     )
 
 
@@ -188,8 +189,10 @@ class Platform:
         self.gateway_url = f"http://{host}:{gw_port}"
         self.admin_url = f"http://{host}:{admin_sock.getsockname()[1]}"
 
-        backend = self._backend or create_backend(
-            "local", state_dir=self.state_dir, cgroups=opts.cgroups
+        backend = self._backend or (
+            create_backend("ray", address=opts.ray_address, cgroups=opts.cgroups)
+            if opts.executor == "ray"
+            else create_backend("local", state_dir=self.state_dir, cgroups=opts.cgroups)
         )
         self._backend = backend
         await backend.start()

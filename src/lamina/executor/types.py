@@ -36,6 +36,7 @@ class FunctionConfig:
     )  # Lambda variables + service + function env
     preload: tuple[str, ...] = ()  # modules the zygote imports before forking
     revision: int = 0  # bumped by each hot reload; each revision forks from its own zygote
+    cpu: float | None = None  # CPUs an instance reserves (ray backend); None: the backend's default
 
 
 @dataclass(slots=True)  # not frozen: built on every request, frozen __init__ is slower
@@ -65,6 +66,11 @@ class Instance(Protocol):
     pid: int
     function_id: str
     init_ms: float
+
+    @property
+    def node(self) -> Mapping[str, str] | None:
+        """Where it runs, for /status: None on this machine, {"node_id", "node_ip"} on Ray."""
+        ...
 
     @property
     def alive(self) -> bool: ...

@@ -122,6 +122,7 @@ class Invoker:
                 await pool.close()
 
     def status(self) -> list[dict[str, Any]]:
+        """Each function's pool; with instances on Ray nodes, also `placement`: where each runs."""
         return [
             {
                 "id": fid,
@@ -136,6 +137,7 @@ class Invoker:
                 "errors": pool.stats.errors,
                 "min_instances": pool.config.scaling.min_instances,
                 "max_instances": pool.config.scaling.max_instances,
+                **({"placement": placed} if (placed := pool.placement()) else {}),
             }
             for fid, pool in self.pools.items()
         ]
