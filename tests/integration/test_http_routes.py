@@ -2,20 +2,56 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from harness import client_for, run_platform
 
 
 async def test_a_route_invokes_its_function_and_returns_the_request_id(
-    app_dir: Callable[..., Path],
+    app_dir: Callable[..., Path], executor: dict[str, Any]
 ) -> None:
     app = app_dir({"hello": {"handler": "basic.hello", "events": [{"http": "GET /hello"}]}})
-    async with run_platform(app) as platform, client_for(platform) as client:
+    async with run_platform(app, **executor) as platform, client_for(platform) as client:
         response = await client.get("/hello")
     assert response.status_code == 200
     body = response.json()
     assert response.headers["x-amzn-requestid"] == body["request_id"]
     assert response.headers["content-type"] == "application/json"
+
+
+async def test_the_handler_sees_its_lambda_context_and_environment(
+    app_dir: Callable[..., Path], executor: dict[str, Any]
+) -> None:
+    app = app_dir(
+        {
+            "whoami": {
+                "handler": "basic.whoami",
+                "memory": 256,
+                "timeout": 4,
+                "env": {"FUNCTION_VAR": "from-function"},
+                "events": [{"http": "GET /whoami"}],
+            }
+        },
+        env={"SERVICE_VAR": "from-service"},
+    )
+    async with run_platform(app, **executor) as platform, client_for(platform) as client:
+        response = await client.get("/whoami")
+    assert response.status_code == 200, response.text
+    body = response.json()
+    context, env = body["context"], body["env"]
+    assert context["aws_request_id"] == response.headers["x-amzn-requestid"]
+    assert context["function_name"] == "svc.whoami"
+    assert context["invoked_function_arn"].endswith(":function:svc.whoami")
+    assert context["memory_limit_in_mb"] == "256"
+    assert context["log_group_name"] == "/aws/lambda/svc.whoami"
+    assert context["log_stream_name"].startswith("lamina/svc.whoami/")
+    assert 0 < context["remaining_ms"] <= 4000
+    assert env["AWS_LAMBDA_FUNCTION_NAME"] == "svc.whoami"
+    assert env["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"] == "256"
+    assert (env["SERVICE_VAR"], env["FUNCTION_VAR"]) == ("from-service", "from-function")
+    # The code folder the handler runs in: on Ray, the copy its runtime environment unpacked.
+    assert env["LAMBDA_TASK_ROOT"] == body["cwd"]
+    assert (Path(body["cwd"]) / "basic.py").is_file()
 
 
 async def test_unknown_route_is_404_json_and_oversized_body_is_413(

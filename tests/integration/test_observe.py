@@ -30,10 +30,10 @@ async def _admin(platform: Platform, path: str, **params: Any) -> Any:
 
 
 async def test_an_invocation_is_recorded_and_its_report_matches_the_record(
-    app_dir: Callable[..., Path],
+    app_dir: Callable[..., Path], executor: dict[str, Any]
 ) -> None:
     app = app_dir({"talk": {"handler": "observed.talk", "events": [{"http": "GET /talk"}]}})
-    async with run_platform(app) as platform, client_for(platform) as client:
+    async with run_platform(app, **executor) as platform, client_for(platform) as client:
         response = await client.get("/talk")
         rid = response.headers["x-amzn-requestid"]
         (record,) = await _admin(platform, "/invocations", request_id=rid)
@@ -71,10 +71,10 @@ async def test_an_invocation_is_recorded_and_its_report_matches_the_record(
     ids=["exit right after an unflushed print", "SIGKILL right after a print to stderr"],
 )
 async def test_a_crash_right_after_a_print_keeps_that_line(
-    app_dir: Callable[..., Path], handler: str, words: str
+    app_dir: Callable[..., Path], handler: str, words: str, executor: dict[str, Any]
 ) -> None:
     app = app_dir({"crash": {"handler": handler}})
-    async with run_platform(app) as platform, client_for(platform) as client:
+    async with run_platform(app, **executor) as platform, client_for(platform) as client:
         response = await client.post("/2015-03-31/functions/svc.crash/invocations", json={})
         rid = response.headers["x-amzn-requestid"]
         (record,) = await _admin(platform, "/invocations", function="svc.crash")

@@ -69,7 +69,10 @@ _fail = fail
 _target = target
 
 
-@app.command(epilog="Example: lamina up examples/hello --port 8080")
+@app.command(
+    epilog="Example: lamina up examples/hello --port 8080  "
+    "(on Ray: lamina up examples/hello --executor ray --ray-address auto)"
+)
 def up(
     app_dir: Annotated[
         Path,
@@ -114,6 +117,20 @@ def up(
         float,
         typer.Option(min=0.001, help="Largest app bundle `lamina deploy` may upload, in MB."),
     ] = 50.0,
+    executor: Annotated[
+        str,
+        typer.Option(
+            help="Where instances run: 'local' processes, or 'ray' actors (pip install"
+            ' "lamina\\[ray]"; see docs/ray.md).',
+        ),
+    ] = "local",
+    ray_address: Annotated[
+        str | None,
+        typer.Option(
+            help="With --executor ray: 'local' starts a private Ray (the default), 'auto' joins"
+            " the cluster `ray start` runs here, else a Ray address (HOST:6379, ray://HOST:10001)."
+        ),
+    ] = None,
 ) -> None:
     """Run the platform in the foreground until Ctrl-C / SIGTERM, then drain and exit.
 
@@ -133,6 +150,7 @@ def _options(given: dict[str, Any]) -> dict[str, Any]:
         *("host", "port", "admin_port", "store", "grace", "record", "retention_days"),
         "max_db_connections",
         "param",
+        *("executor", "ray_address"),
     )
     options = {name: given[name] for name in names}
     options["max_bundle_mb"] = given.get("max_bundle_mb") or 50.0  # `up` only
@@ -148,6 +166,10 @@ def _platform(app_dir: Path, log_level: str, log_json: bool, **flags: Any) -> An
     from lamina.telemetry import configure_logging
     from lamina.telemetry.otlp import otlp_traces_endpoint
 
+    if flags["executor"] not in ("local", "ray"):
+        raise _fail(f"--executor: expected 'local' or 'ray', got {flags['executor']!r}", 2)
+    if flags["ray_address"] is not None and flags["executor"] != "ray":
+        raise _fail("--ray-address needs --executor ray", 2)
     try:
         spec = load_app(app_dir, parameters=parameters(flags["param"]))
     except ManifestError as exc:
@@ -168,6 +190,8 @@ def _platform(app_dir: Path, log_level: str, log_json: bool, **flags: Any) -> An
             max_db_connections=flags["max_db_connections"],
             venv_dir=default_venv_dir(os.environ),
             max_bundle_bytes=int(flags["max_bundle_mb"] * 1024 * 1024),
+            executor=flags["executor"],
+            ray_address=flags["ray_address"],
         ),
         venv_progress=VenvStatus(out),
     )
@@ -371,6 +395,14 @@ def status(
     for row in rows:
         table.add_row(*row)
     out.print(table)
+    for fn in data["functions"]:  # with --executor ray: where each instance runs
+        for at in fn.get("placement", ()):
+            out.print(
+                f"{fn['id']} instance {at['instance']} (pid {at['pid']}) on Ray node "
+                f"{at['node_id'][:12]} {at['node_ip']}",
+                highlight=False,
+                soft_wrap=True,
+            )
 
 
 @app.command(epilog="Example: lamina init my-app && lamina up my-app")

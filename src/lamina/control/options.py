@@ -26,3 +26,5 @@ class PlatformOptions:
     max_bundle_bytes: int = 50 * 1024 * 1024  # largest app bundle `lamina deploy` may upload
     otlp_endpoint: str | None = None  # OTLP/HTTP traces URL to export spans to; None: no export
     venv_dir: Path | None = None  # services' environments; None: `venvs.default_venv_dir()`
+    executor: str = "local"  # "local" processes or "ray" actors (docs/ray.md)
+    ray_address: str | None = None  # with executor "ray": "local" (default), "auto" or an address

@@ -138,6 +138,7 @@ def function_config(
         preload=tuple(fn.preload),
         venv=str(venv) if venv is not None else None,
         version=version,
+        cpu=fn.cpu,
     )
 
 
@@ -205,8 +206,10 @@ class Platform:
         self.gateway_url = f"http://{host}:{gw_port}"
         self.admin_url = f"http://{host}:{admin_sock.getsockname()[1]}"
 
-        backend = self._backend or create_backend(
-            "local", state_dir=self.state_dir, cgroups=opts.cgroups
+        backend = self._backend or (
+            create_backend("ray", address=opts.ray_address, cgroups=opts.cgroups)
+            if opts.executor == "ray"
+            else create_backend("local", state_dir=self.state_dir, cgroups=opts.cgroups)
         )
         self._backend = backend
         await backend.start()

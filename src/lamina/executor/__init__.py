@@ -2,7 +2,8 @@
 
 Mechanism only: it never decides how many instances there should be (that is `scaling`),
 and never routes invocations (that is `invoker`). Backends sit behind `ExecutorBackend`;
-`create_backend("local")` returns the process backend, loaded lazily by name.
+`create_backend("local")` returns the process backend and `create_backend("ray")` the Ray actor
+backend, each loaded lazily by name (Ray is an optional extra).
 """
 
 from __future__ import annotations
@@ -37,4 +38,8 @@ def create_backend(name: str, **options: Any) -> ExecutorBackend:
         from lamina.executor.local import LocalBackend
 
         return LocalBackend(**options)
-    raise ValueError(f"unknown executor backend {name!r}; expected 'local'")
+    if name == "ray":
+        from lamina.executor.ray import RayBackend
+
+        return RayBackend(**options)
+    raise ValueError(f"unknown executor backend {name!r}; expected 'local' or 'ray'")

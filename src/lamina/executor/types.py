@@ -39,6 +39,7 @@ class FunctionConfig:
     venv: str | None = None  # the service's virtual environment, whose python runs the zygote;
     # None: the platform's own interpreter and site-packages
     version: str = "$LATEST"  # the deployed version it runs ("7"), "$LATEST" before any deploy
+    cpu: float | None = None  # CPUs an instance reserves (ray backend); None: the backend's default
 
 
 @dataclass(slots=True)  # not frozen: built on every request, frozen __init__ is slower
@@ -68,6 +69,11 @@ class Instance(Protocol):
     pid: int
     function_id: str
     init_ms: float
+
+    @property
+    def node(self) -> Mapping[str, str] | None:
+        """Where it runs, for /status: None on this machine, {"node_id", "node_ip"} on Ray."""
+        ...
 
     @property
     def alive(self) -> bool: ...

@@ -203,7 +203,8 @@ class Invoker:
 
     def status(self) -> list[dict[str, Any]]:
         """One row per function, its versions' instances and counters added up; `versions`
-        breaks them down when a deploy made any."""
+        breaks them down when a deploy made any; with instances on Ray nodes, `placement`
+        says where each runs."""
         rows = []
         for fid, pools in self.by_function().items():
             row: dict[str, Any] = {"id": fid, **_counts(pools)}
@@ -212,6 +213,9 @@ class Invoker:
             row["max_instances"] = last.config.scaling.max_instances
             if any(p.fn.version != LATEST for p in pools):
                 row["versions"] = [{"version": p.fn.version, **_counts([p])} for p in pools]
+            placed = [where for p in pools for where in p.placement()]
+            if placed:
+                row["placement"] = placed
             rows.append(row)
         return rows
 

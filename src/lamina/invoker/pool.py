@@ -201,6 +201,14 @@ class FunctionPool:
     def starting(self) -> int:
         return self._starting
 
+    def placement(self) -> list[dict[str, Any]]:
+        """Each live instance with the cluster node it runs on (none on the local backend)."""
+        return [
+            {"instance": iid, "pid": s.instance.pid, "busy": s.in_flight, **s.instance.node}
+            for iid, s in self._slots.items()
+            if s.instance.node is not None
+        ]
+
     # -- invoking -------------------------------------------------------------------------------
     async def invoke(self, request: InvocationRequest) -> InvocationOutcome:
         span = invocation_span(request.traceparent)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime
 import difflib
 import keyword
+import math
 import os
 import re
 from collections.abc import Mapping
@@ -45,6 +46,7 @@ TABLE_KEYS = ("key", "sort", "ttl")
 FUNCTION_KEYS = (
     "handler",
     "memory",
+    "cpu",
     "timeout",
     "max_instances",
     "min_instances",
@@ -284,6 +286,8 @@ def _function(
     for key, (lo, hi, unit) in ints.items():
         if key in body:
             fields[key] = check.integer(body[key], child(path, key), lo, hi, unit)
+    if "cpu" in body:
+        fields["cpu"] = _cpu(check, body["cpu"], child(path, "cpu"))
     seconds = {"timeout": (True, 900.0), "keep_alive": (False, None), "queue_timeout": (True, None)}
     for key, (positive, top) in seconds.items():
         if key == "keep_alive" and body.get(key) == "auto":
@@ -326,6 +330,14 @@ def _async(check: Checker, value: Any, path: str) -> AsyncSpec:
         if key in body:
             fields[key] = check.seconds(body[key], child(path, key), positive=True, hi=top)
     return build(check, AsyncSpec, path, **fields)
+
+
+def _cpu(check: Checker, value: Any, path: str) -> float:
+    """CPUs each instance reserves on the ray executor: a number > 0 and <= 64."""
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    if number and math.isfinite(value) and 0 < value <= 64:
+        return float(value)
+    check.fail(path, f"expected a number of CPUs > 0 and <= 64 (e.g. 0.5), got {describe(value)}")
 
 
 def _module_name(check: Checker, value: Any, path: str) -> str:

@@ -142,6 +142,7 @@ class FunctionSpec(_Frozen):
     handler: str  # "module.attr" or "pkg.module.attr", importable from `path`
     path: Path = Path()  # the service's code folder (absolute when loaded); on sys.path
     memory: int = Field(default=128, ge=128, le=10240)  # MB, 128..10240
+    cpu: float | None = Field(default=None, gt=0, le=64)  # CPUs (ray executor); None: memory/1769
     timeout: float = Field(default=3.0, gt=0, le=900)  # seconds per invocation, (0, 900]
     max_instances: int = Field(default=10, ge=1, le=1000)  # instances at most, 1..1000
     min_instances: int = Field(default=0, ge=0, le=1000)  # kept warm, 0..max_instances

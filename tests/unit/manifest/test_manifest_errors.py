@@ -39,6 +39,11 @@ FUNCTION_CASES = [
                  "expected an integer 128-10240 (MB), got 256.5", id="memory as a fraction"),
     pytest.param(["memory: yes"], 7, "memory", "expected an integer 128-10240 (MB), got true",
                  id="memory as a boolean"),
+    pytest.param(["cpu: 0"], 7, "cpu",
+                 "expected a number of CPUs > 0 and <= 64 (e.g. 0.5), got 0", id="cpu of zero"),
+    pytest.param(["cpu: two"], 7, "cpu",
+                 "expected a number of CPUs > 0 and <= 64 (e.g. 0.5), got 'two'",
+                 id="cpu as a word"),
     pytest.param(["timeout: 0"], 7, "timeout",
                  "expected a number of seconds > 0 and <= 900, got 0", id="timeout of zero"),
     pytest.param(["timeout: 901"], 7, "timeout",
@@ -84,7 +89,8 @@ FUNCTION_CASES = [
     pytest.param(["timout: 10"], 7, "", "unknown key 'timout'; did you mean 'timeout'?",
                  id="misspelt key suggests the close one"),
     pytest.param(["colour: red"], 7, "",
-                 "unknown key 'colour'; expected one of: handler, memory, timeout, max_instances, "
+                 "unknown key 'colour'; expected one of: handler, memory, cpu, timeout, "
+                 "max_instances, "
                  "min_instances, keep_alive, concurrency, max_queued, queue_timeout, env, "
                  "preload, events, async", id="unknown key without a close match lists the keys"),
     pytest.param(["memory: 128", "memory: 256"], 8, "",

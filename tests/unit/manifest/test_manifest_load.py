@@ -126,6 +126,7 @@ def test_a_function_with_only_a_handler_gets_every_default(parse: Parse, root: P
     assert (fn.memory, fn.timeout, fn.max_instances, fn.min_instances) == (128, 3.0, 10, 0)
     assert (fn.keep_alive, fn.concurrency, fn.max_queued, fn.queue_timeout) == (600.0, 1, 100, 10.0)
     assert (fn.env, fn.environment, fn.preload, fn.events) == ({}, {}, (), ())
+    assert fn.cpu is None  # the ray executor's default: Lambda's CPU share for the memory
     assert app.services["users"].tables == {}
 
 
@@ -138,6 +139,7 @@ def test_every_limit_can_be_set(parse: Parse) -> None:
               signup:
                 handler: handlers.signup
                 memory: 10240
+                cpu: 2.5
                 timeout: 0.5
                 max_instances: 3
                 min_instances: 3
@@ -155,6 +157,7 @@ def test_every_limit_can_be_set(parse: Parse) -> None:
     }
     assert (fn.keep_alive, fn.concurrency, fn.max_queued, fn.queue_timeout) == (0, 50, 0, 0.25)
     assert fn.preload == ("json", "email.mime.text")
+    assert fn.cpu == 2.5
 
 
 def test_keep_alive_auto_selects_the_predictive_policy(parse: Parse) -> None:

@@ -9,7 +9,7 @@ import logging
 import os
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from lamina.errors import FunctionCrashed, FunctionOutOfMemory, FunctionTimeout, InitError
@@ -42,6 +42,8 @@ def describe_exit(status: int | None) -> str:
 
 class LocalInstance:
     """An instance process forked by a zygote, connected over the platform's instance socket."""
+
+    node: Mapping[str, str] | None = None  # always this machine
 
     def __init__(
         self,
