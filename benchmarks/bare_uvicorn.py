@@ -1,21 +1,43 @@
-"""The floor: the same hello handler called in-process by a bare uvicorn ASGI app."""
+"""The floor: the benchmark handlers called in-process by a bare uvicorn ASGI app.
+
+`/hello` and `/cpu` call their handler on the event loop (a thread would only add a hop: the
+CPU-bound work holds the GIL either way); `/io` runs its blocking 20 ms sleep in a pool of 256
+threads, so no load the benchmarks apply (up to 256 connections) waits for a thread.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import orjson
 import uvicorn
 
 sys.path.insert(0, str(Path(__file__).parent / "app" / "services" / "bench"))
-from hello import handler
+import busy
+import hello
+import sleepy
+
+_IN_LOOP = {"/hello": hello.handler, "/cpu": busy.handler}
+_threads = ThreadPoolExecutor(max_workers=256)
 
 
 async def app(scope, receive, send):  # type: ignore[no-untyped-def]
     if scope["type"] != "http":
         return
-    body = orjson.dumps(handler({}, None))
+    path = scope["path"]
+    if path == "/io":
+        result = await asyncio.get_running_loop().run_in_executor(
+            _threads, sleepy.handler, {}, None
+        )
+    elif path in _IN_LOOP:
+        result = _IN_LOOP[path]({}, None)
+    else:
+        await send({"type": "http.response.start", "status": 404, "headers": []})
+        await send({"type": "http.response.body", "body": b"not found"})
+        return
     await send(
         {
             "type": "http.response.start",
@@ -23,7 +45,7 @@ async def app(scope, receive, send):  # type: ignore[no-untyped-def]
             "headers": [(b"content-type", b"application/json")],
         }
     )
-    await send({"type": "http.response.body", "body": body})
+    await send({"type": "http.response.body", "body": orjson.dumps(result)})
 
 
 if __name__ == "__main__":

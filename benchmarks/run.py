@@ -57,7 +57,11 @@ def wait_http(url: str, deadline_s: float = 30) -> None:
 
 @contextmanager
 def process(args: list[str], **kwargs: object) -> Iterator[subprocess.Popen[bytes]]:
-    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **kwargs)  # type: ignore[call-overload]
+    """Run `args` until the block ends (output discarded unless `stdout`/`stderr` say where);
+    then SIGTERM, and SIGKILL if it has not exited within 30 s."""
+    kwargs.setdefault("stdout", subprocess.DEVNULL)
+    kwargs.setdefault("stderr", subprocess.DEVNULL)
+    proc = subprocess.Popen(args, **kwargs)  # type: ignore[call-overload]
     try:
         yield proc
     finally:

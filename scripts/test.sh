@@ -17,5 +17,11 @@ if ! command -v chromium >/dev/null; then
   { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; } >/dev/null \
     || { echo "error: could not install chromium; run: apt-get install -y chromium" >&2; exit 1; }
 fi
+# The benchmark suite's test loads servers with wrk (Debian package `wrk`).
+if ! command -v wrk >/dev/null; then
+  echo "==> installing wrk (apt-get) for the benchmark suite's test"
+  { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q wrk; } >/dev/null \
+    || { echo "error: could not install wrk; run: apt-get install -y wrk" >&2; exit 1; }
+fi
 echo "==> running the tests"
 exec .venv/bin/python -m pytest "$@"
