@@ -136,6 +136,12 @@ class LocalInstance:
     async def _fail_pending(self) -> None:
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(asyncio.shield(self.exit_status), 2.0)
+        if self._transport is None and not self.ready.done():
+            # Exited before the platform accepted its connection: it may have connected and
+            # sent its init error just before exiting, with the connection still waiting to
+            # be accepted. That error says more than "exited during init": give it a moment.
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(asyncio.shield(self.ready), 1.0)
         status = self.exit_status.result() if self.exit_status.done() else None
         oom = self._oom_check() or (status == 137)
         reason = describe_exit(status)
