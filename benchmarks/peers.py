@@ -176,7 +176,7 @@ def _copy(folder: str) -> Iterator[Path]:
 @contextmanager
 def lamina(port: int) -> Iterator[str]:
     del port  # lamina_platform picks its own ports
-    with lamina_platform() as (url, _admin, _token):
+    with lamina_platform() as (url, _admin, _token, _pid):
         yield url
 
 

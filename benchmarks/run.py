@@ -13,6 +13,7 @@ load is bounded in time.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import re
@@ -27,6 +28,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import NamedTuple
 
 import httpx
 from rich.console import Console
@@ -73,9 +75,16 @@ def process(args: list[str], **kwargs: object) -> Iterator[subprocess.Popen[byte
             proc.wait()
 
 
+class Running(NamedTuple):
+    gateway: str
+    admin: str
+    token: str
+    pid: int  # the platform's process (its children: zygotes; theirs: instances)
+
+
 @contextmanager
-def lamina_platform(*extra: str) -> Iterator[tuple[str, str, str]]:
-    """`lamina up` on a copy of the bench app; yields (gateway URL, admin URL, token)."""
+def lamina_platform(*extra: str) -> Iterator[Running]:
+    """`lamina up` on a copy of the bench app; yields its URLs, admin token and pid."""
     with tempfile.TemporaryDirectory() as tmp:
         app = Path(tmp) / "app"
         shutil.copytree(HERE / "app", app)
@@ -95,11 +104,11 @@ def lamina_platform(*extra: str) -> Iterator[tuple[str, str, str]]:
             "WARNING",
             *extra,
         ]
-        with process(cmd):
+        with process(cmd) as proc:
             url = f"http://127.0.0.1:{port}"
             wait_http(f"{url}/hello")
             token = (app / ".lamina" / "admin-token").read_text().strip()
-            yield url, f"http://127.0.0.1:{admin}", token
+            yield Running(url, f"http://127.0.0.1:{admin}", token, proc.pid)
 
 
 _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0}
@@ -143,7 +152,7 @@ def warm(connections: int, duration_s: int) -> dict[str, dict[str, float]]:
         ("off (--no-record)", ("--no-record",)),
         ("on", ()),
     ):
-        with lamina_platform(*extra) as (gateway, _admin, _token):
+        with lamina_platform(*extra) as (gateway, _admin, _token, _pid):
             for path, what in (("hello", "no-op"), ("logline", "prints a line")):
                 wrk(f"{gateway}/{path}", connections, 3)  # warm-up: scale out to the load
                 runs.setdefault(f"Lamina, {what}, recording {recording}", []).append(
@@ -175,13 +184,71 @@ def _wait_zero(client: httpx.Client, admin: str, token: str, function_id: str) -
     raise RuntimeError(f"{function_id} did not scale to zero")
 
 
-def cold(runs: int) -> dict[str, list[float]]:
+def _children(pid: int) -> list[int]:
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return [int(p) for p in f.read().split()]
+    except OSError:
+        return []
+
+
+def _uss_kb(pid: int) -> int:
+    """Unique memory (private pages) of a process, from /proc/PID/smaps_rollup."""
+    total = 0
+    with open(f"/proc/{pid}/smaps_rollup") as f:
+        for line in f:
+            if line.startswith(("Private_Clean:", "Private_Dirty:")):
+                total += int(line.split()[1])
+    return total
+
+
+def idle_memory(running: Running, client: httpx.Client) -> dict[str, list[float]]:
+    """USS (MB) of every zygote and of each idle warm `hello` instance, after some requests."""
+    for _ in range(200):
+        client.get(f"{running.gateway}/hello")
+    time.sleep(1)  # idle: every instance back in its wait
+    zygotes = _children(running.pid)
+    instances = [child for z in zygotes for child in _children(z)]
+    per_zygote = {z: _children(z) for z in zygotes}
+    busy_zygote = max(per_zygote, key=lambda z: len(per_zygote[z]))  # hello's (it has instances)
+    return {
+        "idle warm instance (hello), USS": [_uss_kb(p) / 1024 for p in per_zygote[busy_zygote]],
+        "zygote (all a scaled-to-zero function costs), USS": [
+            _uss_kb(z) / 1024 for z in zygotes if not per_zygote[z]
+        ],
+        "instances measured": [float(len(instances))],
+    }
+
+
+async def _burst(url: str, n: int) -> tuple[list[float], int]:
+    async def one(client: httpx.AsyncClient) -> tuple[float, bool]:
+        started = time.perf_counter()
+        response = await client.get(url)
+        return (time.perf_counter() - started) * 1000, response.status_code == 200
+
+    limits = httpx.Limits(max_connections=n, max_keepalive_connections=n)
+    async with httpx.AsyncClient(limits=limits, timeout=60) as client:
+        results = await asyncio.gather(*(one(client) for _ in range(n)))
+    return [t for t, _ in results], sum(1 for _, ok in results if not ok)
+
+
+def cold(runs: int) -> tuple[dict[str, list[float]], dict[str, str], dict[str, list[float]]]:
+    """Cold-start samples (ms), notes per row, and idle memory (MB)."""
     samples: dict[str, list[float]] = {}
+    notes: dict[str, str] = {}
     with (
-        lamina_platform() as (gateway, admin, token),
+        lamina_platform() as running,
         httpx.Client() as client,
         Progress(console=console) as bar,
     ):
+        gateway, admin, token = running.gateway, running.admin, running.token
+        warm_ms = []
+        for _ in range(max(runs, 50)):  # a warm request: what a cold start is compared with
+            started = time.perf_counter()
+            client.get(f"{gateway}/hello")
+            warm_ms.append((time.perf_counter() - started) * 1000)
+        warm = statistics.median(warm_ms)
+        samples["warm request (hello), for reference"] = warm_ms
         for name, fid in (
             ("hello", "bench.cold_hello"),
             ("heavy (pydantic + httpx)", "bench.cold_heavy"),
@@ -197,17 +264,45 @@ def cold(runs: int) -> dict[str, list[float]]:
                 times.append((time.perf_counter() - started) * 1000)
                 assert response.status_code == 200, response.text
                 bar.advance(task)
-            samples[f"Lamina fork from zygote: {name}"] = times
+            key = f"Lamina fork from zygote: {name}"
+            samples[key] = times
+            records = client.get(
+                f"{admin}/invocations",
+                params={"function": fid, "limit": runs},
+                headers={"Authorization": f"Bearer {token}"},
+            ).json()
+            inits = [r["init_ms"] for r in records if r.get("init_ms") is not None]
+            over = [t - warm for t in times]
+            notes[key] = (
+                f"minus a warm request: p50 {statistics.median(over):.2f} ms, "
+                f"p99 {statistics.quantiles(over, n=100)[98]:.2f} ms"
+                + (f"; Init Duration p50 {statistics.median(inits):.2f} ms" if inits else "")
+            )
+        burst_ms: list[float] = []
+        failed = 0
+        task = bar.add_task("bursts of 100 on a scaled-to-zero function", total=3)
+        for _ in range(3):
+            _wait_zero(client, admin, token, "bench.burst")
+            times, errors = asyncio.run(_burst(f"{gateway}/burst", 100))
+            burst_ms += times
+            failed += errors
+            bar.advance(task)
+        samples["100 concurrent requests at zero instances (3 bursts)"] = burst_ms
+        notes["100 concurrent requests at zero instances (3 bursts)"] = f"{failed} failed"
+        memory = idle_memory(running, client)
     svc = HERE / "app" / "services" / "bench"
     for name, module in (("hello", "hello"), ("heavy (pydantic + httpx)", "heavy")):
-        code = f"import sys; sys.path.insert(0, {str(svc)!r}); import lamina.runtime.instance, {module}; {module}.handler({{}}, None)"
+        code = (
+            f"import sys; sys.path.insert(0, {str(svc)!r}); "
+            f"import lamina.runtime.instance, {module}; {module}.handler({{}}, None)"
+        )
         times = []
         for _ in range(min(runs, 20)):
             started = time.perf_counter()
             subprocess.run([sys.executable, "-c", code], check=True)
             times.append((time.perf_counter() - started) * 1000)
         samples[f"fresh interpreter (spawn): {name}"] = times
-    return samples
+    return samples, notes, memory
 
 
 def main() -> None:
@@ -241,11 +336,11 @@ def main() -> None:
             )
     if args.only in (None, "cold"):
         console.print(f"cold starts: {args.cold_runs} runs per function, each from zero instances")
-        samples = cold(args.cold_runs)
+        samples, cold_notes, memory = cold(args.cold_runs)
         medians = {name: statistics.median(times) for name, times in samples.items()}
         for name, times in samples.items():
             q = statistics.quantiles(times, n=100)
-            kind = name.split(": ", 1)[1]
+            kind = name.split(": ", 1)[-1]
             spawn = medians.get(f"fresh interpreter (spawn): {kind}")
             ratio = (
                 f"{spawn / medians[name]:.1f}x faster than spawn"
@@ -259,7 +354,20 @@ def main() -> None:
                     f"{medians[name]:.2f}",
                     f"{q[98]:.2f}",
                     ratio,
+                    cold_notes.get(name, ""),
+                ]
+            )
+        for name, values in memory.items():
+            if name == "instances measured" or not values:
+                continue
+            rows.append(
+                [
+                    f"idle memory: {name}",
+                    f"n={len(values)}",
+                    f"{statistics.median(values):.2f} MB",
+                    f"max {max(values):.2f} MB",
                     "",
+                    "unique memory (private pages): what stopping the process frees",
                 ]
             )
     headers = ["benchmark", "throughput / runs", "p50 ms", "p99 ms", "ratio", "notes"]
