@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import random
 import subprocess
 import sys
@@ -43,6 +44,8 @@ def write_app(
 async def run_platform(
     app_dir: Path, clock: Clock | None = None, rng: random.Random | None = None, **options: Any
 ) -> AsyncIterator[Platform]:
+    if os.environ.get("LAMINA_TEST_HTTP"):
+        options.setdefault("http", os.environ["LAMINA_TEST_HTTP"])
     opts = PlatformOptions(
         port=0, state_dir=app_dir / ".lamina", grace_s=options.pop("grace_s", 5.0), **options
     )

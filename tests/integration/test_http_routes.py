@@ -4,7 +4,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 from harness import client_for, run_platform
+
+
+@pytest.fixture(autouse=True, params=["uvicorn", "granian"])
+def http_server(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test here runs on both of the gateway's HTTP servers (`lamina up --http`)."""
+    monkeypatch.setenv("LAMINA_TEST_HTTP", request.param)
+    return str(request.param)
 
 
 async def test_a_route_invokes_its_function_and_returns_the_request_id(

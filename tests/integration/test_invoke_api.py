@@ -38,10 +38,13 @@ FUNCTIONS: dict[str, dict[str, Any]] = {
 }
 
 
-@pytest_asyncio.fixture(loop_scope="module", scope="module")
-async def platform(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Platform]:
+@pytest_asyncio.fixture(loop_scope="module", scope="module", params=["uvicorn", "granian"])
+async def platform(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Platform]:
+    """The platform every test here talks to, on each of the gateway's HTTP servers."""
     app = write_app(tmp_path_factory.mktemp("invoke-api") / "app", FUNCTIONS)
-    async with run_platform(app) as running:
+    async with run_platform(app, http=request.param) as running:
         yield running
 
 

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import psutil
+import pytest
 import typer
 from handlers.ops import Gate
 from harness import lamina_up, until, write_app
@@ -75,10 +76,11 @@ def _app(tmp_path: Path) -> Path:
     )
 
 
+@pytest.mark.parametrize("http", ["uvicorn", "granian"])
 async def test_sigterm_lets_the_in_flight_request_finish_then_exits_0_leaving_no_processes(
-    tmp_path: Path,
+    tmp_path: Path, http: str
 ) -> None:
-    with lamina_up(_app(tmp_path)) as up:
+    with lamina_up(_app(tmp_path), "--http", http) as up:
         async with (
             Gate() as gate,
             httpx.AsyncClient(base_url=up.gateway_url, timeout=30) as client,

@@ -131,6 +131,16 @@ def up(
             " the cluster `ray start` runs here, else a Ray address (HOST:6379, ray://HOST:10001)."
         ),
     ] = None,
+    http: Annotated[
+        str,
+        typer.Option(
+            help="The gateway's HTTP server: 'uvicorn', or 'granian' (HTTP and socket I/O on"
+            " Rust threads, off the event loop's core; docs/benchmarks.md).",
+        ),
+    ] = "uvicorn",
+    http_threads: Annotated[
+        int, typer.Option(min=1, max=16, help="With --http granian: its I/O threads.")
+    ] = 1,
 ) -> None:
     """Run the platform in the foreground until Ctrl-C / SIGTERM, then drain and exit.
 
@@ -150,7 +160,7 @@ def _options(given: dict[str, Any]) -> dict[str, Any]:
         *("host", "port", "admin_port", "store", "grace", "record", "retention_days"),
         "max_db_connections",
         "param",
-        *("executor", "ray_address"),
+        *("executor", "ray_address", "http", "http_threads"),
     )
     options = {name: given[name] for name in names}
     options["max_bundle_mb"] = given.get("max_bundle_mb") or 50.0  # `up` only
@@ -170,6 +180,8 @@ def _platform(app_dir: Path, log_level: str, log_json: bool, **flags: Any) -> An
         raise _fail(f"--executor: expected 'local' or 'ray', got {flags['executor']!r}", 2)
     if flags["ray_address"] is not None and flags["executor"] != "ray":
         raise _fail("--ray-address needs --executor ray", 2)
+    if flags["http"] not in ("uvicorn", "granian"):
+        raise _fail(f"--http: expected 'uvicorn' or 'granian', got {flags['http']!r}", 2)
     try:
         spec = load_app(app_dir, parameters=parameters(flags["param"]))
     except ManifestError as exc:
@@ -192,6 +204,8 @@ def _platform(app_dir: Path, log_level: str, log_json: bool, **flags: Any) -> An
             max_bundle_bytes=int(flags["max_bundle_mb"] * 1024 * 1024),
             executor=flags["executor"],
             ray_address=flags["ray_address"],
+            http=flags["http"],
+            http_threads=flags["http_threads"],
         ),
         venv_progress=VenvStatus(out),
     )

@@ -28,3 +28,5 @@ class PlatformOptions:
     venv_dir: Path | None = None  # services' environments; None: `venvs.default_venv_dir()`
     executor: str = "local"  # "local" processes or "ray" actors (docs/ray.md)
     ray_address: str | None = None  # with executor "ray": "local" (default), "auto" or an address
+    http: str = "uvicorn"  # the gateway's HTTP server: "uvicorn" or "granian" (Rust I/O threads)
+    http_threads: int = 1  # with http "granian": its Rust I/O threads

@@ -37,7 +37,7 @@ from lamina.events.queues import queue_store_name
 from lamina.events.scheduler import ScheduledTarget, Scheduler, schedule_targets
 from lamina.executor import ExecutorBackend, FunctionConfig, create_backend
 from lamina.gateway import GatewayApp, RouteTarget
-from lamina.gateway.front import GatewayHttpProtocol
+from lamina.gateway.front import GatewayHttpProtocol, GranianFront
 from lamina.gateway.guard import GatewaySecurity
 from lamina.gateway.invoke_api import ACCOUNT, function_arn
 from lamina.invoker import Invoker, PoolConfig
@@ -169,6 +169,7 @@ class Platform:
         self.gateway_url = ""
         self.admin_url = ""
         self._servers: list[_Server] = []
+        self._granian: GranianFront | None = None  # the gateway's server with `--http granian`
         self._server_tasks: list[asyncio.Task[None]] = []
         self.store: Store | None = None
         self.async_invoker: AsyncInvoker | None = None
@@ -280,10 +281,15 @@ class Platform:
             public_paths=PUBLIC_PATHS,
             tables=self.tables,
         )
-        for asgi, sock, http in (
-            (gateway, gateway_sock, GatewayHttpProtocol),
-            (admin, admin_sock, "httptools"),
-        ):
+        fronts: list[tuple[Any, socket.socket, Any]] = [(admin, admin_sock, "httptools")]
+        if opts.http == "granian":
+            front = GranianFront(gateway, opts.host, gw_port, opts.http_threads)
+            gateway_sock.close()  # granian binds the port again, itself
+            self._granian = front
+            self._server_tasks.append(asyncio.create_task(front.serve()))
+        else:
+            fronts.insert(0, (gateway, gateway_sock, GatewayHttpProtocol))
+        for asgi, sock, http in fronts:
             config = uvicorn.Config(
                 asgi,
                 loop="none",
@@ -321,6 +327,9 @@ class Platform:
         log.info("platform stopping", extra={"grace_s": self.options.grace_s})
         for server in self._servers:
             server.should_exit = True
+        if self._granian is not None:
+            self._granian.stop()
+            self._granian = None
         if self._server_tasks:
             await asyncio.gather(*self._server_tasks, return_exceptions=True)
         if self.scheduler is not None:

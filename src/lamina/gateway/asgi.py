@@ -21,11 +21,26 @@ class BodyTooLarge(Exception):
     """The request body is over MAX_BODY_BYTES."""
 
 
+# A refused body is still read, up to this much, and thrown away: a client that is still
+# sending when the 413 goes out would otherwise see its connection reset, not the answer.
+DISCARD_BYTES = 4 * MAX_BODY_BYTES
+
+
+async def _discard_body(receive: Receive, size: int) -> None:
+    if size > DISCARD_BYTES:
+        return  # not worth reading: the connection closes after the 413
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect" or not message.get("more_body", False):
+            return
+
+
 async def read_request(scope: Scope, receive: Receive) -> HttpRequest:
     """Read the whole request; raises BodyTooLarge past the limit without reading it all."""
     headers = tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"])
     for name, value in headers:
         if name == "content-length" and value.isdigit() and int(value) > MAX_BODY_BYTES:
+            await _discard_body(receive, int(value))
             raise BodyTooLarge
     body = b""
     more = True
@@ -37,6 +52,8 @@ async def read_request(scope: Scope, receive: Receive) -> HttpRequest:
         if chunk:
             body = body + chunk if body else chunk
             if len(body) > MAX_BODY_BYTES:
+                if message.get("more_body", False):
+                    await _discard_body(receive, DISCARD_BYTES)
                 raise BodyTooLarge
         more = message.get("more_body", False)
     client = scope.get("client")
