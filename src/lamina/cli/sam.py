@@ -50,7 +50,10 @@ def check(
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """List every parameter, condition, resource, property and event of a SAM template as
-    run, approximated (and how) or ignored (and why). Exit 2 if the template cannot run."""
+    run, approximated (and how) or ignored (and why). Exit 2 if the template cannot run.
+
+    JWT authorizers fetch the issuer's keys; LAMINA_JWKS_<AuthorizerName> (or LAMINA_JWKS)
+    set to a JWKS URL or a PEM public key file uses local keys instead (docs/sam.md)."""
     from lamina.manifest.sam import format_report, load_sam
 
     try:

@@ -191,10 +191,17 @@ def _int_param(request: Request, name: str, default: int, low: int, high: int) -
 class _DeadLetters:
     """The /dlq routes over the store."""
 
-    def __init__(self, store: Store, known: Iterable[str], clock: Clock) -> None:
+    def __init__(
+        self, store: Store, known: Iterable[str] | Callable[[], Iterable[str]], clock: Clock
+    ) -> None:
         self.store = store
-        self.known = tuple(q for q in known if q.startswith(_DLQ))  # dlq:<source> names
+        self._known = known  # dlq:<source> names, or a function giving the current ones
         self.clock = clock
+
+    @property
+    def known(self) -> tuple[str, ...]:
+        known = self._known() if callable(self._known) else self._known
+        return tuple(q for q in known if q.startswith(_DLQ))
 
     async def queues(self, source: str | None) -> list[str]:
         """Dead-letter queues to look at: the one of `source`, or every known or non-empty one."""
@@ -298,7 +305,7 @@ def admin_app(
     status: Callable[[], dict[str, Any]],
     *,
     store: Store | None = None,
-    dead_letter_queues: Iterable[str] = (),
+    dead_letter_queues: Iterable[str] | Callable[[], Iterable[str]] = (),
     send: SendMessage | None = None,
     publish: PublishMessage | None = None,
     function_token: str | None = None,
@@ -309,8 +316,9 @@ def admin_app(
     tables: ServiceTables | None = None,
 ) -> ASGIApp:
     """The admin API. `dead_letter_queues` names the `dlq:<source>` queues the app can fill
-    (listed even when empty); `send`/`publish` are the producers (None: not available);
-    `extra_routes` are more routes behind the token, except GET/HEAD of `public_paths`."""
+    (listed even when empty; a function giving them is asked on each request); `send` and
+    `publish` are the producers (None: not available); `extra_routes` are more routes behind
+    the token, except GET/HEAD of `public_paths`."""
     dlq = _DeadLetters(store, dead_letter_queues, clock or SystemClock()) if store else None
 
     async def get_status(request: Request) -> Response:

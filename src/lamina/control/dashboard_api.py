@@ -12,7 +12,7 @@ data; every call the page makes sends the token). Queue names are the store's: `
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from starlette.requests import Request
@@ -95,12 +95,20 @@ def _unavailable(exc: LaminaError) -> JSONResponse:
 
 
 def dashboard_routes(
-    app: AppSpec, store: Store, clock: Clock, dead_letter_queues: Iterable[str] = ()
+    app: AppSpec | Callable[[], AppSpec],
+    store: Store,
+    clock: Clock,
+    dead_letter_queues: Iterable[str] | Callable[[], Iterable[str]] = (),
 ) -> list[BaseRoute]:
     """The routes above for `app`; `dead_letter_queues` names every `dlq:<source>` the app can
-    fill, so `/queues` lists their sources even when empty."""
-    sources = sorted(q.removeprefix(_DLQ) for q in dead_letter_queues if q.startswith(_DLQ))
-    function_ids = list(app.functions())
+    fill, so `/queues` lists their sources even when empty. Either may be a function giving
+    the current value, read on each request, so a hot reload that adds or removes functions
+    shows at once."""
+    current_app = app if callable(app) else lambda: app
+    dlqs = dead_letter_queues if callable(dead_letter_queues) else lambda: dead_letter_queues
+
+    def sources() -> list[str]:
+        return sorted(q.removeprefix(_DLQ) for q in dlqs() if q.startswith(_DLQ))
 
     async def stats(request: Request) -> Response:
         q = request.query_params
@@ -125,7 +133,7 @@ def dashboard_routes(
             )
         except LaminaError as exc:
             return _unavailable(exc)
-        shown = [function_id] if function_id else function_ids
+        shown = [function_id] if function_id else list(current_app().functions())
         return JSONResponse(series(rows, window, shown))
 
     async def topology(request: Request) -> Response:
@@ -135,13 +143,13 @@ def dashboard_routes(
         except LaminaError as exc:
             return _unavailable(exc)
         links = [link for link in map(_span_link, records) if link is not None]
-        return JSONResponse(app_map(app, observed_edges(links)))
+        return JSONResponse(app_map(current_app(), observed_edges(links)))
 
     async def queues(request: Request) -> Response:
         now_ms = int(clock.wall() * 1000)
         try:
             present = [s.queue for s in await store.stats() if not s.queue.startswith(_DLQ)]
-            names = sorted({*sources, *present})
+            names = sorted({*sources(), *present})
             found = await store.stats(names + [_DLQ + name for name in names])
         except LaminaError as exc:
             return _unavailable(exc)

@@ -244,15 +244,12 @@ class Reloader:
             schedule_targets(new.functions().values())  # bad schedules, before anything changes
             new_venvs = await platform.venvs.build(new)
         except (ManifestError, RequirementsError) as exc:
-            self._report(
-                ReloadReport(
-                    False,
-                    "lamina.yaml not applied; still serving the last good version",
-                    str(exc),
-                )
-            )
+            self._report(_not_applied(str(exc)))
             return set()
         plan = plan_reload(old, new)
+        if plan.refused:
+            self._report(_not_applied("\n".join(plan.refused)))
+            return set()
         if new_venvs:  # services whose environment changed: recycle their functions too
             fids = [
                 f.id
@@ -267,6 +264,13 @@ class Reloader:
         if plan.empty:
             platform.app = new
             return set()
+        if plan.tables or set(new.services) != set(old.services):  # before any recycling
+            assert platform.tables is not None
+            try:
+                await platform.tables.apply(new)
+            except LaminaError as exc:
+                self._report(_not_applied(str(exc)))
+                return set()
         failed = await self._apply_plan(plan, new)
         elapsed = (time.perf_counter() - started) * 1000
         if failed:
@@ -349,6 +353,12 @@ def _error_text(exc: LaminaError) -> str:
         where = exc.stack_trace[-1].strip().splitlines()[0]
         text = f"{text}\n  {where}"
     return text
+
+
+def _not_applied(detail: str) -> ReloadReport:
+    return ReloadReport(
+        False, "lamina.yaml not applied; still serving the last good version", detail
+    )
 
 
 def _failed(what: str, failed: dict[str, str], elapsed_ms: float) -> ReloadReport:

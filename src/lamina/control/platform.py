@@ -267,14 +267,16 @@ class Platform:
             self.token,
             self.status,
             store=self.store,
-            dead_letter_queues=self._dead_letter_queues(),
+            dead_letter_queues=self._dead_letter_queues,  # asked per request: reloads change it
             send=self._send,  # through the platform: a hot reload may replace the producers
             publish=self._publish,
             function_token=self.function_token,
             clock=self._clock,
             metrics=scrape,
             extra_routes=[
-                *dashboard_routes(self.app, self.store, self._clock, self._dead_letter_queues()),
+                *dashboard_routes(
+                    lambda: self.app, self.store, self._clock, self._dead_letter_queues
+                ),  # the current app and queues on each request: a hot reload changes them
                 *key_routes(security.api_keys),
                 *deploy_routes(self.deploys),
             ],

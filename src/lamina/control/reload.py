@@ -9,7 +9,10 @@ What a manifest change does, function by function:
   new instances from a new zygote, the old ones finish their in-flight invocations;
 - changed HTTP routes rebuild the gateway's route table; changed queue, topic or schedule
   triggers (or async retry settings, or the set of functions) restart the event consumers;
-- what only a restart can apply (service tables, app-level settings) is named, not applied.
+- changed service tables (a table added or removed, a changed ttl attribute) are created or
+  updated, and the service's functions recycled so they see them; a changed key or sort key
+  of a table refuses the whole change (`refused`): existing items cannot be re-keyed;
+- what only a restart can apply (app-level settings) is named, not applied.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lamina.manifest import AppSpec, FunctionSpec, HttpTrigger
+from lamina.manifest import AppSpec, FunctionSpec, HttpTrigger, TableSpec
 
 __all__ = ["ReloadPlan", "changed_services", "plan_reload", "runtime_fields"]
 
@@ -39,11 +42,15 @@ class ReloadPlan:
     routes_added: int = 0  # routes only in the new manifest (for the status line)
     routes_removed: int = 0  # routes only in the old manifest
     events: bool = False  # queue/topic/schedule triggers or async settings changed
+    tables: tuple[str, ...] = ()  # services whose tables changed: create them before recycling
     restart_needed: tuple[str, ...] = ()  # changes only a restart applies, as sentences
+    refused: tuple[str, ...] = ()  # why the new manifest cannot be applied at all, if it cannot
 
     @property
     def empty(self) -> bool:
-        return not (self.added or self.removed or self.recycled or self.routes or self.events)
+        return not (
+            self.added or self.removed or self.recycled or self.routes or self.events or self.tables
+        )
 
     def summary(self) -> str:
         """One line for people, e.g. `+1 route, 1 function recycled`; `no changes` if empty."""
@@ -60,6 +67,8 @@ class ReloadPlan:
             parts.append(_count(len(self.removed), "function", "-"))
         if self.recycled:
             parts.append(f"{_count(len(self.recycled), 'function')} recycled")
+        if self.tables:
+            parts.append(f"tables of {', '.join(self.tables)} applied")
         if self.events:
             parts.append("event triggers restarted")
         return ", ".join(parts) or "no changes"
@@ -70,10 +79,16 @@ def plan_reload(old: AppSpec, new: AppSpec) -> ReloadPlan:
     before, after = old.functions(), new.functions()
     added = tuple(fid for fid in after if fid not in before)
     removed = tuple(fid for fid in before if fid not in after)
+    tables = tuple(
+        name
+        for name, service in new.services.items()
+        if service.tables != (old.services[name].tables if name in old.services else {})
+    )
     recycled = tuple(
         fid
         for fid, fn in after.items()
-        if fid in before and runtime_fields(fn) != runtime_fields(before[fid])
+        if fid in before
+        and (runtime_fields(fn) != runtime_fields(before[fid]) or fn.service in tables)
     )
     old_routes, new_routes = _routes(old), _routes(new)
     return ReloadPlan(
@@ -84,7 +99,9 @@ def plan_reload(old: AppSpec, new: AppSpec) -> ReloadPlan:
         routes_added=len(set(new_routes) - set(old_routes)),
         routes_removed=len(set(old_routes) - set(new_routes)),
         events=bool(added or removed) or _events(old) != _events(new),
+        tables=tables,
         restart_needed=_restart_needed(old, new),
+        refused=_rekeyed(old, new),
     )
 
 
@@ -121,14 +138,30 @@ def _restart_needed(old: AppSpec, new: AppSpec) -> tuple[str, ...]:
     notes = []
     if old.name != new.name:
         notes.append(f"the app name changed ({old.name} -> {new.name})")
-    for name, service in new.services.items():
-        was = old.services.get(name)
-        if service.tables and (was is None or was.tables != service.tables):
-            notes.append(f"service {name}: its tables changed")
     app_level = {"services", "root", "file", "name"}
     if old.model_dump(exclude=app_level) != new.model_dump(exclude=app_level):
         notes.append("app-level settings changed")
     return tuple(notes)
+
+
+def _rekeyed(old: AppSpec, new: AppSpec) -> tuple[str, ...]:
+    """Tables of both manifests whose key or sort key differs: their items cannot follow."""
+    notes = []
+    for name, service in new.services.items():
+        was = old.services.get(name)
+        for table, spec in service.tables.items():
+            before = was.tables.get(table) if was is not None else None
+            if before is not None and (before.key, before.sort) != (spec.key, spec.sort):
+                notes.append(
+                    f"service {name}: table {table}: its keys changed ({_keys(before)} -> "
+                    f"{_keys(spec)}); existing items cannot be re-keyed: name a new table, or "
+                    "delete this table's data and restart"
+                )
+    return tuple(notes)
+
+
+def _keys(spec: TableSpec) -> str:
+    return f"key {spec.key}" + (f", sort {spec.sort}" if spec.sort else "")
 
 
 def _count(n: int, noun: str, sign: str = "") -> str:

@@ -55,20 +55,27 @@ class ServiceTables:
         sweep_batch: int = 1000,  # expired rows deleted per statement, >= 1
     ) -> None:
         self._clock = clock
+        self._store_url = store_url
+        self._state_dir = state_dir
         self.sweep_interval_s = sweep_interval_s
         self.sweep_batch = sweep_batch
-        self._urls = {name: service_url(store_url, name, state_dir) for name in app.services}
-        self._defs = {
+        self._urls, self._defs = self._declared(app)
+        self._owner = {table: name for name, defs in self._defs.items() for table in defs}
+        self._open: dict[str, Tables] = {}
+        self._sweeper: asyncio.Task[None] | None = None
+        self.swept = asyncio.Event()  # set after each background sweep; tests wait on it
+
+    def _declared(self, app: AppSpec) -> tuple[dict[str, str], dict[str, dict[str, TableDef]]]:
+        """Each service's database location and table definitions, as `app` declares them."""
+        urls = {name: service_url(self._store_url, name, self._state_dir) for name in app.services}
+        defs = {
             name: {
                 table: TableDef(table, key=spec.key, sort=spec.sort, ttl=spec.ttl)
                 for table, spec in service.tables.items()
             }
             for name, service in app.services.items()
         }
-        self._owner = {table: name for name, defs in self._defs.items() for table in defs}
-        self._open: dict[str, Tables] = {}
-        self._sweeper: asyncio.Task[None] | None = None
-        self.swept = asyncio.Event()  # set after each background sweep; tests wait on it
+        return urls, defs
 
     # -- the functions' view -----------------------------------------------------------------
     def env_for(self, service: str, connections: int = 1) -> dict[str, str]:
@@ -83,25 +90,65 @@ class ServiceTables:
     async def start(self) -> None:
         """Create every service's namespace (its own SQL database, `lamina.sql()`) and every
         declared table that does not exist yet. Services without tables are not kept open."""
-        for service, defs in self._defs.items():
-            engine = open_engine(self._urls[service], application_name="lamina:platform")
-            tables = Tables(service, defs, engine, self._clock)
-            self._open[service] = tables
-            try:
-                await asyncio.to_thread(tables.create)
-                if not defs:
-                    del self._open[service]
-                    await asyncio.to_thread(tables.close)
-            except TableError as exc:
-                await self.stop()
-                raise TableError(exc.table, f"service {service!r}: {exc.message}") from None
-            except BaseException:
-                await self.stop()
-                raise
-        if any(d.ttl for defs in self._defs.values() for d in defs.values()):
-            self._sweeper = asyncio.get_running_loop().create_task(self._sweep_loop())
+        try:
+            self._open = await self._create(list(self._defs), self._urls, self._defs)
+        except BaseException:
+            await self.stop()
+            raise
+        self._start_sweeper()
         if self._open:
             log.info("service tables ready", extra={"tables": len(self._owner)})
+
+    async def apply(self, app: AppSpec) -> list[str]:
+        """Serve `app`'s tables from now on (hot reload): create the tables and namespaces of
+        services whose tables changed, following a changed ttl attribute. Returns those
+        services. A table whose key or sort key changed is refused (TableError naming the
+        service) and nothing here changes; services before it in manifest order keep the
+        tables already created for them, which the previous version never names."""
+        urls, defs = self._declared(app)
+        changed = [name for name in defs if defs[name] != self._defs.get(name)]
+        gone = [name for name in self._defs if name not in defs]
+        opened = await self._create(changed, urls, defs)
+        for name in [*changed, *gone]:
+            old = self._open.pop(name, None)
+            if old is not None:
+                await asyncio.to_thread(old.close)
+        self._open.update(opened)
+        self._urls, self._defs = urls, defs
+        self._owner = {table: name for name, found in defs.items() for table in found}
+        self._start_sweeper()
+        if changed or gone:
+            log.info("service tables applied", extra={"services": [*changed, *gone]})
+        return changed
+
+    async def _create(
+        self, services: list[str], urls: dict[str, str], defs: dict[str, dict[str, TableDef]]
+    ) -> dict[str, Tables]:
+        """Create `services`' namespaces and tables; the open ones (services with tables).
+        On failure everything opened here is closed again."""
+        opened: dict[str, Tables] = {}
+        try:
+            for service in services:
+                engine = open_engine(urls[service], application_name="lamina:platform")
+                tables = Tables(service, defs[service], engine, self._clock)
+                opened[service] = tables
+                try:
+                    await asyncio.to_thread(tables.create)
+                except TableError as exc:
+                    raise TableError(exc.table, f"service {service!r}: {exc.message}") from None
+                if not defs[service]:
+                    del opened[service]
+                    await asyncio.to_thread(tables.close)
+        except BaseException:
+            for tables in opened.values():
+                await asyncio.to_thread(tables.close)
+            raise
+        return opened
+
+    def _start_sweeper(self) -> None:
+        needed = any(d.ttl for defs in self._defs.values() for d in defs.values())
+        if needed and self._sweeper is None:
+            self._sweeper = asyncio.get_running_loop().create_task(self._sweep_loop())
 
     async def stop(self) -> None:
         task, self._sweeper = self._sweeper, None

@@ -14,23 +14,35 @@ APIs"):
   `{"message": "Internal Server Error"}`, as API Gateway does.
 - With `ttl` > 0 the answer (allow or deny) is cached per identity for `ttl` seconds; the
   cache holds at most `MAX_CACHED` identities (the oldest entry goes first).
+
+REST API authorizers (kinds `token` and `request`, from SAM templates; AWS "Use API Gateway
+Lambda authorizers") differ: a TOKEN authorizer gets `{"type": "TOKEN", "authorizationToken",
+"methodArn"}` (a token not matching `validation` is refused 401 unasked); a REQUEST
+authorizer gets the request's 1.0 event without its body plus `type` and `methodArn`. They
+answer `{"principalId", "policyDocument", "context"}`; the policy is evaluated against the
+request's method ARN (`lamina.gateway.iampolicy`), also when the answer comes from the cache,
+as API Gateway does. Denied: 403. An authorizer failing with the message `Unauthorized`:
+401. The function sees `requestContext.authorizer` = `{"principalId", **context}`.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from lamina.clock import Clock
 from lamina.errors import InvocationError, ShuttingDown
 from lamina.executor import InvocationRequest
+from lamina.gateway.iampolicy import PolicyError, allows
 from lamina.gateway.jwtauth import AuthDenied
 from lamina.gateway.request import HttpRequest
 from lamina.manifest.models import FunctionAuthorizer
 from lamina.telemetry import FunctionOutput
 
-__all__ = ["MAX_CACHED", "LambdaAuthorizer", "authorizer_event"]
+__all__ = ["MAX_CACHED", "LambdaAuthorizer", "authorizer_event", "method_arn"]
 
 log = logging.getLogger(__name__)
 
@@ -62,38 +74,57 @@ class LambdaAuthorizer:
         self.spec = spec
         self._invoke = invoke
         self._clock = clock
-        self._cache: dict[tuple[str, ...], tuple[float, bool, dict[str, Any]]] = {}
+        self._validation = re.compile(spec.validation) if spec.validation else None
+        self._cache: dict[tuple[str, ...], tuple[float, _Answer]] = {}
+
+    @property
+    def needs_v2_event(self) -> bool:
+        """Whether `authorize` takes the request's 2.0 event (HTTP API authorizers)."""
+        return self.spec.kind == "http"
 
     def identity(self, request: HttpRequest) -> list[str]:
-        """The identity values; raises AuthDenied(401) when one is missing."""
+        """The identity values; raises AuthDenied(401) when one is missing (or, for a TOKEN
+        authorizer, does not match its validation expression)."""
         values = []
         for name in self.spec.identity:
             value = request.header(name)
             if not value:
                 raise AuthDenied(401, "Unauthorized")
             values.append(value)
+        if self._validation is not None and not self._validation.fullmatch(values[0]):
+            raise AuthDenied(401, "Unauthorized")
         return values
 
     async def authorize(
         self, identity: list[str], event: dict[str, Any], request_id: str
     ) -> dict[str, Any]:
-        """The context of an allowed request; raises AuthDenied (403 deny, 500 failure)."""
+        """The context of an allowed request; raises AuthDenied (401, 403 deny, 500 failure).
+        `event`: the request's 2.0 event (HTTP API authorizers) or 1.0 event (REST)."""
         key = tuple(identity)
         now = self._clock.monotonic()
         cached = self._cache.get(key) if self.spec.ttl else None
+        arn = "" if self.spec.kind == "http" else method_arn(event)
         if cached is not None and cached[0] > now:
-            allowed, context = cached[1], cached[2]
+            answer = cached[1]
         else:
-            allowed, context = await self._ask(authorizer_event(event, identity), request_id)
+            answer = await self._ask(self._event(identity, event, arn), request_id)
             if self.spec.ttl:
                 if len(self._cache) >= MAX_CACHED:
                     self._cache.pop(next(iter(self._cache)))
-                self._cache[key] = (now + self.spec.ttl, allowed, context)
-        if not allowed:
+                self._cache[key] = (now + self.spec.ttl, answer)
+        if not answer.allows(arn):
             raise AuthDenied(403, "Forbidden")
-        return context
+        return answer.context
 
-    async def _ask(self, event: dict[str, Any], request_id: str) -> tuple[bool, dict[str, Any]]:
+    def _event(self, identity: list[str], event: dict[str, Any], arn: str) -> dict[str, Any]:
+        if self.spec.kind == "http":
+            return authorizer_event(event, identity)
+        if self.spec.kind == "token":
+            return {"type": "TOKEN", "authorizationToken": identity[0], "methodArn": arn}
+        request = {k: v for k, v in event.items() if k not in ("body", "isBase64Encoded")}
+        return {"type": "REQUEST", "methodArn": arn, **request}
+
+    async def _ask(self, event: dict[str, Any], request_id: str) -> _Answer:
         fid = self.spec.function
         call = InvocationRequest(
             request_id, event, on_log=FunctionOutput(fid, request_id), trigger="authorizer"
@@ -104,13 +135,65 @@ class LambdaAuthorizer:
             log.warning("authorizer failed", extra={"function_id": fid, "error": str(exc)})
             raise AuthDenied(500, "Internal Server Error", error_type="AuthorizerFailure") from exc
         result = outcome.result
-        answer = result.value if result.ok else None
-        allowed = answer.get("isAuthorized") if isinstance(answer, dict) else None
-        context = answer.get("context", {}) if isinstance(answer, dict) else None
-        if not isinstance(allowed, bool) or not isinstance(context, dict | None):
+        if self.spec.kind != "http" and not result.ok and _says_unauthorized(result.value):
+            raise AuthDenied(401, "Unauthorized")  # REST: `raise Exception("Unauthorized")`
+        answer = _answer(self.spec.kind, result.value if result.ok else None)
+        if answer is None:
             log.warning(
-                "authorizer answered without a boolean isAuthorized",
-                extra={"function_id": fid, "request_id": request_id, "answer": repr(answer)[:200]},
+                "authorizer answered without a boolean isAuthorized"
+                if self.spec.kind == "http"
+                else "authorizer answered without a principalId and policyDocument",
+                extra={
+                    "function_id": fid,
+                    "request_id": request_id,
+                    "answer": repr(result.value)[:200],
+                },
             )
             raise AuthDenied(500, "Internal Server Error", error_type="AuthorizerFailure")
-        return allowed, context or {}
+        return answer
+
+
+@dataclass(frozen=True, slots=True)
+class _Answer:
+    """An authorizer's answer: a yes/no (HTTP APIs) or a policy (REST APIs), and the context
+    the function sees."""
+
+    allowed: bool | None  # None: decided by `policy` for each method ARN
+    policy: Any
+    context: dict[str, Any]
+
+    def allows(self, arn: str) -> bool:
+        return self.allowed if self.allowed is not None else allows(self.policy, arn)
+
+
+def _answer(kind: str, value: Any) -> _Answer | None:
+    """The answer in `value`, or None when it has not the expected shape."""
+    if not isinstance(value, dict):
+        return None
+    context = value.get("context", {})
+    if not isinstance(context, dict | None):
+        return None
+    if kind == "http":
+        allowed = value.get("isAuthorized")
+        return _Answer(allowed, None, context or {}) if isinstance(allowed, bool) else None
+    principal, policy = value.get("principalId"), value.get("policyDocument")
+    if not isinstance(principal, str | int) or not isinstance(policy, dict):
+        return None
+    try:
+        allows(policy, "arn:aws:execute-api:check")  # the shape, once, before it is cached
+    except PolicyError:
+        return None
+    return _Answer(None, policy, {"principalId": principal, **(context or {})})
+
+
+def _says_unauthorized(error: Any) -> bool:
+    return isinstance(error, dict) and error.get("errorMessage") == "Unauthorized"
+
+
+def method_arn(event: dict[str, Any], region: str = "us-east-1") -> str:
+    """The method ARN of a 1.0 event's request, as REST API authorizers get it."""
+    ctx = event["requestContext"]
+    return (
+        f"arn:aws:execute-api:{region}:{ctx['accountId']}:{ctx['apiId']}/{ctx['stage']}"
+        f"/{event['httpMethod']}{event['path']}"
+    )

@@ -2,9 +2,10 @@
 
 A route without `auth` or a rate limit gets no guard at all, so its requests pay for nothing
 here. A guarded route runs, in order: its rate limit (token bucket; 429 `Too Many Requests`
-with `Retry-After`), then its authorizer (JWT, API key with its usage plan, or a Lambda
-authorizer). A refusal is an `AuthDenied`, which the gateway turns into the JSON response;
-an admitted request's event gets `requestContext.authorizer` as API Gateway fills it.
+with `Retry-After`), then its authorizer (JWT with a secret, a PEM key or an issuer's key
+set, API key with its usage plan, or a Lambda authorizer). A refusal is an `AuthDenied`,
+which the gateway turns into the JSON response; an admitted request's event gets
+`requestContext.authorizer` as API Gateway fills it.
 """
 
 from __future__ import annotations
@@ -15,10 +16,11 @@ from lamina.clock import Clock
 from lamina.gateway.apikeys import ApiKeys
 from lamina.gateway.authorizer import Invoke, LambdaAuthorizer
 from lamina.gateway.cors import CorsPolicy
+from lamina.gateway.jwks import JwksKeys
 from lamina.gateway.jwtauth import AuthDenied, JwtVerifier
 from lamina.gateway.ratelimit import TokenBucket, retry_after_header
 from lamina.gateway.request import HttpRequest
-from lamina.manifest.models import AppSpec, FunctionAuthorizer, HttpTrigger
+from lamina.manifest.models import AppSpec, FunctionAuthorizer, HttpTrigger, JwtSpec
 from lamina.store.types import ApiKeyStore
 
 __all__ = ["GatewaySecurity", "RouteGuard"]
@@ -61,8 +63,8 @@ class RouteGuard:
         v2 = self.payload_format == "2.0"
         ctx = event["requestContext"]
         if self._jwt is not None:
-            found = self._jwt.verify(
-                request.header("authorization"), self._clock.wall(), self._scopes
+            found = await self._jwt.check(
+                request.header(self._jwt.identity), self._clock.wall(), self._scopes
             )
             if v2:
                 ctx["authorizer"] = {"jwt": {"claims": found.claims, "scopes": found.scopes}}
@@ -77,15 +79,16 @@ class RouteGuard:
                 ctx["identity"]["apiKeyId"] = key.id
         elif self._lambda is not None:
             identity = self._lambda.identity(request)
-            assert authorizer_event is not None
+            asked = authorizer_event if self._lambda.needs_v2_event else event
+            assert asked is not None
             request_id = ctx["requestId"]
-            context = await self._lambda.authorize(identity, authorizer_event, request_id)
+            context = await self._lambda.authorize(identity, asked, request_id)
             ctx["authorizer"] = {"lambda": context} if v2 else {**context}
 
     @property
     def needs_v2_event(self) -> bool:
         """Whether `admit` needs the request's 2.0 event besides the route's own."""
-        return self._lambda is not None
+        return self._lambda is not None and self._lambda.needs_v2_event
 
 
 class GatewaySecurity:
@@ -99,8 +102,16 @@ class GatewaySecurity:
         self._clock = clock
         self.cors = CorsPolicy(gateway.cors) if gateway.cors is not None else None
         self.api_keys = ApiKeys(store, clock)
-        self._jwt = JwtVerifier(gateway.auth.jwt) if gateway.auth.jwt is not None else None
+        self._jwt = self._verifier(gateway.auth.jwt) if gateway.auth.jwt is not None else None
         self._authorizers: dict[FunctionAuthorizer, LambdaAuthorizer] = {}
+        self._verifiers: dict[JwtSpec, JwtVerifier] = {}  # routes' own JWT authorizers
+
+    def _verifier(self, spec: JwtSpec) -> JwtVerifier:
+        """A verifier for `spec`; one with keys from a JWKS fetches them on first use."""
+        if not spec.uses_jwks:
+            return JwtVerifier(spec)
+        keys = JwksKeys(self._clock, jwks_uri=spec.jwks_uri, issuer=spec.issuer)
+        return JwtVerifier(spec, keys)
 
     async def start(self) -> None:
         uses_keys = any(t.auth == "api_key" for _, t, _ in self._app.http_routes())
@@ -122,6 +133,12 @@ class GatewaySecurity:
             if self._jwt is None:
                 raise ValueError(f"route {trigger.route}: auth jwt needs gateway.auth.jwt")
             fields["jwt"] = self._jwt
+            fields["scopes"] = trigger.scopes
+        elif isinstance(auth, JwtSpec):
+            verifier = self._verifiers.get(auth)  # one key set per authorizer configuration
+            if verifier is None:
+                verifier = self._verifiers[auth] = self._verifier(auth)
+            fields["jwt"] = verifier
             fields["scopes"] = trigger.scopes
         elif auth == "api_key":
             fields["api_keys"] = self.api_keys

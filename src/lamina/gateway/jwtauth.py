@@ -3,11 +3,13 @@ with JWT authorizers"):
 
 1. The token is the `Authorization` header, bare or prefixed with `Bearer `; none: 401.
 2. The signature must verify with the configured algorithm only: HS256 with `secret`, RS256
-   with `public_key`. `alg: none`, another algorithm, a tampered header, payload or signature,
-   or garbage: 401.
-3. `iss` must equal `issuer` and `aud` (a string or a list) must name one of `audience`, when
-   those are configured; `exp` must be in the future and `nbf` (if present) in the past, within
-   `leeway` seconds: otherwise 401.
+   with `public_key`, RSA with the issuer's key named by the token's `kid` (a JWKS, see
+   `lamina.gateway.jwks`). `alg: none`, another algorithm, a tampered header, payload or
+   signature, or garbage: 401.
+3. `iss` must equal `issuer` and `aud` (a string or a list) must name one of `audience` (a
+   token without `aud` may name it in `client_id`), when those are configured; `exp` must
+   be in the future and `nbf` (if present) in the past, within `leeway` seconds: otherwise
+   401.
 4. With scopes on the route, the token's `scope` (space-separated) or `scp` (list or string)
    claim must carry at least one of them: otherwise 403.
 
@@ -24,7 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import jwt
 import orjson
@@ -32,7 +34,7 @@ from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
 from lamina.manifest.models import JwtSpec
 
-__all__ = ["AuthDenied", "JwtClaims", "JwtVerifier", "bearer_token"]
+__all__ = ["AuthDenied", "JwtClaims", "JwtVerifier", "KeySource", "bearer_token", "unauthorized"]
 
 
 class AuthDenied(Exception):
@@ -70,76 +72,115 @@ def bearer_token(header: str | None) -> str | None:
     return text or None
 
 
-def _unauthorized(why: str) -> AuthDenied:
+def unauthorized(why: str) -> AuthDenied:
+    """A 401 saying `why` in `www-authenticate`, as API Gateway does."""
     challenge = f'Bearer error="invalid_token" error_description="{why}"'
     return AuthDenied(401, "Unauthorized", [(b"www-authenticate", challenge.encode())])
 
 
+class KeySource(Protocol):
+    """Where RS256 keys come from per token (`lamina.gateway.jwks.JwksKeys`)."""
+
+    async def key(self, token: str) -> Any: ...
+
+
+_RSA_ALGORITHMS = ["RS256", "RS384", "RS512"]  # what HTTP API JWT authorizers accept
+
+
 class JwtVerifier:
-    """Checks tokens against one `gateway.auth.jwt` configuration; built once at start."""
+    """Checks tokens against one JWT configuration; built once at start. With `keys` (a JWKS),
+    the key is looked up per token by `check`; otherwise it is the spec's secret or PEM key."""
 
-    def __init__(self, spec: JwtSpec) -> None:
+    def __init__(self, spec: JwtSpec, keys: KeySource | None = None) -> None:
         self._spec = spec
-        self._key: Any
+        self._keys = keys
+        self._key: Any = None
+        self.identity = spec.identity  # the request header carrying the token
         if spec.secret is not None:
-            self._algorithm = "HS256"
+            self._algorithms = ["HS256"]
             self._key = spec.secret.encode()
-        else:
-            assert spec.public_key is not None
-            self._algorithm = "RS256"
+        elif spec.public_key is not None:
+            self._algorithms = ["RS256"]
             self._key = load_pem_public_key(spec.public_key.encode())  # ValueError if not PEM
-        self._audience = list(spec.audience) or None
+        elif keys is None:
+            raise ValueError("a JWT authorizer with keys from a JWKS needs a key source")
+        else:
+            self._algorithms = _RSA_ALGORITHMS
+        self._audience = set(spec.audience)
 
-    def verify(self, header: str | None, now_s: float, scopes: tuple[str, ...] = ()) -> JwtClaims:
-        """The token's claims; raises AuthDenied (401 bad token, 403 missing scope)."""
+    async def check(
+        self, header: str | None, now_s: float, scopes: tuple[str, ...] = ()
+    ) -> JwtClaims:
+        """`verify`, with the token's key fetched from the key set first when there is one."""
+        if self._keys is None:
+            return self.verify(header, now_s, scopes)
+        token = bearer_token(header)
+        if token is None:
+            raise AuthDenied(401, "Unauthorized")
+        key = await self._keys.key(token)
+        return self.verify(token, now_s, scopes, key=key)
+
+    def verify(
+        self, header: str | None, now_s: float, scopes: tuple[str, ...] = (), *, key: Any = None
+    ) -> JwtClaims:
+        """The token's claims; raises AuthDenied (401 bad token, 403 missing scope). `key`:
+        the key to check the signature with, instead of the spec's."""
         token = bearer_token(header)
         if token is None:
             raise AuthDenied(401, "Unauthorized")
         try:
             claims = jwt.decode(
                 token,
-                self._key,
-                algorithms=[self._algorithm],
-                audience=self._audience,
+                self._key if key is None else key,
+                algorithms=self._algorithms,
                 issuer=self._spec.issuer,
                 options={
                     "verify_exp": False,  # checked below against the injected time
                     "verify_nbf": False,
                     "verify_iat": False,
-                    "verify_aud": self._audience is not None,
+                    "verify_aud": False,  # checked below: `aud` or `client_id`, as AWS does
                     "require": ["exp"],
                 },
             )
         except jwt.InvalidAlgorithmError:
-            raise _unauthorized("the token's algorithm is not allowed") from None
-        except jwt.InvalidAudienceError:
-            raise _unauthorized("the token does not have a valid audience") from None
+            raise unauthorized("the token's algorithm is not allowed") from None
         except jwt.InvalidIssuerError:
-            raise _unauthorized("the token does not have a valid issuer") from None
+            raise unauthorized("the token does not have a valid issuer") from None
         except jwt.MissingRequiredClaimError as exc:
-            raise _unauthorized(f"the token has no {exc.claim} claim") from None
+            raise unauthorized(f"the token has no {exc.claim} claim") from None
         except jwt.InvalidSignatureError:
-            raise _unauthorized("the token's signature does not verify") from None
+            raise unauthorized("the token's signature does not verify") from None
         except jwt.InvalidTokenError:
-            raise _unauthorized("the token is not a valid JWT") from None
+            raise unauthorized("the token is not a valid JWT") from None
+        if self._audience and not self._audience_matches(claims):
+            raise unauthorized("the token does not have a valid audience")
         self._check_times(claims, now_s)
         granted = _scopes(claims)
         if scopes and not (granted and any(s in granted for s in scopes)):
             raise AuthDenied(403, "Forbidden")
         return JwtClaims({k: _claim_text(v) for k, v in claims.items()}, granted)
 
+    def _audience_matches(self, claims: Mapping[str, Any]) -> bool:
+        """`aud` (a string or a list) names a configured audience, or else `client_id` does
+        (Cognito access tokens carry no `aud`)."""
+        aud = claims.get("aud")
+        named = [aud] if isinstance(aud, str) else aud if isinstance(aud, list) else []
+        if any(isinstance(a, str) and a in self._audience for a in named):
+            return True
+        return aud is None and claims.get("client_id") in self._audience
+
     def _check_times(self, claims: Mapping[str, Any], now_s: float) -> None:
         leeway = self._spec.leeway
         exp, nbf = claims.get("exp"), claims.get("nbf")
         if not isinstance(exp, int | float) or isinstance(exp, bool):
-            raise _unauthorized("the token's exp claim is not a number")
+            raise unauthorized("the token's exp claim is not a number")
         if now_s >= exp + leeway:
-            raise _unauthorized("the token has expired")
+            raise unauthorized("the token has expired")
         if nbf is not None:
             if not isinstance(nbf, int | float) or isinstance(nbf, bool):
-                raise _unauthorized("the token's nbf claim is not a number")
+                raise unauthorized("the token's nbf claim is not a number")
             if now_s < nbf - leeway:
-                raise _unauthorized("the token is not valid yet")
+                raise unauthorized("the token is not valid yet")
 
 
 def _scopes(claims: Mapping[str, Any]) -> list[str] | None:

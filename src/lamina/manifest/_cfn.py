@@ -22,7 +22,7 @@ from lamina.manifest._yamlpos import Lines, _Walker, child
 __all__ = ["NO_VALUE", "GetAtt", "Ref", "Resolver", "Sub", "dump_cfn_yaml", "load_cfn_yaml"]
 
 REGION = "us-east-1"  # what `AWS::Region` and ARNs say; Lamina runs in no AWS region
-ACCOUNT = "000000000000"
+ACCOUNT = "000000000000"  # what `AWS::AccountId` and ARNs say (the Invoke API's account too)
 NO_VALUE: Any = object()  # `!Ref AWS::NoValue`: the property is removed
 _SUB = re.compile(r"\$\{([^}]*)\}")
 
@@ -131,6 +131,8 @@ class Resolver:
         self.parameters = dict(parameters)
         self.conditions: dict[str, bool] = {}  # evaluated so far
         self.raw_conditions: dict[str, Any] = {}  # `Conditions:` as written, evaluated on use
+        self.mappings: dict[str, Any] = {}  # `Mappings:` as written, read by Fn::FindInMap
+        self.pseudo_used: dict[str, Any] = {}  # pseudo parameters referenced, with their values
         self._evaluating: set[str] = set()
         self._ref = ref
         self._get_att = get_att
@@ -193,6 +195,8 @@ class Resolver:
             return self._attribute(arg[0], arg[1], path)
         if key == "Fn::Sub":
             return self._sub(arg, path)
+        if key == "Fn::FindInMap":
+            return self._find_in_map(arg, path)
         if key == "Fn::Join":
             arg = self.resolve(arg, path)
             if not (isinstance(arg, list) and len(arg) == 2 and isinstance(arg[1], list)):
@@ -234,7 +238,8 @@ class Resolver:
         self._check.fail(
             path,
             f"intrinsic function {key} is not supported (supported: Ref, Fn::GetAtt, Fn::Sub, "
-            "Fn::Join, Fn::Select, Fn::Split, Fn::If, Fn::Equals, Fn::And, Fn::Or, Fn::Not)",
+            "Fn::Join, Fn::Select, Fn::Split, Fn::FindInMap, Fn::If, Fn::Equals, Fn::And, "
+            "Fn::Or, Fn::Not)",
         )
 
     def _reference(self, name: Any, path: str) -> Any:
@@ -243,10 +248,30 @@ class Resolver:
         if name in self.parameters:
             return self.parameters[name]
         if name in self._pseudo:
+            self.pseudo_used.setdefault(name, self._pseudo[name])
             return self._pseudo[name]
         found = self._ref(name)
         if found is None:
             self._check.fail(path, f"Ref to {name!r}: no parameter or resource of that name")
+        return found
+
+    def _find_in_map(self, arg: Any, path: str) -> Any:
+        """`[MapName, TopLevelKey, SecondLevelKey]`, each possibly an intrinsic function."""
+        keys = self.resolve(arg, path)
+        if not (isinstance(keys, list) and len(keys) == 3):
+            self._check.fail(
+                path, f"expected [MapName, TopLevelKey, SecondLevelKey], got {describe(keys)}"
+            )
+        found: Any = self.mappings
+        where = "Mappings"
+        for depth, key in enumerate(keys):
+            if not isinstance(key, str | int) or isinstance(key, bool):
+                self._check.fail(child(path, depth), f"expected a key name, got {describe(key)}")
+            if not isinstance(found, dict) or str(key) not in found:
+                known = ", ".join(str(k) for k in found) if isinstance(found, dict) else ""
+                self._check.fail(path, f"{where} has no key {str(key)!r} (keys: {known or 'none'})")
+            found = found[str(key)]
+            where = child(where, str(key))
         return found
 
     def _attribute(self, name: str, attr: str, path: str) -> Any:

@@ -12,7 +12,13 @@ from typing import Any, Literal
 
 from lamina.manifest._cfn import GetAtt, Ref
 from lamina.manifest._yamlpos import child
-from lamina.manifest.models import AppSpec, FunctionAuthorizer, FunctionSpec, HttpTrigger
+from lamina.manifest.models import (
+    AppSpec,
+    FunctionAuthorizer,
+    FunctionSpec,
+    HttpTrigger,
+    JwtSpec,
+)
 
 __all__ = ["API", "JWT", "ExportVerdict", "HttpApiExport", "Note", "whole_seconds"]
 
@@ -45,6 +51,7 @@ class HttpApiExport:
         self.note = note
         self.authorizers: dict[str, dict[str, Any]] = {}  # by authorizer name
         self.lambda_authorizers: dict[FunctionAuthorizer, str] = {}
+        self.own_jwt: dict[JwtSpec, str] = {}  # routes' own JWT authorizers -> names
         self.iam_auth = False  # some route needs IAM authorization (it had auth: api_key)
         self.jwt_used = False
 
@@ -71,6 +78,12 @@ class HttpApiExport:
             name = self._lambda_authorizer(event.auth)
             props["Auth"] = {"Authorizer": name}
             guard = f" with the Lambda authorizer {name}"
+        elif isinstance(event.auth, JwtSpec):  # a route's own JWT authorizer (from SAM)
+            name = self._own_jwt(event.auth, child(at, "auth"))
+            props["Auth"] = {"Authorizer": name}
+            if event.scopes:
+                props["Auth"]["AuthorizationScopes"] = list(event.scopes)
+            guard = f" with the JWT authorizer {name}"
         payload = " (payload 1.0)" if event.format == "1.0" else ""
         self.note(at, "translated", f"HttpApi route {event.route}{payload}{guard}")
         if event.auth == "api_key":
@@ -95,6 +108,24 @@ class HttpApiExport:
             )
         return {"Type": "HttpApi", "Properties": props}
 
+    def _own_jwt(self, spec: JwtSpec, at: str) -> str:
+        """The name of a JWT authorizer checking as `spec` says, added on first use."""
+        if spec not in self.own_jwt:
+            name = self.own_jwt[spec] = f"Jwt{len(self.own_jwt) + 1}"
+            config: dict[str, Any] = {"issuer": spec.issuer, "audience": list(spec.audience)}
+            self.authorizers[name] = {
+                "IdentitySource": f"$request.header.{spec.identity}",
+                "JwtConfiguration": {k: v for k, v in config.items() if v},
+            }
+            if not spec.uses_jwks or spec.jwks_uri is not None:
+                self.note(
+                    at,
+                    "approximated",
+                    f"JWT authorizer {name}: API Gateway fetches the issuer's keys by OIDC "
+                    "discovery, not the local key override",
+                )
+        return self.own_jwt[spec]
+
     def _lambda_authorizer(self, auth: FunctionAuthorizer) -> str:
         if auth not in self.lambda_authorizers:
             name = self.logical(self.functions[auth.function], "Authorizer")
@@ -109,6 +140,16 @@ class HttpApiExport:
                 "EnableSimpleResponses": True,
                 "EnableFunctionDefaultPermissions": True,
             }
+            if auth.kind != "http":  # a REST API authorizer (from SAM): IAM policy answers
+                self.authorizers[name]["AuthorizerPayloadFormatVersion"] = "1.0"
+                del self.authorizers[name]["EnableSimpleResponses"]
+                self.note(
+                    f"authorizers.{name}",
+                    "approximated",
+                    f"a REST API {auth.kind.upper()} authorizer becomes an HTTP API Lambda "
+                    "authorizer with payload 1.0: it gets a REQUEST event and answers an IAM "
+                    "policy",
+                )
         return self.lambda_authorizers[auth]
 
     def parameters(self) -> dict[str, Any]:

@@ -101,16 +101,7 @@ def _cors(check: Checker, value: Any, path: str) -> CorsSpec:
     body = check.mapping(value, path, allowed=CORS_KEYS, required=("origins",))
     fields: dict[str, Any] = {"origins": _origins(check, body["origins"], child(path, "origins"))}
     if "methods" in body:
-        at = child(path, "methods")
-        methods = []
-        for i, item in enumerate(check.sequence(body["methods"], at, what="a list of methods")):
-            method = item.upper() if isinstance(item, str) else item
-            if method not in _METHODS:
-                check.fail(
-                    child(at, i), f"expected one of {', '.join(_METHODS)}, got {describe(item)}"
-                )
-            methods.append(method)
-        fields["methods"] = tuple(methods)
+        fields["methods"] = _methods(check, body["methods"], child(path, "methods"))
     for key in ("headers", "expose_headers"):
         if key in body:
             fields[key] = _headers(check, body[key], child(path, key))
@@ -129,6 +120,18 @@ def _cors(check: Checker, value: Any, path: str) -> CorsSpec:
             )
         fields["credentials"] = credentials
     return build(check, CorsSpec, path, **fields)
+
+
+def _methods(check: Checker, value: Any, path: str) -> tuple[str, ...]:
+    methods = []
+    for i, item in enumerate(check.sequence(value, path, what="a list of methods")):
+        method = item.upper() if isinstance(item, str) else item
+        if method not in _METHODS:
+            check.fail(
+                child(path, i), f"expected one of {', '.join(_METHODS)}, got {describe(item)}"
+            )
+        methods.append(method)
+    return tuple(methods)
 
 
 def _origins(check: Checker, value: Any, path: str) -> tuple[str, ...]:

@@ -1,22 +1,31 @@
 """Events of a SAM function (Api, HttpApi, Schedule, ScheduleV2, SQS, SNS) and HTTP API
-authorizers, mapped to triggers; each step records its report entry. The base of the SAM
-mapper in `lamina.manifest.sam`."""
+authorizers (Lambda and JWT), mapped to triggers; each step records its report entry. The
+base of the SAM mapper in `lamina.manifest.sam`."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from lamina.manifest._cfn import Resolver
-from lamina.manifest._check import Checker, build, describe
+from lamina.manifest._check import Checker, build
+from lamina.manifest._gateway import parse_scopes
+from lamina.manifest._sam_auth import (
+    JwtAuthorizer,
+    RestAuthorizer,
+    authorizer_function,
+    jwt_authorizer,
+    rest_authorizer,
+)
 from lamina.manifest._triggers import _expression
 from lamina.manifest._yamlpos import child
 from lamina.manifest.loader import _Routes
 from lamina.manifest.models import (
     FunctionAuthorizer,
     HttpTrigger,
+    JwtSpec,
     QueueTrigger,
     ScheduleTrigger,
     TopicTrigger,
@@ -43,8 +52,19 @@ class Entry:
 class ApiAuth:
     """An API's authorizers by name (a reason string when one cannot run) and its default."""
 
-    authorizers: dict[str, FunctionAuthorizer | str]
+    authorizers: dict[str, FunctionAuthorizer | JwtAuthorizer | str]
     default: str | None
+    closed: str = ""  # why none of its routes can be served (API keys, a resource policy)
+
+
+@dataclass(frozen=True)
+class RouteAuth:
+    """What guards one route: its authorizer (None: public) and the JWT scopes it needs."""
+
+    auth: FunctionAuthorizer | JwtSpec | None = None
+    scopes: tuple[str, ...] = ()
+    label: str = ""  # how the report names the authorizer
+    unserved: str = ""  # why the route cannot be served, if it cannot
 
 
 class EventMapper:
@@ -57,6 +77,7 @@ class EventMapper:
     apis: dict[tuple[str, str], ApiAuth]  # (Api|HttpApi, API logical id or "") -> its Auth
     queues: dict[str, tuple[str, dict[str, Any]]]  # queue name -> (logical id, trigger fields)
     function_id: str  # the function whose events are being mapped
+    environ: Mapping[str, str]  # where LAMINA_JWKS overrides are read
 
     def record(self, path: str, verdict: Verdict, note: str) -> None:
         """Record the verdict on `path` (the first verdict on a path stands)."""
@@ -126,63 +147,94 @@ class EventMapper:
             "Method": f"method {route.method}",
             "PayloadFormatVersion": f"payload {fmt}",
         }
-        auth, unserved = self._route_auth(kind, props, props_at)
-        if unserved:
-            self.record(at, "ignored", f"route {route} is not served: {unserved}")
+        guard = self._route_auth(kind, props, props_at)
+        if guard.unserved:
+            self.record(at, "ignored", f"route {route} is not served: {guard.unserved}")
             for key in props:
                 self.record(child(props_at, key), "ignored", "part of the route not served")
             return None
-        trigger = build(self.check, HttpTrigger, at, route=route, format=fmt, auth=auth)
+        auth = guard.auth
+        trigger = build(
+            self.check, HttpTrigger, at, route=route, format=fmt, auth=auth, scopes=guard.scopes
+        )
         self.routes.add(route, self.function_id, child(props_at, "Path"))
-        if auth is not None:
+        if isinstance(auth, FunctionAuthorizer):
             self.routes.auth_at.append((trigger, child(props_at, "Auth")))
         what = "REST API proxy event (payload 1.0)" if rest else f"HTTP API event (payload {fmt})"
-        guard = f", authorized by {auth.function}" if auth is not None else ""
-        self.record(at, "run", f"route {route} on the Lamina gateway, {what}{guard}")
+        by = f", authorized by {guard.label}" if auth is not None else ""
+        if guard.scopes:
+            by += f" with one of the scopes {' '.join(guard.scopes)}"
+        self.record(at, "run", f"route {route} on the Lamina gateway, {what}{by}")
         if "Auth" in props:
-            used["Auth"] = f"Lambda authorizer {auth.function}" if auth else "no authorizer"
+            used["Auth"] = guard.label if auth is not None else "no authorizer"
         self._done(props_at, props, used)
         return trigger
 
-    def _route_auth(
-        self, kind: str, props: dict[str, Any], props_at: str
-    ) -> tuple[FunctionAuthorizer | None, str]:
+    def _route_auth(self, kind: str, props: dict[str, Any], props_at: str) -> RouteAuth:
         """The route's authorizer, or why the route cannot be served (never served public)."""
         api_id = props.get("RestApiId" if kind == "Api" else "ApiId")
         api = self.apis.get((kind, str(api_id) if api_id else ""))
-        given = props.get("Auth")
-        event_auth = self.check.mapping(given, child(props_at, "Auth"))
-        other = sorted(k for k in event_auth if k != "Authorizer")
+        auth_at = child(props_at, "Auth")
+        event_auth = self.check.mapping(props.get("Auth"), auth_at)
+        other = sorted(k for k in event_auth if k not in ("Authorizer", "AuthorizationScopes"))
         if other:
-            return None, f"Auth {', '.join(other)} is not supported"
+            return RouteAuth(unserved=f"Auth {', '.join(other)} is not supported")
+        if api is not None and api.closed:
+            return RouteAuth(unserved=api.closed)
         name = event_auth.get("Authorizer", api.default if api else None)
+        scopes_at = child(auth_at, "AuthorizationScopes")
+        scopes = (
+            parse_scopes(self.check, event_auth["AuthorizationScopes"], scopes_at)
+            if "AuthorizationScopes" in event_auth
+            else ()
+        )
         if name is None or name == "NONE":
-            return None, ""
+            if scopes:
+                self.record(scopes_at, "ignored", "the route has no authorizer to check scopes")
+            return RouteAuth()
         if name == "AWS_IAM":
-            return None, "IAM (SigV4) authorization is not checked by Lamina"
+            return RouteAuth(unserved="IAM (SigV4) authorization is not checked by Lamina")
         chosen = api.authorizers.get(str(name)) if api else None
         if chosen is None:
             self.check.fail(
-                child(child(props_at, "Auth"), "Authorizer"),
+                child(auth_at, "Authorizer"),
                 f"authorizer {name!r} is not defined in the API's Auth.Authorizers",
             )
         if isinstance(chosen, str):
-            return None, f"its authorizer {name} cannot run ({chosen})"
-        return chosen, ""
+            return RouteAuth(unserved=f"its authorizer {name} cannot run ({chosen})")
+        if isinstance(chosen, JwtAuthorizer):
+            if scopes:
+                self.record(scopes_at, "run", f"the token needs one of {' '.join(scopes)}")
+            return RouteAuth(chosen.spec, scopes or chosen.scopes, f"JWT authorizer {name}")
+        if scopes:
+            self.record(scopes_at, "ignored", "scopes apply to JWT authorizers only")
+        return RouteAuth(chosen, (), f"Lambda authorizer {chosen.function}")
 
     def _api_auth(self, value: Any, at: str, rest: bool) -> ApiAuth:
         """An API's `Auth`: its Lambda authorizers (HTTP APIs only) and default authorizer."""
         check = self.check
         body = check.mapping(self.resolver.resolve(value, at), at)
-        authorizers: dict[str, FunctionAuthorizer | str] = {}
+        authorizers: dict[str, FunctionAuthorizer | JwtAuthorizer | str] = {}
         list_at = child(at, "Authorizers")
         for name, spec in check.mapping(body.get("Authorizers"), list_at).items():
             where = child(list_at, name)
             spec = check.mapping(spec, where)
-            if rest:
-                why = "REST API authorizers answer IAM policies, which Lamina does not evaluate"
+            if rest and "FunctionArn" in spec:
+                rest_found = rest_authorizer(check, spec, where)
+                if isinstance(rest_found, RestAuthorizer):
+                    authorizers[name] = rest_found.spec
+                    self.record(where, rest_found.verdict, rest_found.note)
+                    continue
+                why = rest_found
+            elif rest:
+                why = "only Lambda authorizers (FunctionArn) run on REST APIs here"
             elif "JwtConfiguration" in spec:
-                why = "JWT authorizers need the issuer's signing keys, which Lamina does not fetch"
+                found = jwt_authorizer(check, name, spec, where, self.environ)
+                if isinstance(found, JwtAuthorizer):
+                    authorizers[name] = found
+                    self.record(where, found.verdict, found.note)
+                    continue
+                why = found
             elif "FunctionArn" in spec:
                 authorizers[name] = self._lambda_authorizer(spec, where)
                 continue
@@ -191,26 +243,30 @@ class EventMapper:
             authorizers[name] = why
             self.record(where, "ignored", f"{why}; routes using it are not served")
         default = body.get("DefaultAuthorizer")
+        closed = ""  # why none of the API's routes can be served
         for key in body:
             if key == "DefaultAuthorizer":
                 self.record(child(at, key), "run", f"routes use {default} unless they say NONE")
+            elif key == "ApiKeyRequired" and body[key] in (True, "true"):
+                closed = "the API requires API keys, which Lamina does not check on SAM APIs"
+                self.record(child(at, key), "ignored", f"{closed}; its routes are not served")
+            elif key == "ResourcePolicy":
+                closed = "the API's resource policy is not evaluated by Lamina"
+                self.record(child(at, key), "ignored", f"{closed}; its routes are not served")
             elif key != "Authorizers":
-                self.record(child(at, key), "ignored", "not supported by Lamina")
+                self.record(
+                    child(at, key), "ignored", _AUTH_IGNORED.get(key, "not supported by Lamina")
+                )
         self.record(list_at, "run", f"{len(authorizers)} authorizers")
-        return ApiAuth(authorizers, None if default is None else str(default))
+        return ApiAuth(authorizers, None if default is None else str(default), closed)
 
     def _lambda_authorizer(self, spec: dict[str, Any], where: str) -> FunctionAuthorizer:
-        arn = spec["FunctionArn"]
-        if not (isinstance(arn, str) and ":function:" in arn):
-            self.check.fail(
-                child(where, "FunctionArn"),
-                f"expected a function ARN (!GetAtt Fn.Arn), got {describe(arn)}",
-            )
+        function = authorizer_function(self.check, spec, where)
         identity = self.check.mapping(spec.get("Identity"), child(where, "Identity"))
         headers = identity.get("Headers", ["Authorization"])
         ttl = identity.get("ReauthorizeEvery", 0)
         fields = {
-            "function": arn.rsplit(":function:", 1)[1],
+            "function": function,
             "ttl": self.check.seconds(
                 number(ttl), child(where, "Identity"), positive=False, hi=3600
             ),
@@ -340,6 +396,13 @@ def number(value: Any) -> Any:
     return value
 
 
+_AUTH_IGNORED = {
+    "EnableIamAuthorizer": "AWS_IAM routes are reported one by one",
+    "AddDefaultAuthorizerToCorsPreflight": "preflights are answered by the gateway's CORS policy",
+    "AddApiKeyRequiredToCorsPreflight": "preflights are answered by the gateway's CORS policy",
+    "InvokeRole": "no IAM: authorizers are invoked directly",
+    "UsagePlan": "no usage plans on SAM APIs",
+}
 _EVENT_IGNORED = {
     "RestApiId": "one gateway serves every API",
     "ApiId": "one gateway serves every API",

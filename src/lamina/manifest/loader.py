@@ -76,8 +76,8 @@ def load_app(
 
     A file with `Transform: AWS::Serverless-2016-10-31` is an AWS SAM template (see
     `lamina.manifest.sam`; a folder without lamina.yaml but with template.yaml is one too);
-    `parameters` override its Parameters. `${env:NAME}` references in `gateway.auth` are read
-    from `environ` (default: os.environ)."""
+    `parameters` override its Parameters. `${env:NAME}` references in `gateway.auth`, and a
+    template's `LAMINA_JWKS*` key overrides, are read from `environ` (default: os.environ)."""
     given = Path(os.path.normpath(Path(path).absolute()))
     file = given if given.is_file() or given.suffix in (".yaml", ".yml") else given / FILE_NAME
     if not file.exists() and (file.parent / SAM_FILE_NAME).is_file():
@@ -95,7 +95,8 @@ def load_app(
     from lamina.manifest import sam  # sam builds on this module's checks
 
     if sam.is_sam_template(text):
-        return sam.parse_sam(text, file=file, shown=shown, parameters=parameters).spec
+        found = sam.parse_sam(text, file=file, shown=shown, parameters=parameters, environ=environ)
+        return found.spec
     if parameters:
         raise ManifestError("--param applies to SAM templates only", file=shown)
     return _parse(text, root=file.parent, file=file, shown=shown, environ=environ)

@@ -51,11 +51,47 @@ class RateLimitSpec(_Frozen):
 
 
 class FunctionAuthorizer(_Frozen):
-    """A Lambda authorizer: `function` answers `{"isAuthorized": bool, "context": {...}}`."""
+    """A Lambda authorizer. `kind` "http" (HTTP APIs, payload 2.0): `function` answers
+    `{"isAuthorized": bool, "context": {...}}`. "token" and "request" (REST APIs): it gets a
+    TOKEN event (the token and the method ARN) or a REQUEST event (the request, payload 1.0)
+    and answers `{"principalId", "policyDocument": IAM policy, "context"}`."""
 
     function: str = Field(pattern=r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$")  # "service.function"
     ttl: float = Field(default=0.0, ge=0, le=3600)  # s a result is cached per identity, 0..3600
     identity: tuple[str, ...] = ("authorization",)  # request headers (lower-case) naming the caller
+    kind: Literal["http", "token", "request"] = "http"  # the event and answer shapes, see above
+    validation: str | None = None  # token kind: a regex the token must match, else 401 unasked
+
+
+class JwtSpec(_Frozen):
+    """How JWTs are checked: HS256 with `secret`, RS256 with `public_key` (PEM), or RSA keys
+    from a JWKS: `jwks_uri`, or, with none of the three, the `issuer`'s OIDC discovery
+    (`{issuer}/.well-known/openid-configuration` names the `jwks_uri`), as HTTP APIs do."""
+
+    secret: str | None = None  # HS256 shared secret
+    public_key: str | None = None  # RS256 public key, PEM
+    jwks_uri: str | None = None  # http(s) URL of a JSON Web Key Set
+    issuer: str | None = None  # required `iss`; None: not checked
+    audience: tuple[str, ...] = ()  # `aud` (or `client_id`) must name one; empty: not checked
+    leeway: float = Field(default=0.0, ge=0, le=300)  # s of clock skew allowed for exp/nbf
+    identity: str = "authorization"  # the request header (lower-case) carrying the token
+
+    @model_validator(mode="after")
+    def _one_key(self) -> JwtSpec:
+        keys = [k for k in (self.secret, self.public_key, self.jwks_uri) if k is not None]
+        if len(keys) > 1:
+            raise ValueError("expected one of 'secret', 'public_key' or 'jwks_uri', not several")
+        if not keys and not self.issuer:
+            raise ValueError(
+                "expected 'secret' (HS256), 'public_key' (RS256), 'jwks_uri', or an 'issuer' "
+                "whose keys are found by OIDC discovery"
+            )
+        return self
+
+    @property
+    def uses_jwks(self) -> bool:
+        """Whether keys come from a JWKS (given, or found by discovery) rather than the spec."""
+        return self.secret is None and self.public_key is None
 
 
 class HttpTrigger(_Frozen):
@@ -63,9 +99,10 @@ class HttpTrigger(_Frozen):
 
     route: RouteKey  # parsed route key, e.g. `GET /users/{id}` or `$default`
     format: Literal["2.0", "1.0"] = "2.0"  # payload format: HTTP API v2 or REST v1 proxy event
-    # None: public; "jwt": gateway.auth.jwt; "api_key": x-api-key header; or a Lambda authorizer
-    auth: Literal["jwt", "api_key"] | FunctionAuthorizer | None = None
-    scopes: tuple[str, ...] = ()  # with auth jwt: scopes the token must all carry, else 403
+    # None: public; "jwt": gateway.auth.jwt; "api_key": x-api-key header; a Lambda authorizer;
+    # or a JWT authorizer of the route's own (a SAM template's HTTP API authorizers)
+    auth: Literal["jwt", "api_key"] | FunctionAuthorizer | JwtSpec | None = None
+    scopes: tuple[str, ...] = ()  # with a JWT authorizer: the token needs one of them, else 403
     rate_limit: RateLimitSpec | None = None  # this route's own bucket; None: gateway.rate_limit
     # the function alias the route invokes (see `lamina alias`); None: `live`
     alias: str | None = Field(default=None, pattern=_ALIAS)
@@ -202,22 +239,6 @@ class CorsSpec(_Frozen):
     expose_headers: tuple[str, ...] = ()  # response headers a browser script may read
     max_age: int = Field(default=0, ge=0, le=86400)  # s a browser may cache a preflight
     credentials: bool = False  # Access-Control-Allow-Credentials: true
-
-
-class JwtSpec(_Frozen):
-    """How JWTs are checked: HS256 with `secret` or RS256 with `public_key` (PEM)."""
-
-    secret: str | None = None  # HS256 shared secret
-    public_key: str | None = None  # RS256 public key, PEM
-    issuer: str | None = None  # required `iss`; None: not checked
-    audience: tuple[str, ...] = ()  # `aud` must name one of these; empty: not checked
-    leeway: float = Field(default=0.0, ge=0, le=300)  # s of clock skew allowed for exp/nbf
-
-    @model_validator(mode="after")
-    def _one_key(self) -> JwtSpec:
-        if (self.secret is None) == (self.public_key is None):
-            raise ValueError("expected exactly one of 'secret' (HS256) or 'public_key' (RS256)")
-        return self
 
 
 class GatewayAuthSpec(_Frozen):

@@ -11,9 +11,13 @@ Mapping (a SAM stack is one Lamina service, so its tables are shared as in the s
   TopicName or their logical id (`!Ref` gives that name, `!GetAtt X.Arn` an ARN ending in it);
 - `AWS::Serverless::SimpleTable` and `AWS::DynamoDB::Table` are tables of the service
   (HASH key -> key, RANGE -> sort, TimeToLiveSpecification -> ttl), named by TableName or id.
-- HTTP API Lambda authorizers (`Auth.Authorizers.X.FunctionArn`, from the API resource or
-  `Globals.HttpApi`) guard their routes; a route whose authorizer cannot run here (JWT, REST
-  API authorizers, API keys) is not served at all, never served public.
+- API authorizers (from the API resource or `Globals.Api`/`Globals.HttpApi`) guard their
+  routes: HTTP API Lambda and JWT authorizers (keys by OIDC discovery, or `LAMINA_JWKS*`
+  overrides, see `_sam_auth`), REST API TOKEN/REQUEST Lambda authorizers; a route whose
+  authorizer cannot run here (IAM, Cognito, API keys) is not served at all, never public;
+- `Cors` / `CorsConfiguration` (APIs or Globals) become the gateway's one CORS policy;
+- `Mappings` are read by `Fn::FindInMap`; pseudo parameters have fixed local values, reported
+  at the end when used.
 
 Every top-level section, parameter, condition, resource, property and event gets one
 `Entry` with verdict `run`, `approximated` (and how) or `ignored` (and why), recorded by the
@@ -31,14 +35,16 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from lamina.errors import ManifestError
-from lamina.manifest._cfn import ACCOUNT, REGION, Resolver, load_cfn_yaml
+from lamina.manifest._cfn import ACCOUNT, NO_VALUE, REGION, Resolver, load_cfn_yaml
 from lamina.manifest._check import Checker, build, describe
-from lamina.manifest._sam_events import ApiAuth, Entry, EventMapper, number
+from lamina.manifest._sam_cors import http_api_cors, rest_api_cors
+from lamina.manifest._sam_events import ApiAuth, Entry, EventMapper, Verdict, number
 from lamina.manifest._yamlpos import child
 from lamina.manifest.loader import _env, _handler, _Routes
 from lamina.manifest.models import (
     AppSpec,
     AsyncSpec,
+    CorsSpec,
     FunctionSpec,
     GatewaySpec,
     ServiceSpec,
@@ -101,8 +107,15 @@ def is_sam_template(text: str) -> bool:
     return bool(_TRANSFORM_LINE.search(text)) or ("Transform:" in text and f"- {TRANSFORM}" in text)
 
 
-def load_sam(path: Path | str, *, parameters: Mapping[str, str] | None = None) -> SamApp:
-    """Load the SAM template file `path`; `parameters` override the template's defaults."""
+def load_sam(
+    path: Path | str,
+    *,
+    parameters: Mapping[str, str] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> SamApp:
+    """Load the SAM template file `path`; `parameters` override the template's defaults;
+    `LAMINA_JWKS*` overrides of JWT authorizers' keys are read from `environ` (default:
+    os.environ)."""
     file = Path(os.path.normpath(Path(path).absolute()))
     try:
         shown = str(file.relative_to(Path.cwd()))
@@ -112,16 +125,22 @@ def load_sam(path: Path | str, *, parameters: Mapping[str, str] | None = None) -
         text = file.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ManifestError(f"cannot read the template: {exc}", file=shown) from None
-    return parse_sam(text, file=file, shown=shown, parameters=parameters)
+    return parse_sam(text, file=file, shown=shown, parameters=parameters, environ=environ)
 
 
 def parse_sam(
-    text: str, *, file: Path, shown: str, parameters: Mapping[str, str] | None = None
+    text: str,
+    *,
+    file: Path,
+    shown: str,
+    parameters: Mapping[str, str] | None = None,
+    environ: Mapping[str, str] | None = None,
 ) -> SamApp:
     """Parse template `text` of the file `file` (shown in errors as `shown`)."""
     data, lines = load_cfn_yaml(text, shown)
     check = Checker(shown, lines)
-    return _Mapper(check, file, parameters or {}).run(data)
+    env = os.environ if environ is None else environ
+    return _Mapper(check, file, parameters or {}, env).run(data)
 
 
 class Reported(Protocol):
@@ -151,8 +170,15 @@ def _app_name(folder: Path) -> str:
 
 
 class _Mapper(EventMapper):
-    def __init__(self, check: Checker, file: Path, overrides: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        check: Checker,
+        file: Path,
+        overrides: Mapping[str, str],
+        environ: Mapping[str, str],
+    ) -> None:
         self.check = check
+        self.environ = environ
         self.file = file
         self.root = file.parent
         self.name = _app_name(self.root)
@@ -165,6 +191,7 @@ class _Mapper(EventMapper):
         self.routes = _Routes(check)
         self.function_id = ""  # the function whose events are being mapped
         self.apis: dict[tuple[str, str], ApiAuth] = {}  # (Api|HttpApi, logical id or "")
+        self.cors: list[tuple[str, CorsSpec, bool]] = []  # (key path, spec, REST API), in order
 
     def run(self, data: Any) -> SamApp:
         check = self.check
@@ -175,6 +202,7 @@ class _Mapper(EventMapper):
             if key not in (
                 "Transform",
                 "Parameters",
+                "Mappings",
                 "Conditions",
                 "Globals",
                 "Resources",
@@ -188,6 +216,7 @@ class _Mapper(EventMapper):
                 self.record(key, "ignored", why)
         self.record("Transform", "run", f"{TRANSFORM}: SAM resources are mapped by Lamina")
         self._parameters(top.get("Parameters"))
+        self._mappings(top.get("Mappings"))
         self.resolver.raw_conditions = check.mapping(top.get("Conditions"), "Conditions")
         for name in self.resolver.raw_conditions:
             value = self.resolver.condition(name, child("Conditions", name))
@@ -204,6 +233,9 @@ class _Mapper(EventMapper):
                         where = child(child("Globals", section), "Auth")
                         self.apis[(section, "")] = self._api_auth(value, where, section == "Api")
                         self.record(where, "run", "authorizers of the template's routes")
+                        continue
+                    if (section, key) in _CORS_KEYS:
+                        self._cors(section, value, child(child("Globals", section), key))
                         continue
                     self.record(
                         child(child("Globals", section), key),
@@ -232,6 +264,11 @@ class _Mapper(EventMapper):
             self.record(child("Globals.Function", key), "ignored", why)
         for key in check.mapping(top.get("Outputs"), "Outputs"):
             self.record(child("Outputs", key), "ignored", "outputs are not exported (no stack)")
+        gateway = GatewaySpec(cors=self._gateway_cors())
+        for name, value in self.resolver.pseudo_used.items():
+            verdict, why = _PSEUDO[name]
+            shown = "(no value)" if value is NO_VALUE else repr(value)
+            self.entries[name] = Entry(name, verdict, f"= {shown}: {why}")  # listed last
         self.routes.check_auth(GatewaySpec(), {f.id for f in functions.values()})
         service = build(
             check,
@@ -249,9 +286,10 @@ class _Mapper(EventMapper):
             name=self.name,
             root=self.root,
             file=self.file,
+            gateway=gateway,
             services={self.name: service},
         )
-        order = sorted(self.entries.values(), key=lambda e: e.line or 0)
+        order = sorted(self.entries.values(), key=lambda e: (e.line is None, e.line or 0))
         return SamApp(spec, tuple(order))
 
     # --- Parameters ---------------------------------------------------------------------
@@ -288,6 +326,54 @@ class _Mapper(EventMapper):
             )
             self.resolver.parameters[name] = value_
             self.record(at, "run", f"= {text!r} ({source})")
+
+    def _mappings(self, value: Any) -> None:
+        """`Mappings: {Map: {TopKey: {SecondKey: value}}}`, read by `Fn::FindInMap`."""
+        check = self.check
+        for name, body in check.mapping(value, "Mappings").items():
+            at = child("Mappings", name)
+            levels: dict[str, dict[str, Any]] = {}
+            for top, second in check.mapping(body, at).items():
+                inner = check.mapping(
+                    second, child(at, str(top)), what="a mapping of keys to values"
+                )
+                levels[str(top)] = {str(k): v for k, v in inner.items()}
+            self.resolver.mappings[str(name)] = levels
+            self.record(at, "run", f"{len(levels)} top-level keys, read by Fn::FindInMap")
+
+    # --- CORS ---------------------------------------------------------------------------
+
+    def _cors(self, section: str, value: Any, where: str) -> None:
+        value = self.resolver.resolve(value, where)
+        if section == "Api":
+            self.cors.append((where, rest_api_cors(self.check, value, where), True))
+        else:
+            self.cors.append((where, http_api_cors(self.check, value, where), False))
+
+    def _gateway_cors(self) -> CorsSpec | None:
+        """The gateway's one CORS policy: the first API's (Globals first), each reported."""
+        if not self.cors:
+            return None
+        first_at, chosen, _ = self.cors[0]
+        for where, spec, rest in self.cors:
+            if spec != chosen:
+                self.record(
+                    where,
+                    "approximated",
+                    f"the gateway has one CORS policy for every route: {first_at} applies",
+                )
+                continue
+            note = f"the gateway's CORS policy for every route: {_cors_text(spec)}"
+            if rest:
+                self.record(
+                    where,
+                    "approximated",
+                    f"{note}; the gateway also sets the CORS headers of actual responses "
+                    "(replacing the function's), as HTTP APIs do",
+                )
+            else:
+                self.record(where, "run", note)
+        return chosen
 
     # --- Resources ----------------------------------------------------------------------
 
@@ -591,6 +677,9 @@ class _Mapper(EventMapper):
             elif (section, "") in self.apis:
                 self.apis[(section, logical)] = self.apis[(section, "")]
             for key in props:
+                if (section, key) in _CORS_KEYS:
+                    self._cors(section, props[key], child(child(at, "Properties"), key))
+                    continue
                 self.record(
                     child(child(at, "Properties"), key),
                     "run" if key == "Auth" else "ignored",
@@ -607,6 +696,31 @@ class _Mapper(EventMapper):
         self._attributes(at, body)
 
 
+_CORS_KEYS = {("Api", "Cors"), ("HttpApi", "CorsConfiguration")}
+
+
+def _cors_text(spec: CorsSpec) -> str:
+    parts = [f"origins {', '.join(spec.origins)}", f"methods {','.join(spec.methods)}"]
+    if spec.headers:
+        parts.append(f"headers {','.join(spec.headers)}")
+    if spec.expose_headers:
+        parts.append(f"exposed {','.join(spec.expose_headers)}")
+    if spec.max_age:
+        parts.append(f"max age {spec.max_age} s")
+    if spec.credentials:
+        parts.append("credentials")
+    return "; ".join(parts)
+
+
+_PSEUDO: dict[str, tuple[Verdict, str]] = {  # pseudo parameters: their local values
+    "AWS::Region": ("approximated", "Lamina's fixed local region"),
+    "AWS::AccountId": ("approximated", "Lamina's fixed local account id"),
+    "AWS::StackName": ("approximated", "the app name (the template's folder)"),
+    "AWS::StackId": ("approximated", "a local stack ARN made of the app name"),
+    "AWS::Partition": ("run", "as on AWS"),
+    "AWS::URLSuffix": ("run", "as on AWS"),
+    "AWS::NoValue": ("run", "the property is removed, as on AWS"),
+}
 _QUEUE_IGNORED = {
     "MessageRetentionPeriod": "messages are kept until consumed or dead-lettered",
     "DelaySeconds": "messages are delivered at once",

@@ -151,17 +151,47 @@ def test_changed_event_triggers_restart_the_consumers_without_recycling(
     assert plan == ReloadPlan(events=True)
 
 
-def test_changed_tables_and_app_name_need_a_restart_and_are_named() -> None:
-    new = _app(
-        *BASE.functions().values(),
-        name="shop2",
-        users={"tables": {"users": TableSpec(key="email")}},
-    )
-    plan = plan_reload(BASE, new)
+def test_an_app_name_change_needs_a_restart_and_is_named() -> None:
+    plan = plan_reload(BASE, _app(*BASE.functions().values(), name="shop2"))
     assert plan.empty
-    assert plan.restart_needed == (
-        "the app name changed (shop -> shop2)",
-        "service users: its tables changed",
+    assert plan.restart_needed == ("the app name changed (shop -> shop2)",)
+
+
+@pytest.mark.parametrize(
+    "tables",
+    [
+        {"users": TableSpec(key="email")},
+        {"users": TableSpec(key="email", ttl="expires")},
+        {},
+    ],
+    ids=["an added table", "a changed ttl attribute", "a removed table"],
+)
+def test_changed_tables_are_applied_and_their_service_recycled(tables: dict[str, Any]) -> None:
+    old = _app(*BASE.functions().values(), users={"tables": {"users": TableSpec(key="email")}})
+    if tables == {"users": TableSpec(key="email")}:
+        old = BASE  # the table is new
+    new = _app(*BASE.functions().values(), users={"tables": tables})
+    plan = plan_reload(old, new)
+    assert plan == ReloadPlan(recycled=("users.signup", "users.get"), tables=("users",))
+    assert plan.summary() == "2 functions recycled, tables of users applied"
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "said"),
+    [
+        (TableSpec(key="email"), TableSpec(key="id"), "key email -> key id"),
+        (TableSpec(key="user"), TableSpec(key="user", sort="at"), "key user -> key user, sort at"),
+    ],
+    ids=["a new key", "an added sort key"],
+)
+def test_a_rekeyed_table_refuses_the_whole_change(
+    before: TableSpec, after: TableSpec, said: str
+) -> None:
+    old = _app(*BASE.functions().values(), users={"tables": {"users": before}})
+    new = _app(*BASE.functions().values(), users={"tables": {"users": after}})
+    assert plan_reload(old, new).refused == (
+        f"service users: table users: its keys changed ({said}); existing items cannot be "
+        "re-keyed: name a new table, or delete this table's data and restart",
     )
 
 

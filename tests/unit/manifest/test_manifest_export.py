@@ -16,6 +16,7 @@ from lamina.manifest import (
     AppSpec,
     FunctionAuthorizer,
     HttpTrigger,
+    JwtSpec,
     QueueTrigger,
     ScheduleTrigger,
     TopicTrigger,
@@ -481,7 +482,8 @@ def test_logical_ids_that_would_clash_are_numbered(root: Path) -> None:
 
 def round_trip(app: AppSpec, exported: SamExport, template: Path) -> None:
     """Load the exported template back and check that everything came back, as the report of
-    `lamina sam check` says: JWT and IAM routes are not served by Lamina's SAM loader."""
+    `lamina sam check` says: IAM routes (API keys in Lamina) are not served by Lamina's SAM
+    loader; JWT routes come back with the issuer's keys found by OIDC discovery."""
     loaded = load_sam(template)
     service = template.parent.name
     back = loaded.spec.functions()
@@ -506,16 +508,20 @@ def round_trip(app: AppSpec, exported: SamExport, template: Path) -> None:
         expected: list[object] = []
         for i, event in enumerate(f.events):
             if isinstance(event, HttpTrigger):
-                if event.auth in ("jwt", "api_key"):
+                if event.auth == "api_key":
                     at = f"Resources.{logical}.Properties.Events.Http{i + 1}"
                     assert f"route {event.route} is not served" in notes[at]
                     continue
-                auth = event.auth
+                auth: object = event.auth
                 if isinstance(auth, FunctionAuthorizer):
                     auth = auth.model_copy(
                         update={"function": f"{service}.{exported.functions[auth.function]}"}
                     )
-                expected.append((str(event.route), event.format, auth))
+                if auth == "jwt":  # the issuer's keys, found by OIDC discovery
+                    jwt = app.gateway.auth.jwt
+                    assert jwt is not None
+                    auth = JwtSpec(issuer=jwt.issuer, audience=jwt.audience)
+                expected.append((str(event.route), event.format, auth, event.scopes))
             elif isinstance(event, ScheduleTrigger):
                 expected.append(ScheduleTrigger(expression=aws_schedule(event.expression)[0]))
             elif isinstance(event, QueueTrigger):
@@ -529,7 +535,7 @@ def round_trip(app: AppSpec, exported: SamExport, template: Path) -> None:
         got: list[object] = []
         for event in twin.events:
             if isinstance(event, HttpTrigger):
-                got.append((str(event.route), event.format, event.auth))
+                got.append((str(event.route), event.format, event.auth, event.scopes))
             elif isinstance(event, ScheduleTrigger):
                 got.append(ScheduleTrigger(expression=event.expression))
             elif isinstance(event, QueueTrigger):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import sys
 import textwrap
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from lamina.errors import ManifestError
 from lamina.manifest import (
     FunctionAuthorizer,
     HttpTrigger,
+    JwtSpec,
     QueueTrigger,
     ScheduleTrigger,
     TopicTrigger,
@@ -202,9 +204,10 @@ def test_the_queue_schedule_report_is_exact() -> None:
         f"run          {fn.format('AlertFunction')}.Events.Alerts.Properties.Topic: topic "
         "queue-schedule-alerts",
         "ignored      Outputs.OrdersQueueUrl: outputs are not exported (no stack)",
+        "approximated AWS::StackName: = 'queue-schedule': the app name (the template's folder)",
     ]
     run = 34 if HERE == "python3.12" else 33
-    counts = f"{run} run, {36 - run} approximated, 7 ignored"
+    counts = f"{run} run, {37 - run} approximated, 7 ignored"
     assert format_report(queue_schedule().report) == [*rows, counts]
 
 
@@ -234,12 +237,19 @@ def test_is_sam_template_needs_the_transform() -> None:
 # --- Small templates: intrinsics, events, tables and errors ---------------------------------
 
 
-def sam(root: Path, body: str, **params: str) -> SamApp:
-    """Parse a template made of the SAM header and `body`, with code in `root/src/app.py`."""
+def sam(root: Path, body: str, environ: Mapping[str, str] | None = None, **params: str) -> SamApp:
+    """Parse a template made of the SAM header and `body`, with code in `root/src/app.py`;
+    `environ` holds LAMINA_JWKS overrides (none by default, whatever the test's own)."""
     (root / "src").mkdir(exist_ok=True)
     (root / "src" / "app.py").write_text("def handler(e, c): ...\n")
     text = "Transform: AWS::Serverless-2016-10-31\n" + textwrap.dedent(body)
-    return parse_sam(text, file=root / "template.yaml", shown="template.yaml", parameters=params)
+    return parse_sam(
+        text,
+        file=root / "template.yaml",
+        shown="template.yaml",
+        parameters=params,
+        environ=environ or {},
+    )
 
 
 def fail(root: Path, body: str, **params: str) -> str:
@@ -481,10 +491,18 @@ def test_unknown_events_and_properties_are_reported_never_skipped(tmp_path: Path
             "'python3.12', got 'nodejs20.x'",
         ),
         (
-            "Resources:\n" + FN + "      MemorySize: !FindInMap [M, a, b]\n",
+            "Resources:\n" + FN + "      MemorySize: !GetAZs us-east-1\n",
             {},
-            "template.yaml:8: Resources.Fn.Properties.MemorySize.Fn::FindInMap: intrinsic "
-            "function Fn::FindInMap is not supported",
+            "template.yaml:8: Resources.Fn.Properties.MemorySize.Fn::GetAZs: intrinsic "
+            "function Fn::GetAZs is not supported",
+        ),
+        (
+            "Mappings:\n  Sizes: {us-east-1: {small: 128}}\nResources:\n"
+            + FN
+            + "      MemorySize: !FindInMap [Sizes, !Ref AWS::Region, large]\n",
+            {},
+            "template.yaml:10: Resources.Fn.Properties.MemorySize.Fn::FindInMap: "
+            "Mappings.Sizes.us-east-1 has no key 'large' (keys: small)",
         ),
         (
             "Resources:\n" + FN.replace("app.handler", "missing.handler"),
@@ -527,6 +545,7 @@ def test_unknown_events_and_properties_are_reported_never_skipped(tmp_path: Path
         "parameter without default",
         "not python",
         "unsupported intrinsic",
+        "missing map key",
         "missing handler module",
         "memory below 128",
         "unknown override",
@@ -584,7 +603,7 @@ Resources:
 """
 
 
-def test_lambda_authorizers_guard_routes_and_unrunnable_auth_is_never_served_public(
+def test_authorizers_guard_routes_and_unrunnable_auth_is_never_served_public(
     tmp_path: Path,
 ) -> None:
     loaded = sam(tmp_path, AUTH_API)
@@ -592,28 +611,31 @@ def test_lambda_authorizers_guard_routes_and_unrunnable_auth_is_never_served_pub
     fn = loaded.spec.functions()[f"{name}.Fn"]
     routes = {str(e.route): e.auth for e in fn.events if isinstance(e, HttpTrigger)}
     gate = FunctionAuthorizer(function=f"{name}.Gatekeeper", ttl=60, identity=("x-token",))
-    assert routes == {"GET /private": gate, "GET /public": None}
+    issuer = JwtSpec(issuer="https://issuer.example", audience=("app",))
+    assert routes == {"GET /private": gate, "GET /public": None, "GET /jwt": issuer}
     rows = format_report(loaded.report)
     events = "ignored      Resources.Fn.Properties.Events"
-    assert (
-        f"{events}.ImplicitJwt: route GET /jwt is not served: its authorizer Jwt cannot run (JWT "
-        "authorizers need the issuer's signing keys, which Lamina does not fetch)" in rows
-    )
     assert (
         f"{events}.Rest: route GET /rest is not served: Auth ApiKeyRequired is not supported"
         in rows
     )
     assert (
         "run          Resources.Fn.Properties.Events.Guarded: route GET /private on the Lamina "
-        f"gateway, HTTP API event (payload 2.0), authorized by {name}.Gatekeeper" in rows
+        f"gateway, HTTP API event (payload 2.0), authorized by Lambda authorizer {name}.Gatekeeper"
+        in rows
     )
     assert (
         f"run          Resources.Api.Properties.Auth.Authorizers.Gate: Lambda authorizer "
         f"{name}.Gatekeeper" in rows
     )
     assert (
-        "ignored      Globals.HttpApi.Auth.Authorizers.Jwt: JWT authorizers need the issuer's "
-        "signing keys, which Lamina does not fetch; routes using it are not served" in rows
+        "run          Globals.HttpApi.Auth.Authorizers.Jwt: JWT authorizer: keys from the "
+        "issuer's OIDC discovery; token in header authorization; checks iss "
+        "https://issuer.example; aud app" in rows
+    )
+    assert (
+        "run          Resources.Fn.Properties.Events.ImplicitJwt: route GET /jwt on the Lamina "
+        "gateway, HTTP API event (payload 2.0), authorized by JWT authorizer Jwt" in rows
     )
 
 
@@ -645,4 +667,270 @@ def test_a_route_with_iam_authorization_is_not_served(tmp_path: Path) -> None:
     assert (
         "ignored      Resources.Fn.Properties.Events.Signed: route GET /signed is not served: "
         "IAM (SigV4) authorization is not checked by Lamina" in format_report(loaded.report)
+    )
+
+
+def test_find_in_map_reads_mappings_by_region_and_parameter(tmp_path: Path) -> None:
+    body = """\
+        Parameters:
+          Stage: {Type: String, Default: dev, AllowedValues: [dev, prod]}
+        Mappings:
+          StageConfig:
+            dev: {Memory: 256, Table: orders-dev}
+            prod: {Memory: 1024, Table: orders-prod}
+          RegionConfig:
+            us-east-1: {Zones: "a,b,c"}
+        Resources:
+          Fn:
+            Type: AWS::Serverless::Function
+            Properties:
+              CodeUri: src/
+              Handler: app.handler
+              MemorySize: !FindInMap [StageConfig, !Ref Stage, Memory]
+              Environment:
+                Variables:
+                  TABLE:
+                    Fn::FindInMap: [StageConfig, !Ref Stage, Table]
+                  ZONE:
+                    !Select [1, !Split [",", !FindInMap [RegionConfig, !Ref AWS::Region, Zones]]]
+                  ACCOUNT: !Ref AWS::AccountId
+        """
+    dev = sam(tmp_path, body)
+    prod = sam(tmp_path, body, Stage="prod")
+    fn_dev = dev.spec.functions()[f"{dev.spec.name}.Fn"]
+    fn_prod = prod.spec.functions()[f"{prod.spec.name}.Fn"]
+    assert (fn_dev.memory, fn_prod.memory) == (256, 1024)
+    assert fn_dev.environment == {"TABLE": "orders-dev", "ZONE": "b", "ACCOUNT": "000000000000"}
+    assert fn_prod.environment["TABLE"] == "orders-prod"
+    rows = format_report(dev.report)
+    assert "run          Mappings.StageConfig: 2 top-level keys, read by Fn::FindInMap" in rows
+    assert "run          Mappings.RegionConfig: 1 top-level keys, read by Fn::FindInMap" in rows
+    assert rows[-3:] == [
+        "approximated AWS::Region: = 'us-east-1': Lamina's fixed local region",
+        "approximated AWS::AccountId: = '000000000000': Lamina's fixed local account id",
+        rows[-1],
+    ]
+    assert rows[-1].endswith(", 0 ignored")
+
+
+def test_http_api_cors_becomes_the_gateway_cors_policy(tmp_path: Path) -> None:
+    loaded = sam(
+        tmp_path,
+        textwrap.dedent("""\
+        Globals:
+          HttpApi:
+            CorsConfiguration:
+              AllowOrigins: [https://app.example, https://admin.example]
+              AllowMethods: [GET, post]
+              AllowHeaders: [Content-Type, Authorization]
+              ExposeHeaders: [X-Request-Id]
+              MaxAge: 600
+              AllowCredentials: true
+        Resources:
+          Other:
+            Type: AWS::Serverless::HttpApi
+            Properties:
+              CorsConfiguration: true
+        """)
+        + FN,
+    )
+    cors = loaded.spec.gateway.cors
+    assert cors is not None
+    assert cors.origins == ("https://app.example", "https://admin.example")
+    assert cors.methods == ("GET", "POST")
+    assert cors.headers == ("content-type", "authorization")
+    assert cors.expose_headers == ("x-request-id",)
+    assert (cors.max_age, cors.credentials) == (600, True)
+    rows = format_report(loaded.report)
+    assert (
+        "run          Globals.HttpApi.CorsConfiguration: the gateway's CORS policy for every "
+        "route: origins https://app.example, https://admin.example; methods GET,POST; headers "
+        "content-type,authorization; exposed x-request-id; max age 600 s; credentials" in rows
+    )
+    assert (
+        "approximated Resources.Other.Properties.CorsConfiguration: the gateway has one CORS "
+        "policy for every route: Globals.HttpApi.CorsConfiguration applies" in rows
+    )
+
+
+def test_rest_api_cors_strings_are_quoted_header_values(tmp_path: Path) -> None:
+    loaded = sam(
+        tmp_path,
+        textwrap.dedent("""\
+        Globals:
+          Api:
+            Cors:
+              AllowOrigin: "'https://app.example'"
+              AllowMethods: "'GET,PUT'"
+              AllowHeaders: "'Content-Type,X-Api-Key'"
+              MaxAge: "'300'"
+        Resources:
+        """)
+        + FN,
+    )
+    cors = loaded.spec.gateway.cors
+    assert cors is not None
+    assert (cors.origins, cors.methods) == (("https://app.example",), ("GET", "PUT"))
+    assert (cors.headers, cors.max_age) == (("content-type", "x-api-key"), 300)
+    assert (
+        "approximated Globals.Api.Cors: the gateway's CORS policy for every route: origins "
+        "https://app.example; methods GET,PUT; headers content-type,x-api-key; max age 300 s; "
+        "the gateway also sets the CORS headers of actual responses (replacing the function's), "
+        "as HTTP APIs do" in format_report(loaded.report)
+    )
+    star = sam(tmp_path, "Globals:\n  Api:\n    Cors: \"'*'\"\nResources:\n" + FN).spec.gateway
+    assert star.cors is not None and star.cors.origins == ("*",)
+
+
+@pytest.mark.parametrize(
+    ("cors", "error"),
+    [
+        (
+            "Cors: https://app.example",
+            "template.yaml:4: Globals.Api.Cors.AllowOrigin: expected a value in single quotes",
+        ),
+        (
+            "Cors: {AllowOrigin: \"'*'\", AllowCredentials: true}",
+            "template.yaml:4: Globals.Api.Cors.AllowCredentials: AllowCredentials: true needs "
+            "explicit origins",
+        ),
+        (
+            "Cors: {AllowMethods: \"'GET'\"}",
+            "template.yaml:4: Globals.Api.Cors: Cors needs AllowOrigin",
+        ),
+    ],
+    ids=["unquoted origin", "credentials with any origin", "no origin"],
+)
+def test_bad_cors_names_the_key(tmp_path: Path, cors: str, error: str) -> None:
+    assert error in fail(tmp_path, f"Globals:\n  Api:\n    {cors}\nResources:\n" + FN)
+
+
+def jwt_api(**environ: str) -> SamApp:
+    """The jwt-api fixture; `environ` holds LAMINA_JWKS overrides (none by default)."""
+    return load_sam(FIXTURES / "jwt-api" / "template.yaml", environ=environ)
+
+
+def test_jwt_authorizers_guard_routes_with_default_and_route_scopes() -> None:
+    loaded = jwt_api()
+    fn = loaded.spec.functions()["jwt-api.OrdersFunction"]
+    routes = {str(e.route): e for e in fn.events if isinstance(e, HttpTrigger)}
+    users = JwtSpec(issuer="https://auth.example/pool", audience=("web", "mobile"))
+    assert set(routes) == {"GET /orders", "POST /orders", "GET /health"}
+    assert (routes["GET /orders"].auth, routes["GET /orders"].scopes) == (users, ("orders:read",))
+    assert routes["POST /orders"].scopes == ("orders:write", "admin")
+    assert routes["POST /orders"].auth == users
+    assert routes["GET /health"].auth is None
+    rows = format_report(loaded.report)
+    at = "Resources.Api.Properties.Auth.Authorizers"
+    assert (
+        f"run          {at}.Users: JWT authorizer: keys from the issuer's OIDC discovery; token "
+        "in header authorization; checks iss https://auth.example/pool; aud web, mobile; scopes "
+        "orders:read" in rows
+    )
+    assert (
+        f"ignored      {at}.ByQuery: identity source '$request.querystring.token' is not one "
+        "request header; routes using it are not served" in rows
+    )
+    assert (
+        "ignored      Resources.OrdersFunction.Properties.Events.Query: route GET /q is not "
+        "served: its "
+        "authorizer ByQuery cannot run (identity source '$request.querystring.token' is not "
+        "one request header)" in rows
+    )
+    assert (
+        "run          Resources.OrdersFunction.Properties.Events.Create: route POST /orders on "
+        "the Lamina gateway, HTTP API event (payload 2.0), authorized by JWT authorizer Users "
+        "with one of the scopes orders:write admin" in rows
+    )
+    assert (
+        "run          Resources.OrdersFunction.Properties.Events.Create.Properties.Auth."
+        "AuthorizationScopes: the token needs one of orders:write admin" in rows
+    )
+
+
+def test_jwt_keys_can_be_overridden_per_authorizer_or_for_all(tmp_path: Path) -> None:
+    pem = tmp_path / "public.pem"
+    pem.write_text("-----BEGIN PUBLIC KEY-----\nMIIB\n-----END PUBLIC KEY-----\n")
+    url = "http://127.0.0.1:9000/jwks.json"
+    by_url = jwt_api(LAMINA_JWKS_Users=url)
+    by_file = jwt_api(LAMINA_JWKS=str(pem))
+
+    def users(loaded: SamApp) -> JwtSpec:
+        fn = loaded.spec.functions()["jwt-api.OrdersFunction"]
+        auth = fn.events[0].auth  # type: ignore[union-attr]
+        assert isinstance(auth, JwtSpec)
+        return auth
+
+    assert (users(by_url).jwks_uri, users(by_url).public_key) == (url, None)
+    assert users(by_file).public_key == pem.read_text()
+    assert users(by_file).issuer == "https://auth.example/pool"  # still checked
+    assert (
+        "approximated Resources.Api.Properties.Auth.Authorizers.Users: JWT authorizer: keys from "
+        f"LAMINA_JWKS_Users={url} instead of the issuer's; token in header authorization; checks "
+        "iss https://auth.example/pool; aud web, mobile; scopes orders:read"
+        in format_report(by_url.report)
+    )
+    bad = tmp_path / "not-a-key.txt"
+    bad.write_text("hello")
+    with pytest.raises(ManifestError) as info:
+        jwt_api(LAMINA_JWKS_Users=str(bad))
+    assert (
+        "Resources.Api.Properties.Auth.Authorizers.Users: LAMINA_JWKS_Users: expected a JWKS URL "
+        "(http:// or https://) or a PEM public key file" in str(info.value)
+    )
+
+
+def rest_api() -> SamApp:
+    return load_sam(FIXTURES / "rest-api" / "template.yaml", environ={})
+
+
+def test_rest_api_token_and_request_authorizers_guard_routes() -> None:
+    loaded = rest_api()
+    name = loaded.spec.name
+    fn = loaded.spec.functions()[f"{name}.PetsFunction"]
+    routes = {str(e.route): e.auth for e in fn.events if isinstance(e, HttpTrigger)}
+    token = FunctionAuthorizer(
+        function=f"{name}.TokenGate", kind="token", ttl=60, validation="Bearer .+"
+    )
+    assert routes == {
+        "GET /pets/{id}": token,
+        "DELETE /pets/{id}": token,
+        "GET /users": FunctionAuthorizer(
+            function=f"{name}.RequestGate", kind="request", identity=("x-user",), ttl=0
+        ),
+    }
+    rows = format_report(loaded.report)
+    at = "Resources.Api.Properties.Auth.Authorizers"
+    assert (
+        f"run          {at}.Token: REST API TOKEN authorizer {name}.TokenGate: its IAM policy "
+        "answer is evaluated for execute-api:Invoke on the method ARN; token in header "
+        "authorization; cached 60 s; tokens must match Bearer .+" in rows
+    )
+    assert (
+        f"ignored      {at}.ByQuery: identity sources QueryStrings are not supported (headers "
+        "only); routes using it are not served" in rows
+    )
+    assert (
+        f"ignored      {at}.Cognito: only Lambda authorizers (FunctionArn) run on REST APIs "
+        "here; routes using it are not served" in rows
+    )
+    assert (
+        "ignored      Resources.PetsFunction.Properties.Events.Query: route GET /q is not served: "
+        "its authorizer ByQuery cannot run (identity sources QueryStrings are not supported "
+        "(headers only))" in rows
+    )
+
+
+def test_an_api_requiring_api_keys_serves_none_of_its_routes(tmp_path: Path) -> None:
+    app = tmp_path / "keys"
+    shutil.copytree(FIXTURES / "rest-api", app)
+    template = app / "template.yaml"
+    text = template.read_text().replace("DefaultAuthorizer: Token", "ApiKeyRequired: true")
+    template.write_text(text)
+    loaded = load_sam(template, environ={})
+    assert loaded.spec.functions()["keys.PetsFunction"].events == ()
+    assert (
+        "ignored      Resources.PetsFunction.Properties.Events.Get: route GET /pets/{id} is not "
+        "served: the API requires API keys, which Lamina does not check on SAM APIs"
+        in format_report(loaded.report)
     )
