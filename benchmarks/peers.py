@@ -181,6 +181,13 @@ def lamina(port: int) -> Iterator[str]:
 
 
 @contextmanager
+def lamina_granian(port: int) -> Iterator[str]:
+    del port
+    with lamina_platform("--http", "granian") as (url, _admin, _token, _pid):
+        yield url
+
+
+@contextmanager
 def uvicorn(port: int) -> Iterator[str]:
     cmd = [sys.executable, str(HERE / "bare_uvicorn.py"), str(port)]
     with _serve("uvicorn", cmd, f"http://127.0.0.1:{port}", env=_env()) as url:
@@ -242,6 +249,7 @@ def serverless_offline(port: int) -> Iterator[str]:
 ALL = [
     Peer("uvicorn", "bare uvicorn (floor)", uvicorn),
     Peer("lamina", "Lamina", lamina),
+    Peer("lamina-granian", "Lamina (--http granian)", lamina_granian),
     Peer("serverless-offline", "serverless-offline", serverless_offline),
     Peer("functions-framework", "functions-framework", functions_framework),
     Peer("chalice", "chalice local", chalice),

@@ -144,13 +144,16 @@ def warm(connections: int, duration_s: int) -> dict[str, dict[str, float]]:
         wrk(url, connections, 2)  # warm-up
         results["bare uvicorn (in-process handler)"] = wrk(url, connections, duration_s)
     # Recording on and off alternate (on, off, off, on) and each figure is the mean of its two
-    # runs, so that a drift of the machine during the run does not land on one side.
+    # runs, so that a drift of the machine during the run does not land on one side; the
+    # gateway on granian (recording on) runs twice in between.
     runs: dict[str, list[dict[str, float]]] = {}
     for recording, extra in (
         ("on", ()),
         ("off (--no-record)", ("--no-record",)),
+        ("on, --http granian", ("--http", "granian")),
         ("off (--no-record)", ("--no-record",)),
         ("on", ()),
+        ("on, --http granian", ("--http", "granian")),
     ):
         with lamina_platform(*extra) as (gateway, _admin, _token, _pid):
             for path, what in (("hello", "no-op"), ("logline", "prints a line")):
