@@ -98,6 +98,14 @@ def up(
             " connections (platform pool + max_instances x concurrency of every function).",
         ),
     ] = None,
+    plane_ttl: Annotated[
+        float,
+        typer.Option(
+            min=1.0,
+            help="With a PostgreSQL store shared by several `lamina up`: seconds after which"
+            " a silent control plane's instances stop counting against max_instances.",
+        ),
+    ] = 15.0,
     param: ParamOpt = None,
 ) -> None:
     """Run the platform in the foreground until Ctrl-C / SIGTERM, then drain and exit.
@@ -115,6 +123,7 @@ def _options(given: dict[str, Any]) -> dict[str, Any]:
     names = (
         *("host", "port", "admin_port", "store", "grace", "record", "retention_days"),
         "max_db_connections",
+        "plane_ttl",
         "param",
     )
     return {name: given[name] for name in names}
@@ -145,6 +154,7 @@ def _platform(app_dir: Path, log_level: str, log_json: bool, **flags: Any) -> An
             admin_token=os.environ.get("LAMINA_ADMIN_TOKEN") or None,
             otlp_endpoint=otlp_traces_endpoint(os.environ),
             max_db_connections=flags["max_db_connections"],
+            plane_ttl_s=flags["plane_ttl"],
         ),
     )
 

@@ -24,3 +24,4 @@ class PlatformOptions:
     cgroups: bool = True  # memory limits through cgroups where the machine allows
     max_db_connections: int | None = None  # refuse to start when the app may hold more
     otlp_endpoint: str | None = None  # OTLP/HTTP traces URL to export spans to; None: no export
+    plane_ttl_s: float = 15.0  # PostgreSQL: a plane silent this long gives its instances back

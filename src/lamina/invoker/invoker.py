@@ -13,6 +13,7 @@ from typing import Any
 from lamina.clock import Clock, SystemClock
 from lamina.errors import FunctionNotFound, ShuttingDown
 from lamina.executor import ExecutorBackend, InvocationRequest
+from lamina.invoker.capacity import Capacity
 from lamina.invoker.pool import FunctionPool, InvocationOutcome, PoolConfig
 from lamina.telemetry.recorder import Recorder
 
@@ -30,12 +31,16 @@ class Invoker:
         backend: ExecutorBackend,
         clock: Clock | None = None,
         recorder: Recorder | None = None,
+        capacity: Capacity | None = None,  # shared max_instances (several control planes)
     ) -> None:
         self._clock = clock or SystemClock()
         self.backend = backend
         self._recorder = recorder
+        self._capacity = capacity
         self._revisions = itertools.count(1)  # hot reloads: each new pool's code revision
-        self.pools = {p.fn.id: FunctionPool(p, backend, self._clock, recorder) for p in pools}
+        self.pools = {
+            p.fn.id: FunctionPool(p, backend, self._clock, recorder, capacity) for p in pools
+        }
 
     async def start(self) -> None:
         await asyncio.gather(*(pool.start() for pool in self.pools.values()))
@@ -65,7 +70,11 @@ class Invoker:
         PlatformError) when the code cannot load; nothing of the new pool is left running."""
         fn = dataclasses.replace(config.fn, revision=next(self._revisions))
         pool = FunctionPool(
-            dataclasses.replace(config, fn=fn), self.backend, self._clock, self._recorder
+            dataclasses.replace(config, fn=fn),
+            self.backend,
+            self._clock,
+            self._recorder,
+            self._capacity,
         )
         old = self.pools.get(fn.id)
         if old is not None:

@@ -23,6 +23,11 @@ Tables (both backends):
   unique), with its usage plan (`rate`, `burst`, `quota_per_day`, each NULL for none) and
   `revoked_ms` (NULL while valid). `api_key_usage` (4): requests per key per UTC day
   (`YYYY-MM-DD`), added to by the gateway's periodic flush.
+- `control_planes` (5): one row per running control plane sharing the store, with the wall
+  time its heartbeat is good until (`expires_ms`) and its URLs. `instance_leases` (5): one row
+  per live function instance of a plane; only leases of unexpired planes count against a
+  function's `max_instances` (see `lamina.invoker.capacity`). PostgreSQL only uses them: a
+  SQLite file has one platform process, so SQLite gets the tables for matching versions only.
 """
 
 from __future__ import annotations
@@ -119,6 +124,22 @@ SQLITE: tuple[tuple[str, ...], ...] = (
             PRIMARY KEY (key_id, day)
         ) WITHOUT ROWID""",
     ),
+    # 5: control planes sharing the store and their instance leases (unused by SQLite)
+    (
+        """CREATE TABLE control_planes (
+            plane_id TEXT PRIMARY KEY,
+            started_ms INTEGER NOT NULL,
+            expires_ms INTEGER NOT NULL,
+            gateway_url TEXT NOT NULL,
+            admin_url TEXT NOT NULL
+        )""",
+        """CREATE TABLE instance_leases (
+            lease_id TEXT PRIMARY KEY,
+            function_id TEXT NOT NULL,
+            plane_id TEXT NOT NULL,
+            since_ms INTEGER NOT NULL
+        )""",
+    ),
 )
 
 POSTGRES: tuple[tuple[str, ...], ...] = (
@@ -206,5 +227,23 @@ POSTGRES: tuple[tuple[str, ...], ...] = (
             count bigint NOT NULL,
             PRIMARY KEY (key_id, day)
         )""",
+    ),
+    # 5: control planes sharing the store and their instance leases
+    (
+        """CREATE TABLE control_planes (
+            plane_id text PRIMARY KEY,
+            started_ms bigint NOT NULL,
+            expires_ms bigint NOT NULL,
+            gateway_url text NOT NULL,
+            admin_url text NOT NULL
+        )""",
+        """CREATE TABLE instance_leases (
+            lease_id text PRIMARY KEY,
+            function_id text NOT NULL,
+            plane_id text NOT NULL,
+            since_ms bigint NOT NULL
+        )""",
+        "CREATE INDEX instance_leases_function ON instance_leases (function_id, plane_id)",
+        "CREATE INDEX instance_leases_plane ON instance_leases (plane_id)",
     ),
 )

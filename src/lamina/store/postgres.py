@@ -43,7 +43,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg_pool import AsyncConnectionPool
 
 from lamina.errors import DuplicateMessage, StoreError, StoreUnavailable
-from lamina.store import _apikeys, _migrations
+from lamina.store import _apikeys, _migrations, _planes
 from lamina.store._rows import (
     COLUMNS,
     INVOCATION_COLUMNS,
@@ -66,6 +66,7 @@ from lamina.store._rows import (
 )
 from lamina.store.types import (
     ApiKey,
+    ControlPlane,
     FunctionUsage,
     InvocationRecord,
     LogLine,
@@ -514,6 +515,34 @@ class PostgresStore:
     async def api_key_usage(self, day: str) -> dict[str, int]:
         rows = await self._fetch(_apikeys.pg(_apikeys.USAGE), (day,))
         return {key_id: int(count) for key_id, count in rows}
+
+    # -- control planes (`PlaneStore`; SQL in `_planes`) ---------------------------------------
+
+    async def heartbeat_plane(
+        self, plane: ControlPlane, lease_ids: Mapping[str, str], *, now_ms: int
+    ) -> bool:
+        async with self._connection() as conn:
+            return await _planes.heartbeat(conn, plane, lease_ids, now_ms)
+
+    async def acquire_instance_lease(
+        self, plane_id: str, function_id: str, lease_id: str, *, max_instances: int, now_ms: int
+    ) -> bool:
+        async with self._connection() as conn:
+            return await _planes.acquire(
+                conn, self.schema or "", plane_id, function_id, lease_id, max_instances, now_ms
+            )
+
+    async def release_instance_lease(self, lease_id: str) -> None:
+        async with self._connection() as conn:
+            await _planes.release(conn, lease_id)
+
+    async def drop_plane(self, plane_id: str) -> None:
+        async with self._connection() as conn:
+            await _planes.drop(conn, plane_id)
+
+    async def control_planes(self, *, now_ms: int) -> list[tuple[ControlPlane, dict[str, int]]]:
+        async with self._connection() as conn:
+            return await _planes.control_planes(conn, now_ms)
 
     # -- helpers -----------------------------------------------------------------------------
 
