@@ -68,6 +68,7 @@ class Up:
     process: subprocess.Popen[bytes]
     gateway_url: str
     log: Path
+    admin_url: str = ""
 
     def tree(self) -> list[psutil.Process]:
         """Every process the platform started (zygotes and instances), recursively."""
@@ -102,7 +103,7 @@ def lamina_up(app: Path, *args: str, session: bool = False) -> Iterator[Up]:
             with contextlib.suppress(OSError, ValueError):
                 info = json.loads(runtime.read_bytes())
             time.sleep(0.02)
-        up = Up(process, info["gateway_url"], log)
+        up = Up(process, info["gateway_url"], log, info["admin_url"])
         yield up
     finally:
         with contextlib.suppress(psutil.NoSuchProcess):

@@ -112,6 +112,14 @@ def up(
             " connections (platform pool + max_instances x concurrency of every function).",
         ),
     ] = None,
+    plane_ttl: Annotated[
+        float,
+        typer.Option(
+            min=1.0,
+            help="With a PostgreSQL store shared by several `lamina up`: seconds after which"
+            " a silent control plane's instances stop counting against max_instances.",
+        ),
+    ] = 15.0,
     param: ParamOpt = None,
     max_bundle_mb: Annotated[
         float,
@@ -159,6 +167,7 @@ def _options(given: dict[str, Any]) -> dict[str, Any]:
     names = (
         *("host", "port", "admin_port", "store", "grace", "record", "retention_days"),
         "max_db_connections",
+        "plane_ttl",
         "param",
         *("executor", "ray_address", "http", "http_threads"),
     )
@@ -206,6 +215,7 @@ def _platform(app_dir: Path, log_level: str, log_json: bool, **flags: Any) -> An
             ray_address=flags["ray_address"],
             http=flags["http"],
             http_threads=flags["http_threads"],
+            plane_ttl_s=flags["plane_ttl"],
         ),
         venv_progress=VenvStatus(out),
     )

@@ -41,10 +41,12 @@ from lamina.gateway.front import GatewayHttpProtocol, GranianFront
 from lamina.gateway.guard import GatewaySecurity
 from lamina.gateway.invoke_api import ACCOUNT, function_arn
 from lamina.invoker import Invoker, PoolConfig
+from lamina.invoker.capacity import SharedCapacity
 from lamina.manifest import AppSpec, FunctionSpec
 from lamina.manifest.routekey import RouteKey
 from lamina.scaling import HybridSpec, ScalingSpec
 from lamina.store import Store, open_store
+from lamina.store.types import PlaneStore
 from lamina.telemetry.metrics import Metrics
 from lamina.telemetry.otlp import OtlpExporter
 from lamina.telemetry.recorder import Recorder
@@ -63,20 +65,36 @@ class _Server(uvicorn.Server):
 
 
 def read_token(state_dir: Path, given: str | None) -> str:
-    """The admin token: given, or read from / written to STATE_DIR/admin-token (mode 0600)."""
+    """The admin token: given, or read from / written to STATE_DIR/admin-token (mode 0600).
+    Two planes starting at once in one APP_DIR end up with the same token: the new one is
+    written aside and linked into place only if none is there yet."""
     if given:
         return given
     path = state_dir / "admin-token"
-    if path.exists():
-        token = path.read_text().strip()
-        if token:
-            return token
+    token = _stored_token(path)
+    if token:
+        return token
     token = secrets.token_urlsafe(32)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    aside = path.with_name(f".admin-token.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(aside, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as f:
         f.write(token + "\n")
-    os.chmod(path, 0o600)
+    try:
+        os.link(aside, path)
+    except FileExistsError:
+        stored = _stored_token(path)
+        if stored:
+            return stored  # another process won
+        os.replace(aside, path)  # an empty file: take its place
+    finally:
+        aside.unlink(missing_ok=True)
     return token
+
+
+def _stored_token(path: Path) -> str:
+    with contextlib.suppress(FileNotFoundError):
+        return path.read_text().strip()
+    return ""
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -183,6 +201,7 @@ class Platform:
         self.security: GatewaySecurity | None = None  # CORS, auth, rate limits, API keys
         self.db_connections: ConnectionBound | None = None  # PostgreSQL only
         self.deploys: Deployments | None = None  # versions and aliases (control/deploys.py)
+        self.capacity: SharedCapacity | None = None  # PostgreSQL: max_instances across planes
         self.function_token = ""  # opens only the admin API's /queues and /topics routes
         self._accepting = False
 
@@ -230,17 +249,29 @@ class Platform:
             if opts.record
             else None
         )
-        self.invoker = Invoker(pools, backend, self._clock, self.recorder, self._rng)
+        if isinstance(self.store, PlaneStore):  # other planes may share it: see docs/scale-out.md
+            self.capacity = SharedCapacity(
+                self.store,
+                self._clock,
+                gateway_url=self.gateway_url,
+                admin_url=self.admin_url,
+                ttl_s=opts.plane_ttl_s,
+            )
+        self.invoker = Invoker(pools, backend, self._clock, self.recorder, self._rng, self.capacity)
         self.deploys = Deployments(self, self._clock, max_bundle_bytes=opts.max_bundle_bytes)
         try:
             await self.store.open()
             await tables.start()  # before any instance can use them
+            if self.capacity is not None:
+                await self.capacity.start()  # before min_instances start
             await self.deploys.restore()  # the last deploy's app and versions, if any
             schedules = schedule_targets(self.app.functions().values())
             await self.invoker.start()
         except BaseException:
             await self.invoker.close()
             await backend.close()
+            if self.capacity is not None:
+                await self.capacity.stop()
             await tables.stop()
             await self.store.close()
             raise
@@ -350,6 +381,8 @@ class Platform:
             await self.invoker.close()
         if self._backend is not None:
             await self._backend.close()
+        if self.capacity is not None:
+            await self.capacity.stop()  # after the instances: their leases go with the plane
         if self.security is not None:
             await self.security.stop()  # saves the API keys' usage counts
         if self.recorder is not None:
@@ -360,8 +393,7 @@ class Platform:
             await self.store.close()
         self._servers.clear()
         self._server_tasks.clear()
-        with contextlib.suppress(OSError):
-            (self.state_dir / "platform.json").unlink()
+        _remove_runtime_file(self.state_dir / "platform.json")
         log.info("platform stopped")
 
     async def __aenter__(self) -> Platform:
@@ -571,6 +603,8 @@ class Platform:
         }
         if self.db_connections is not None:
             status["db_connections"] = self.db_connections.to_json()
+        if self.capacity is not None:  # as of the last heartbeat
+            status["control_planes"] = self.capacity.planes
         return status
 
     def _connection_bound(self) -> ConnectionBound | None:
@@ -592,6 +626,14 @@ class Platform:
         }
         path = self.state_dir / "platform.json"
         path.write_bytes(orjson.dumps(data))
+
+
+def _remove_runtime_file(path: Path) -> None:
+    """Remove `platform.json` if this process wrote it: another plane started later in the
+    same APP_DIR owns it now (the CLI then finds that one)."""
+    with contextlib.suppress(OSError, ValueError):
+        if orjson.loads(path.read_bytes()).get("pid") == os.getpid():
+            path.unlink()
 
 
 @contextlib.asynccontextmanager

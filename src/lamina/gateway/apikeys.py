@@ -13,7 +13,9 @@ Outcomes, as API Gateway REST APIs answer them: no key, an unknown key or a revo
 
 Daily quotas are counted in memory per UTC day and added to the store every `refresh_s` (and at
 stop), so they are exact within one platform process and survive a restart, losing at most the
-last `refresh_s` of counts on a crash; several processes sharing a store each count their own.
+last `refresh_s` of counts on a crash. Several processes sharing a store (control planes on one
+PostgreSQL) each re-read the day's total every `refresh_s`, so a quota holds across all of them
+up to what they accept within one `refresh_s`.
 """
 
 from __future__ import annotations
@@ -177,11 +179,25 @@ class ApiKeys:
         keys = await self._store.api_keys()
         self._by_hash = {key.key_hash: key for key in keys}
 
+    async def refresh(self) -> None:
+        """Flush this process's counts, then reload the keys and today's counts from the
+        store: what other processes sharing it created, revoked and counted."""
+        await self.flush()
+        await self._reload()
+        await self._reload_usage()
+
+    async def _reload_usage(self) -> None:
+        """Today's counts as stored (every process's flushes) plus this one's unflushed."""
+        day = utc_day(self._clock.wall())
+        stored = await self._store.api_key_usage(day)
+        pending = self._pending.get(day, {})
+        self._day = day
+        self._used = {k: stored.get(k, 0) + pending.get(k, 0) for k in stored.keys() | pending}
+
     async def _loop(self) -> None:
         while True:
             await self._clock.sleep(self._refresh_s)
             try:
-                await self.flush()
-                await self._reload()
+                await self.refresh()
             except Exception as exc:  # the store is down: keep serving with what we have
                 log.warning("api keys not refreshed", extra={"error": repr(exc)})

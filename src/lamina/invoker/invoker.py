@@ -21,6 +21,7 @@ from lamina.clock import Clock, SystemClock
 from lamina.errors import FunctionNotFound, ShuttingDown
 from lamina.executor import ExecutorBackend, InvocationRequest
 from lamina.invoker.aliases import LATEST, LIVE, AliasRoute, parse_target, pick_version
+from lamina.invoker.capacity import Capacity
 from lamina.invoker.pool import FunctionPool, InvocationOutcome, PoolConfig, pool_key
 from lamina.telemetry.recorder import Recorder
 
@@ -39,15 +40,17 @@ class Invoker:
         clock: Clock | None = None,
         recorder: Recorder | None = None,
         rng: random.Random | None = None,
+        capacity: Capacity | None = None,  # shared max_instances (several control planes)
     ) -> None:
         self._clock = clock or SystemClock()
         self.backend = backend
         self._recorder = recorder
+        self._capacity = capacity
         self._revisions = itertools.count(1)  # hot reloads: each new pool's code revision
         self.rng = rng or random.Random()  # canary splits draw from it; tests seed it
         self.pools: dict[str, FunctionPool] = {}
         for config in pools:
-            self.add(FunctionPool(config, backend, self._clock, recorder))
+            self.add(FunctionPool(config, backend, self._clock, recorder, capacity))
         self.aliases: dict[str, dict[str, AliasRoute]] = {}  # function id -> alias -> route
 
     def add(self, pool: FunctionPool) -> None:
@@ -62,7 +65,9 @@ class Invoker:
             if config.fn.version != LATEST:  # each version forks from a zygote of its own
                 fn = dataclasses.replace(config.fn, revision=next(self._revisions))
                 config = dataclasses.replace(config, fn=fn)
-            self.add(FunctionPool(config, self.backend, self._clock, self._recorder))
+            self.add(
+                FunctionPool(config, self.backend, self._clock, self._recorder, self._capacity)
+            )
 
     async def start(self) -> None:
         await asyncio.gather(*(pool.start() for pool in self.pools.values()))
@@ -137,7 +142,11 @@ class Invoker:
         PlatformError) when the code cannot load; nothing of the new pool is left running."""
         fn = dataclasses.replace(config.fn, revision=next(self._revisions))
         pool = FunctionPool(
-            dataclasses.replace(config, fn=fn), self.backend, self._clock, self._recorder
+            dataclasses.replace(config, fn=fn),
+            self.backend,
+            self._clock,
+            self._recorder,
+            self._capacity,
         )
         old = self.pools.get(pool.key)
         if old is not None:

@@ -31,6 +31,7 @@ from lamina.executor import (
     InvocationRequest,
     InvocationResult,
 )
+from lamina.invoker.capacity import Capacity
 from lamina.invoker.pick import pick_instance
 from lamina.scaling import (
     Decision,
@@ -60,6 +61,7 @@ _STATUS: dict[type[InvocationError], str] = {  # record status of an invocation 
 }
 
 _RETRY_START_S = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0)  # delays after consecutive failed starts
+_FULL_RETRY_S = (0.5, 10.0)  # other planes hold every lease: ask again (with, without waiters)
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +114,7 @@ class FunctionPool:
         backend: ExecutorBackend,
         clock: Clock,
         recorder: Recorder | None = None,
+        capacity: Capacity | None = None,  # None: this process alone counts max_instances
     ) -> None:
         self.config = config
         self.fn = config.fn
@@ -139,6 +142,9 @@ class FunctionPool:
         self._janitor: asyncio.Task[None] | None = None
         self._idle = asyncio.Event()
         self._idle.set()
+        self._capacity = capacity
+        self._leases: dict[str, str] = {}  # instance id -> its capacity lease
+        self._full_until_s: float | None = None  # other planes hold every lease until then
         self.stats = PoolStats()
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -374,7 +380,14 @@ class FunctionPool:
 
     def _has_room(self) -> bool:
         """Whether max_instances still allows starting an instance (else nothing to decide)."""
-        return self._starting + len(self._slots) < self.config.scaling.max_instances
+        return (
+            self._starting + len(self._slots) < self.config.scaling.max_instances
+            and not self._full()
+        )
+
+    def _full(self) -> bool:
+        """Whether other planes held every lease at the last try, a short while ago."""
+        return self._full_until_s is not None and self._clock.monotonic() < self._full_until_s
 
     def _forget_waiter(self, waiter: asyncio.Future[_Slot]) -> None:
         """A waiting caller gave up: give back a slot it was handed but never used."""
@@ -467,6 +480,8 @@ class FunctionPool:
         backing_off = self._retry_at_s is not None and self._clock.monotonic() < self._retry_at_s
         if start and not self._waiters and backing_off:
             start = 0  # min_instances after a failed start: retried with backoff
+        if self._full():
+            start = 0  # the janitor asks for a lease again at _full_until_s
         for _ in range(start):
             self._starting += 1
             self._spawn(self._start_one())
@@ -481,9 +496,53 @@ class FunctionPool:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _start_one(self, prewarmed: bool = False) -> None:
+    async def _launch(self, *, beyond_limit: bool = False) -> Instance | None:
+        """A started instance, holding a lease when planes share max_instances (see
+        `lamina.invoker.capacity`); None when the other planes hold every lease, unless
+        `beyond_limit` (a prewarm: outside the policy) starts it without one."""
+        if self._capacity is None:
+            return await self._backend.start_instance(self.fn, self._on_exit)
+        lease = await self._capacity.acquire(self.fn.id, self.config.scaling.max_instances)
+        if lease is None:
+            if beyond_limit:
+                return await self._backend.start_instance(self.fn, self._on_exit)
+            return None
         try:
             instance = await self._backend.start_instance(self.fn, self._on_exit)
+        except BaseException:
+            self._capacity.release(lease)
+            raise
+        self._leases[instance.iid] = lease
+        return instance
+
+    def _capacity_full(self) -> None:
+        """Start nothing for a while. Waiters wait for this plane's instances or a lease freed
+        elsewhere (asked for again soon) up to their queue_timeout; with no instance here
+        to wait for, they are throttled at once, as Lambda throttles at its limit."""
+        if not self._full_until_s:
+            log.info(
+                "max_instances reached across control planes",
+                extra={"function_id": self.fn.id, "live": len(self._slots)},
+            )
+        self._full_until_s = self._clock.monotonic() + _FULL_RETRY_S[0 if self._waiters else 1]
+        if not self._slots and not self._starting:
+            limit = self.config.scaling.max_instances
+            while self._waiters:
+                waiter = self._waiters.popleft()
+                if not waiter.done():
+                    self.stats.throttles += 1
+                    waiter.set_exception(
+                        Throttled(
+                            f"max_instances ({limit}) are running on other control planes",
+                            function_id=self.fn.id,
+                        )
+                    )
+            self._check_idle()
+        self._janitor_wake.set()
+
+    async def _start_one(self, prewarmed: bool = False) -> None:
+        try:
+            instance = await self._launch()
         except (InitError, PlatformError) as exc:
             self._starting -= 1
             self._failed_starts += 1
@@ -501,22 +560,28 @@ class FunctionPool:
             self._starting -= 1
             raise
         self._starting -= 1
+        if instance is None:
+            self._capacity_full()
+            return
         self._add_started(instance, prewarmed)
 
     async def prewarm(self) -> None:
-        """Start one instance now, outside the scaling policy, and keep it for the next
-        invocation. Raises InitError when the code cannot load: a hot reload checks new code
-        this way before switching to it, and its first request is then served warm."""
+        """Start one instance now, outside the scaling policy (and, when planes share
+        max_instances, without a lease if none is free), and keep it for the next invocation.
+        Raises InitError when the code cannot load: a hot reload checks new code this way
+        before switching to it, and its first request is then served warm."""
         self._starting += 1
         try:
-            instance = await self._backend.start_instance(self.fn, self._on_exit)
+            instance = await self._launch(beyond_limit=True)
         finally:
             self._starting -= 1
+        assert instance is not None
         self._add_started(instance)
 
     def _add_started(self, instance: Instance, prewarmed: bool = False) -> None:
         self._failed_starts = 0
         self._retry_at_s = None
+        self._full_until_s = None
         self.stats.cold_starts += 1
         now = self._clock.monotonic()
         slot = _Slot(instance, now, idle_since_s=now, last_used_s=now, prewarmed=prewarmed)
@@ -546,6 +611,9 @@ class FunctionPool:
         self._check_idle()
 
     def _on_exit(self, instance: Instance) -> None:
+        lease = self._leases.pop(instance.iid, None)
+        if lease is not None and self._capacity is not None:
+            self._capacity.release(lease)
         slot = self._slots.pop(instance.iid, None)
         if slot is not None:
             log.info(
@@ -568,8 +636,9 @@ class FunctionPool:
                 # Busy instances may turn idle; none can expire before a full keep-alive from now,
                 # so look again then instead of being woken by every release.
                 due = self._clock.monotonic() + scaling.keep_alive_s
-            if self._retry_at_s is not None:
-                due = self._retry_at_s if due is None else min(due, self._retry_at_s)
+            for retry in (self._retry_at_s, self._full_until_s):
+                if retry is not None:
+                    due = retry if due is None else min(due, retry)
             self._janitor_due = due
             timer = None
             if due is not None:

@@ -29,6 +29,11 @@ Tables (both backends):
   its version, optional canary version and weight, and the version it pointed at before
   (what a rollback returns to); `deploys`, one row per deploy (its bundle's digest), the last
   of which a restarted platform serves again.
+- `control_planes` (6): one row per running control plane sharing the store, with the wall
+  time its heartbeat is good until (`expires_ms`) and its URLs. `instance_leases` (6): one row
+  per live function instance of a plane; only leases of unexpired planes count against a
+  function's `max_instances` (see `lamina.invoker.capacity`). PostgreSQL only uses them: a
+  SQLite file has one platform process, so SQLite gets the tables for matching versions only.
 """
 
 from __future__ import annotations
@@ -155,6 +160,22 @@ SQLITE: tuple[tuple[str, ...], ...] = (
             created_ms INTEGER NOT NULL
         )""",
     ),
+    # 6: control planes sharing the store and their instance leases (unused by SQLite)
+    (
+        """CREATE TABLE control_planes (
+            plane_id TEXT PRIMARY KEY,
+            started_ms INTEGER NOT NULL,
+            expires_ms INTEGER NOT NULL,
+            gateway_url TEXT NOT NULL,
+            admin_url TEXT NOT NULL
+        )""",
+        """CREATE TABLE instance_leases (
+            lease_id TEXT PRIMARY KEY,
+            function_id TEXT NOT NULL,
+            plane_id TEXT NOT NULL,
+            since_ms INTEGER NOT NULL
+        )""",
+    ),
 )
 
 POSTGRES: tuple[tuple[str, ...], ...] = (
@@ -272,5 +293,23 @@ POSTGRES: tuple[tuple[str, ...], ...] = (
             app text NOT NULL,
             created_ms bigint NOT NULL
         )""",
+    ),
+    # 6: control planes sharing the store and their instance leases
+    (
+        """CREATE TABLE control_planes (
+            plane_id text PRIMARY KEY,
+            started_ms bigint NOT NULL,
+            expires_ms bigint NOT NULL,
+            gateway_url text NOT NULL,
+            admin_url text NOT NULL
+        )""",
+        """CREATE TABLE instance_leases (
+            lease_id text PRIMARY KEY,
+            function_id text NOT NULL,
+            plane_id text NOT NULL,
+            since_ms bigint NOT NULL
+        )""",
+        "CREATE INDEX instance_leases_function ON instance_leases (function_id, plane_id)",
+        "CREATE INDEX instance_leases_plane ON instance_leases (plane_id)",
     ),
 )

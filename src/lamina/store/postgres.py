@@ -43,7 +43,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg_pool import AsyncConnectionPool
 
 from lamina.errors import DuplicateMessage, StoreError, StoreUnavailable
-from lamina.store import _apikeys, _migrations, _versions
+from lamina.store import _apikeys, _migrations, _planes, _versions
 from lamina.store._rows import (
     COLUMNS,
     INVOCATION_COLUMNS,
@@ -67,6 +67,7 @@ from lamina.store._rows import (
 from lamina.store.types import (
     AliasRecord,
     ApiKey,
+    ControlPlane,
     DeployRecord,
     FunctionUsage,
     FunctionVersion,
@@ -565,6 +566,34 @@ class PostgresStore:
     async def delete_alias(self, function_id: str, name: str) -> bool:
         deleted = await self._change(_apikeys.pg(_versions.DELETE_ALIAS), (function_id, name))
         return deleted == 1
+
+    # -- control planes (`PlaneStore`; SQL in `_planes`) ---------------------------------------
+
+    async def heartbeat_plane(
+        self, plane: ControlPlane, lease_ids: Mapping[str, str], *, now_ms: int
+    ) -> bool:
+        async with self._connection() as conn:
+            return await _planes.heartbeat(conn, plane, lease_ids, now_ms)
+
+    async def acquire_instance_lease(
+        self, plane_id: str, function_id: str, lease_id: str, *, max_instances: int, now_ms: int
+    ) -> bool:
+        async with self._connection() as conn:
+            return await _planes.acquire(
+                conn, self.schema or "", plane_id, function_id, lease_id, max_instances, now_ms
+            )
+
+    async def release_instance_lease(self, lease_id: str) -> None:
+        async with self._connection() as conn:
+            await _planes.release(conn, lease_id)
+
+    async def drop_plane(self, plane_id: str) -> None:
+        async with self._connection() as conn:
+            await _planes.drop(conn, plane_id)
+
+    async def control_planes(self, *, now_ms: int) -> list[tuple[ControlPlane, dict[str, int]]]:
+        async with self._connection() as conn:
+            return await _planes.control_planes(conn, now_ms)
 
     # -- helpers -----------------------------------------------------------------------------
 

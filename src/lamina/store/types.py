@@ -11,12 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 __all__ = [
     "AliasRecord",
     "ApiKey",
     "ApiKeyStore",
+    "ControlPlane",
     "DeployRecord",
     "FunctionUsage",
     "FunctionVersion",
@@ -24,6 +25,7 @@ __all__ = [
     "LogLine",
     "Message",
     "NewMessage",
+    "PlaneStore",
     "QueueStats",
     "StatsRow",
     "Store",
@@ -388,4 +390,47 @@ class Store(TelemetryStore, ApiKeyStore, VersionStore, Protocol):
 
     async def last_tick(self, schedule_id: str) -> int | None:
         """The latest tick recorded for `schedule_id`, so a restart resumes where it stopped."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class ControlPlane:
+    """One control plane (a `lamina up` process) registered in a shared store."""
+
+    plane_id: str  # random per process start
+    started_ms: int  # epoch ms
+    expires_ms: int  # epoch ms its last heartbeat is good until; past it, the plane is gone
+    gateway_url: str
+    admin_url: str
+
+
+@runtime_checkable
+class PlaneStore(Protocol):
+    """Control planes and their instance leases: what lets several planes share one
+    `max_instances` (see `lamina.invoker.capacity`). Only the PostgreSQL backend has it."""
+
+    async def heartbeat_plane(
+        self, plane: ControlPlane, lease_ids: Mapping[str, str], *, now_ms: int
+    ) -> bool:
+        """Extend `plane` to `plane.expires_ms`; True if its row was there. When it was not
+        (new, or dropped while presumed dead), insert it and its leases (lease id ->
+        function id) again. Its stored leases not in `lease_ids` are dropped (a release that
+        failed), and so is every expired plane with its leases."""
+        ...
+
+    async def acquire_instance_lease(
+        self, plane_id: str, function_id: str, lease_id: str, *, max_instances: int, now_ms: int
+    ) -> bool:
+        """Insert the lease if fewer than `max_instances` leases of unexpired planes exist for
+        `function_id`; atomic across every process sharing the store."""
+        ...
+
+    async def release_instance_lease(self, lease_id: str) -> None: ...
+
+    async def drop_plane(self, plane_id: str) -> None:
+        """Delete the plane and its leases (a clean stop)."""
+        ...
+
+    async def control_planes(self, *, now_ms: int) -> list[tuple[ControlPlane, dict[str, int]]]:
+        """The unexpired planes, oldest first, each with its leases per function id."""
         ...

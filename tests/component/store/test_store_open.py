@@ -48,7 +48,7 @@ async def test_migrations_are_applied_once(new_store: Callable[[], Awaitable[Sto
     second = await new_store()
 
     assert [s.depth for s in await second.stats(["q"])] == [1]
-    assert await _versions(second) == [1, 2, 3, 4, 5]
+    assert await _versions(second) == [1, 2, 3, 4, 5, 6]
 
 
 async def test_concurrent_opens_of_a_new_store_both_succeed(store_url: str, tmp_path: Path) -> None:
@@ -58,7 +58,7 @@ async def test_concurrent_opens_of_a_new_store_both_succeed(store_url: str, tmp_
         await stores[0].enqueue([NewMessage("q", b"a")], now_ms=NOW)
         for s in stores:
             assert [m.body for m in await s.peek("q")] == [b"a"]
-        assert await _versions(stores[1]) == [1, 2, 3, 4, 5]
+        assert await _versions(stores[1]) == [1, 2, 3, 4, 5, 6]
     finally:
         for s in stores:
             await s.close()
@@ -203,7 +203,7 @@ async def test_a_version_2_sqlite_store_gains_span_columns_and_keeps_its_records
     await store.open()
     try:
         (old,) = await store.invocations()
-        assert await _versions(store) == [1, 2, 3, 4, 5]
+        assert await _versions(store) == [1, 2, 3, 4, 5, 6]
     finally:
         await store.close()
 
