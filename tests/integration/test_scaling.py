@@ -4,6 +4,7 @@ or are throttled, idle instances stop after keep_alive (on a fake clock), min_in
 from __future__ import annotations
 
 import asyncio
+import logging
 import itertools
 from collections.abc import Callable
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import Any
 
 import httpx
 import psutil
+import pytest
 from handlers.ops import Gate
 from harness import client_for, run_platform
 
@@ -435,3 +437,26 @@ async def test_the_zygote_learns_the_libraries_an_instance_imported_for_later_co
     assert first["preloaded"] is False
     assert [r["preloaded"] for r in later] == [True, True]
     assert len({first["pid"], *(r["pid"] for r in later)}) == 3  # three instances
+
+
+async def test_a_preload_that_starts_a_thread_is_dropped_and_the_function_still_serves(
+    app_dir: Callable[..., Path], caplog: pytest.LogCaptureFixture
+) -> None:
+    # Forking a process with a thread is unsafe: the zygote stops, and the platform starts it
+    # again without that module (instances then import it themselves, after the fork).
+    app = app_dir(
+        {
+            "fn": {
+                "handler": "ops.pid",
+                "keep_alive": 0,
+                "preload": ["starts_thread"],
+                "events": [{"http": "POST /fn"}],
+            }
+        }
+    )
+    with caplog.at_level(logging.WARNING, logger="lamina"):
+        async with run_platform(app) as platform, client_for(platform) as client:
+            responses = [await client.post("/fn", json={}) for _ in range(3)]
+    assert [r.status_code for r in responses] == [200, 200, 200]
+    warned = [r for r in caplog.records if "starts a thread" in r.getMessage()]
+    assert warned and warned[0].preload_module == "starts_thread"  # type: ignore[attr-defined]

@@ -65,7 +65,15 @@ class ZygoteProcess(asyncio.Protocol):
         async with self._lock:
             if self.running:
                 return
-            await self._spawn()
+            while True:
+                preloads = len(self.preload)
+                try:
+                    await self._spawn()
+                    return
+                except PlatformError:
+                    if len(self.preload) < preloads:
+                        continue  # it stopped for a preload that starts a thread: without it
+                    raise
 
     async def _spawn(self) -> None:
         loop = asyncio.get_running_loop()
@@ -155,7 +163,7 @@ class ZygoteProcess(asyncio.Protocol):
                 module = str(message["module"])
                 log.warning(
                     "preloaded module starts a thread; the zygote restarts without it",
-                    extra={"function_id": self.fn.id, "module": module},
+                    extra={"function_id": self.fn.id, "preload_module": module},
                 )
                 self.preload = tuple(m for m in self.preload if m != module)
                 self._on_unsafe_preload(module)
