@@ -25,3 +25,9 @@ def store_url(request: pytest.FixtureRequest) -> str | None:
         return None
     url: str = request.getfixturevalue("postgres_schema_url")
     return url
+
+
+@pytest.fixture(scope="session")
+def venv_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One environment cache for the session's tests, as one user's apps share theirs."""
+    return tmp_path_factory.mktemp("venvs")

@@ -114,6 +114,14 @@ def up(
         float,
         typer.Option(min=0.001, help="Largest app bundle `lamina deploy` may upload, in MB."),
     ] = 50.0,
+    keep_deploys: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Bundles of the last N deploys kept on disk; older ones are pruned unless"
+            " an alias points at one of their versions.",
+        ),
+    ] = 10,
 ) -> None:
     """Run the platform in the foreground until Ctrl-C / SIGTERM, then drain and exit.
 
@@ -136,6 +144,7 @@ def _options(given: dict[str, Any]) -> dict[str, Any]:
     )
     options = {name: given[name] for name in names}
     options["max_bundle_mb"] = given.get("max_bundle_mb") or 50.0  # `up` only
+    options["keep_deploys"] = given.get("keep_deploys") or 10  # `up` only
     return options
 
 
@@ -168,6 +177,7 @@ def _platform(app_dir: Path, log_level: str, log_json: bool, **flags: Any) -> An
             max_db_connections=flags["max_db_connections"],
             venv_dir=default_venv_dir(os.environ),
             max_bundle_bytes=int(flags["max_bundle_mb"] * 1024 * 1024),
+            keep_deploys=flags["keep_deploys"],
         ),
         venv_progress=VenvStatus(out),
     )

@@ -55,6 +55,8 @@ class ServiceTables:
         sweep_batch: int = 1000,  # expired rows deleted per statement, >= 1
     ) -> None:
         self._clock = clock
+        self._store_url = store_url
+        self._state_dir = state_dir
         self.sweep_interval_s = sweep_interval_s
         self.sweep_batch = sweep_batch
         self._urls = {name: service_url(store_url, name, state_dir) for name in app.services}
@@ -102,6 +104,42 @@ class ServiceTables:
             self._sweeper = asyncio.get_running_loop().create_task(self._sweep_loop())
         if self._open:
             log.info("service tables ready", extra={"tables": len(self._owner)})
+
+    async def apply(self, app: AppSpec) -> list[str]:
+        """Serve `app`'s tables from now on (a deploy): create the namespaces and tables of
+        services that are new or whose tables changed; returns those services. Tables that
+        exist are kept as they are (their data too)."""
+        changed = []
+        for name, service in app.services.items():
+            defs = {
+                table: TableDef(table, key=spec.key, sort=spec.sort, ttl=spec.ttl)
+                for table, spec in service.tables.items()
+            }
+            if name in self._defs and defs == self._defs[name]:
+                continue
+            url = self._urls.get(name) or service_url(self._store_url, name, self._state_dir)
+            engine = open_engine(url, application_name="lamina:platform")
+            tables = Tables(name, defs, engine, self._clock)
+            try:
+                await asyncio.to_thread(tables.create)
+            except BaseException:
+                await asyncio.to_thread(tables.close)
+                raise
+            old = self._open.pop(name, None)
+            if old is not None:
+                await asyncio.to_thread(old.close)
+            if defs:
+                self._open[name] = tables
+            else:
+                await asyncio.to_thread(tables.close)
+            self._urls[name], self._defs[name] = url, defs
+            changed.append(name)
+        self._owner = {table: name for name, defs in self._defs.items() for table in defs}
+        if self._sweeper is None and any(d.ttl for v in self._defs.values() for d in v.values()):
+            self._sweeper = asyncio.get_running_loop().create_task(self._sweep_loop())
+        if changed:
+            log.info("service tables applied", extra={"services": changed})
+        return changed
 
     async def stop(self) -> None:
         task, self._sweeper = self._sweeper, None
