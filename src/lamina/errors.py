@@ -99,6 +99,7 @@ class InvocationError(LaminaError):
         self.function_id = function_id
         self.request_id = request_id
         self.message = message
+        self.version: str | None = None  # the version that ran, once the invoker knows it
         if error_type:
             self.error_type = error_type
         super().__init__(message)

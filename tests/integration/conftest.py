@@ -53,3 +53,9 @@ def executor(request: pytest.FixtureRequest) -> dict[str, Any]:
     if request.param == "ray":
         return {"executor": "ray", "ray_address": request.getfixturevalue("ray_cluster")}
     return {"executor": "local"}
+
+
+@pytest.fixture(scope="session")
+def venv_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One environment cache for the session's tests, as one user's apps share theirs."""
+    return tmp_path_factory.mktemp("venvs")

@@ -4,8 +4,8 @@ or are throttled, idle instances stop after keep_alive (on a fake clock), min_in
 from __future__ import annotations
 
 import asyncio
-import logging
 import itertools
+import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any

@@ -111,12 +111,6 @@ def write_app(root: Path, pins: dict[str, str]) -> Path:
     return root
 
 
-@pytest.fixture(scope="session")
-def venv_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One environment cache for the session's tests, as one user's apps share theirs."""
-    return tmp_path_factory.mktemp("venvs")
-
-
 @contextlib.asynccontextmanager
 async def platform_for(
     root: Path, venv_dir: Path, events: list[VenvEvent] | None = None, store: str | None = None

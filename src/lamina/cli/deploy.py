@@ -26,7 +26,7 @@ __all__ = [
 
 DEPLOY_EXAMPLE = "Example: lamina deploy examples/shop --admin-url http://prod:8081 --token $TOKEN"
 VERSIONS_EXAMPLE = "Example: lamina versions orders.create"
-ROLLBACK_EXAMPLE = "Example: lamina rollback orders.create"
+ROLLBACK_EXAMPLE = "Example: lamina rollback orders.create --to 5"
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the raw JSON.")]
 FunctionArg = Annotated[str, typer.Argument(help="Function id, e.g. orders.create.")]
@@ -116,7 +116,8 @@ def versions(
                 f"{a['name']} (canary {a['canary_weight']}%)"
             )
     table = Table(box=box.SIMPLE_HEAD)
-    for header in ("version", "created (UTC)", "handler", "MB", "timeout", "code", "aliases"):
+    headers = ("version", "created (UTC)", "handler", "MB", "timeout", "code", "bundle", "aliases")
+    for header in headers:
         table.add_column(header)
     for v in listed:
         table.add_row(
@@ -126,6 +127,7 @@ def versions(
             str(v["memory"]),
             f"{v['timeout']:g} s",
             v["code_hash"][:12],
+            "available" if v["available"] else "pruned",
             ", ".join(pointing.get(v["version"], [])),
         )
     out.print(table)
@@ -134,13 +136,20 @@ def versions(
 def rollback(
     function_id: FunctionArg,
     alias: Annotated[str, typer.Option("--alias", help="The alias to move back.")] = "live",
+    to: Annotated[
+        int | None,
+        typer.Option("--to", min=1, help="The version to move to (default: the previous one)."),
+    ] = None,
     app_dir: AppDir = Path("."),
     admin_url: AdminUrlOpt = None,
     token: TokenOpt = None,
 ) -> None:
-    """Move an alias back to the version it pointed at before, at once (canary dropped)."""
+    """Move an alias back to the version it pointed at before, or to --to VERSION, at once
+    (canary dropped)."""
     where = target(app_dir, "-", admin_url, token)
-    moved = admin_call(where, "POST", f"/functions/{function_id}/aliases/{alias}/rollback").json()
+    body = {"version": to} if to is not None else {}
+    path = f"/functions/{function_id}/aliases/{alias}/rollback"
+    moved = admin_call(where, "POST", path, json=body).json()
     out.print(
         f"{function_id}:{alias} -> version {moved['version']} (was {moved['previous_version']})",
         highlight=False,

@@ -149,6 +149,14 @@ def up(
     http_threads: Annotated[
         int, typer.Option(min=1, max=16, help="With --http granian: its I/O threads.")
     ] = 1,
+    keep_deploys: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Bundles of the last N deploys kept on disk; older ones are pruned unless"
+            " an alias points at one of their versions.",
+        ),
+    ] = 10,
 ) -> None:
     """Run the platform in the foreground until Ctrl-C / SIGTERM, then drain and exit.
 
@@ -173,6 +181,7 @@ def _options(given: dict[str, Any]) -> dict[str, Any]:
     )
     options = {name: given[name] for name in names}
     options["max_bundle_mb"] = given.get("max_bundle_mb") or 50.0  # `up` only
+    options["keep_deploys"] = given.get("keep_deploys") or 10  # `up` only
     return options
 
 
@@ -216,6 +225,7 @@ def _platform(app_dir: Path, log_level: str, log_json: bool, **flags: Any) -> An
             http=flags["http"],
             http_threads=flags["http_threads"],
             plane_ttl_s=flags["plane_ttl"],
+            keep_deploys=flags["keep_deploys"],
         ),
         venv_progress=VenvStatus(out),
     )

@@ -5,7 +5,8 @@
     GET    /aliases[?function=ID]                      aliases, by function and name
     PUT    /functions/{id}/aliases/{name}              {"version", "canary"?, "weight"?}
     DELETE /functions/{id}/aliases/{name}
-    POST   /functions/{id}/aliases/{name}/rollback     back to the previous version
+    POST   /functions/{id}/aliases/{name}/rollback     back to the previous version, or to
+                                                       {"version": N} when the body names one
 
 Refusals say what was wrong: 413 for a bundle over the size limit, 400 naming the unsafe
 member, or the manifest's file, key path and message, or why an alias cannot be set; 404
@@ -101,6 +102,17 @@ def _int(body: dict[str, Any], key: str, required: bool = False) -> int | None:
     return value
 
 
+async def _object(request: Request) -> dict[str, Any]:
+    """The request's JSON object body; an empty body is `{}`."""
+    try:
+        body = orjson.loads(await request.body() or b"{}")
+    except orjson.JSONDecodeError as exc:
+        raise _BadRequest(f"request body: not valid JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise _BadRequest("request body: expected a JSON object")
+    return body
+
+
 def deploy_routes(deploys: Deployments) -> list[BaseRoute]:
     """The routes above, over `deploys`."""
 
@@ -116,13 +128,7 @@ def deploy_routes(deploys: Deployments) -> list[BaseRoute]:
         return JSONResponse(await deploys.aliases(request.query_params.get("function") or None))
 
     async def put_alias(request: Request) -> Response:
-        raw = await request.body()
-        try:
-            body = orjson.loads(raw or b"{}")
-        except orjson.JSONDecodeError as exc:
-            raise _BadRequest(f"request body: not valid JSON: {exc}") from None
-        if not isinstance(body, dict):
-            raise _BadRequest("request body: expected a JSON object")
+        body = await _object(request)
         weight = body.get("weight", 0)
         if not isinstance(weight, int) or isinstance(weight, bool):
             raise _BadRequest(f"weight: expected a whole percent 0..100, got {weight!r}")
@@ -142,7 +148,8 @@ def deploy_routes(deploys: Deployments) -> list[BaseRoute]:
         return Response(status_code=204)
 
     async def rollback(request: Request) -> Response:
-        record = await deploys.rollback(request.path_params["fid"], request.path_params["name"])
+        to = _int(await _object(request), "version")
+        record = await deploys.rollback(request.path_params["fid"], request.path_params["name"], to)
         return JSONResponse(alias_view(record))
 
     alias = "/functions/{fid}/aliases/{name}"

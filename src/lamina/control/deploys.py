@@ -34,9 +34,17 @@ import orjson
 from lamina.clock import Clock
 from lamina.control.bundle import UNPACKED_FACTOR, bundle_digest, tree_hash, unpack_bundle
 from lamina.control.reload import plan_reload, runtime_fields
-from lamina.errors import DeployError, LaminaError, ManifestError, PlatformError
+from lamina.control.venvs import ensure_venv, find_uv
+from lamina.errors import (
+    DeployError,
+    LaminaError,
+    ManifestError,
+    PlatformError,
+    RequirementsError,
+    TableError,
+)
 from lamina.events.scheduler import schedule_targets
-from lamina.invoker import FunctionPool, Invoker
+from lamina.invoker import FunctionPool, Invoker, PoolConfig
 from lamina.invoker.aliases import LATEST, LIVE, AliasRoute
 from lamina.invoker.pool import pool_key
 from lamina.manifest import AppSpec, FunctionSpec, load_app
@@ -76,6 +84,19 @@ class DeployOutcome:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class _Staged:
+    """A deploy ready to be stored and switched to: its pools run, nothing routes to them."""
+
+    app: AppSpec
+    new: list[FunctionVersion]  # the versions it creates
+    versions: dict[str, int]  # function id -> its version after the deploy
+    moved: list[AliasRecord]  # the aliases it moves (`live`, when promoting)
+    routes: dict[str, dict[str, AliasRoute]]  # every function's aliases after it
+    started: list[FunctionPool]  # the pools it started
+    now_ms: int
+
+
 def config_hash(fn: FunctionSpec) -> str:
     """SHA-256 of what `fn`'s instances run with, its code folder aside (that is the code
     hash's business): two deploys of the same config hash alike."""
@@ -97,7 +118,9 @@ def alias_view(a: AliasRecord) -> dict[str, Any]:
     }
 
 
-def version_view(v: FunctionVersion) -> dict[str, Any]:
+def version_view(v: FunctionVersion, available: bool = True) -> dict[str, Any]:
+    """A version as the admin API shows it; `available`: its bundle is still kept (a pruned
+    version cannot run again)."""
     spec = orjson.loads(v.spec)
     return {
         "function": v.function_id,
@@ -109,6 +132,7 @@ def version_view(v: FunctionVersion) -> dict[str, Any]:
         "handler": spec.get("handler"),
         "memory": spec.get("memory"),
         "timeout": spec.get("timeout"),
+        "available": available,
     }
 
 
@@ -119,6 +143,7 @@ class Deployments:
         self._platform = platform
         self._clock = clock
         self.max_bundle_bytes = max_bundle_bytes
+        self.keep_deploys = platform.options.keep_deploys  # bundles of the last N deploys kept
         self.root = platform.state_dir / "deploys"
         self._lock = asyncio.Lock()  # one deploy or alias change at a time
         self._apps: dict[str, AppSpec] = {}  # unpacked bundles' manifests, by digest
@@ -153,6 +178,7 @@ class Deployments:
                 raise PlatformError(
                     f"cannot serve deploy {last.id} (bundle {last.bundle[:12]}): {exc}"
                 ) from exc
+            await self._tables(platform.app)
         versions = {(v.function_id, v.version): v for v in await store.function_versions()}
         by_function: dict[str, dict[str, AliasRoute]] = {}
         for record in records:
@@ -163,9 +189,9 @@ class Deployments:
             self._invoker.set_aliases(fid, routes)
             for v in sorted({v for r in routes.values() for v in r.versions()}):
                 spec = await self._spec(versions[(fid, v)])
-                configs.append(platform.pool_config(spec, str(v)))
+                configs.append(await self._pool_config(spec, str(v)))
             if LIVE not in routes:
-                configs.append(platform.pool_config(fn))
+                configs.append(await self._pool_config(fn))
         self._invoker.reset(configs)
         log.info(
             "deploys restored",
@@ -188,78 +214,98 @@ class Deployments:
     # -- deploy -------------------------------------------------------------------------------
     async def deploy(self, data: bytes, *, promote: bool = True) -> DeployOutcome:
         """Deploy the bundle `data` (see the module's docstring). Raises BundleRejected,
-        ManifestError or DeployError, having changed nothing."""
+        ManifestError or DeployError, having changed nothing: a refused bundle that was not
+        on disk before leaves nothing behind. Then prunes old bundles (`_prune`)."""
         async with self._lock:
             digest = bundle_digest(data)
-            await asyncio.to_thread(self._keep, data, digest)
-            app = await self._app(digest)
-            tree = self.tree(digest)
-            schedule_targets(app.functions().values())  # bad schedules, before anything changes
-            latest: dict[str, FunctionVersion] = {}
-            for v in await self._store.function_versions():
-                latest[v.function_id] = v  # ordered by version: the last one wins
-            now_ms = int(self._clock.wall() * 1000)
-            new: list[FunctionVersion] = []
-            versions: dict[str, int] = {}
-            for fid, fn in app.functions().items():
-                code = await asyncio.to_thread(tree_hash, fn.path)
-                config = config_hash(fn)
-                was = latest.get(fid)
-                if was is not None and (was.code_hash, was.config_hash) == (code, config):
-                    versions[fid] = was.version
-                    continue
-                made = FunctionVersion(
-                    fid,
-                    (was.version if was else 0) + 1,
-                    code,
-                    config,
-                    digest,
-                    _spec_json(fn, tree),
-                    now_ms,
-                )
-                new.append(made)
-                versions[fid] = made.version
-            current = {(a.function_id, a.name): a for a in await self._store.aliases()}
-            moved = []
-            if promote:
-                for fid, number in versions.items():
-                    was_live = current.get((fid, LIVE))
-                    if was_live is None or (was_live.version, was_live.canary_version) != (
-                        number,
-                        None,
-                    ):
-                        moved.append(_moved(fid, LIVE, was_live, number, None, 0, now_ms))
-            routes = self._routes_after(current, moved, app)
-            specs = {(fid, versions[fid]): fn for fid, fn in app.functions().items()}
-            started = await self._start_pools(routes, specs)
+            fresh = not self.tree(digest).is_dir()
+            deploy_id: int | None = None
             try:
-                deploy_id = await self._store.add_deploy(
-                    bundle=digest, app=app.name, versions=new, aliases=moved, now_ms=now_ms
-                )
-                removed = [fid for fid in self._platform.app.functions() if fid not in versions]
-                for fid in removed:
-                    for name in self._invoker.aliases.get(fid, {}):
-                        await self._store.delete_alias(fid, name)
+                staged = await self._stage(data, digest, promote)
+                try:
+                    deploy_id = await self._store.add_deploy(
+                        bundle=digest,
+                        app=staged.app.name,
+                        versions=staged.new,
+                        aliases=staged.moved,
+                        now_ms=staged.now_ms,
+                    )
+                    gone = [f for f in self._platform.app.functions() if f not in staged.versions]
+                    for fid in gone:
+                        for name in self._invoker.aliases.get(fid, {}):
+                            await self._store.delete_alias(fid, name)
+                except BaseException:
+                    await self._close(staged.started)
+                    raise
             except BaseException:
-                await self._close(started)
+                if fresh and deploy_id is None:
+                    self._apps.pop(digest, None)
+                    await asyncio.to_thread(self._forget, digest)
                 raise
-            self._switch(started, routes)
-            changes = await self._apply_manifest(app)
+            self._switch(staged.started, staged.routes)
+            changes = await self._apply_manifest(staged.app)
             self._collect()
-            outcome = DeployOutcome(
+            log.info(
+                "deployed",
+                extra={"deploy": deploy_id, "bundle": digest, "new_versions": len(staged.new)},
+            )
+            await self._prune()
+            return DeployOutcome(
                 deploy_id,
                 digest,
-                app.name,
-                versions,
-                tuple(v.function_id for v in new),
+                staged.app.name,
+                staged.versions,
+                tuple(v.function_id for v in staged.new),
                 promote,
                 changes,
             )
-            log.info(
-                "deployed",
-                extra={"deploy": deploy_id, "bundle": digest, "created": len(new)},
+
+    async def _stage(self, data: bytes, digest: str, promote: bool) -> _Staged:
+        """Keep and load the bundle, number the new versions, create added tables and start
+        the pools the deploy needs; nothing routes to them yet and nothing is stored."""
+        await asyncio.to_thread(self._keep, data, digest)
+        app = await self._app(digest)
+        tree = self.tree(digest)
+        schedule_targets(app.functions().values())  # bad schedules, before anything changes
+        latest: dict[str, FunctionVersion] = {}
+        for v in await self._store.function_versions():
+            latest[v.function_id] = v  # ordered by version: the last one wins
+        now_ms = int(self._clock.wall() * 1000)
+        new: list[FunctionVersion] = []
+        versions: dict[str, int] = {}
+        for fid, fn in app.functions().items():
+            code = await asyncio.to_thread(tree_hash, fn.path)
+            config = config_hash(fn)
+            was = latest.get(fid)
+            if was is not None and (was.code_hash, was.config_hash) == (code, config):
+                versions[fid] = was.version
+                continue
+            made = FunctionVersion(
+                fid,
+                (was.version if was else 0) + 1,
+                code,
+                config,
+                digest,
+                _spec_json(fn, tree),
+                now_ms,
             )
-            return outcome
+            new.append(made)
+            versions[fid] = made.version
+        current = {(a.function_id, a.name): a for a in await self._store.aliases()}
+        moved = []
+        if promote:
+            for fid, number in versions.items():
+                was_live = current.get((fid, LIVE))
+                if was_live is None or (was_live.version, was_live.canary_version) != (
+                    number,
+                    None,
+                ):
+                    moved.append(_moved(fid, LIVE, was_live, number, None, 0, now_ms))
+        routes = self._routes_after(current, moved, app)
+        specs = {(fid, versions[fid]): fn for fid, fn in app.functions().items()}
+        await self._tables(app)  # before the new versions start: they may use them at import
+        started = await self._start_pools(routes, specs)
+        return _Staged(app, new, versions, moved, routes, started, now_ms)
 
     # -- aliases ------------------------------------------------------------------------------
     async def set_alias(
@@ -300,23 +346,28 @@ class Deployments:
             await self._apply_alias(record, known, current)
             return record
 
-    async def rollback(self, function_id: str, name: str = LIVE) -> AliasRecord:
-        """Move alias `name` back to the version it pointed at before (canary dropped)."""
+    async def rollback(
+        self, function_id: str, name: str = LIVE, to: int | None = None
+    ) -> AliasRecord:
+        """Move alias `name` back to the version it pointed at before, or to version `to`
+        (canary dropped); it remembers the version it leaves as its previous one."""
         async with self._lock:
             current = {(a.function_id, a.name): a for a in await self._store.aliases(function_id)}
             alias = current.get((function_id, name))
             if alias is None:
                 raise DeployError(f"{function_id} has no alias {name!r}", missing=True)
-            if alias.previous_version is None:
+            if to is None and alias.previous_version is None:
                 raise DeployError(
                     f"{function_id}:{name} has no previous version to roll back to "
                     f"(it points at version {alias.version})"
                 )
             known = await self._versions_of(function_id)
+            target = alias.previous_version if to is None else to
+            assert target is not None
+            if target not in known:
+                raise _no_version(function_id, target, known)
             now_ms = int(self._clock.wall() * 1000)
-            record = AliasRecord(
-                function_id, name, alias.previous_version, None, 0, alias.version, now_ms
-            )
+            record = AliasRecord(function_id, name, target, None, 0, alias.version, now_ms)
             await self._apply_alias(record, known, current)
             log.info(
                 "rolled back",
@@ -334,13 +385,16 @@ class Deployments:
                 fn = self._platform.app.functions().get(function_id)
                 if fn is not None:  # `live` falls back to $LATEST: run it again
                     self._invoker.switch(
-                        await self._invoker.start_pool(self._platform.pool_config(fn))
+                        await self._invoker.start_pool(await self._pool_config(fn))
                     )
             self._invoker.set_aliases(function_id, routes)
             self._collect()
 
     async def versions(self, function_id: str | None = None) -> list[dict[str, Any]]:
-        return [version_view(v) for v in await self._store.function_versions(function_id)]
+        return [
+            version_view(v, self.tree(v.bundle).is_dir())
+            for v in await self._store.function_versions(function_id)
+        ]
 
     async def aliases(self, function_id: str | None = None) -> list[dict[str, Any]]:
         return [alias_view(a) for a in await self._store.aliases(function_id)]
@@ -391,7 +445,7 @@ class Deployments:
         """Start (one warm instance each) the pools `routes` need that are not running, from
         `specs` or the versions' own bundles. Raises DeployError, leaving none running, when
         a version's code cannot load."""
-        invoker, platform = self._invoker, self._platform
+        invoker = self._invoker
         needed: list[tuple[str, int]] = []
         for fid, by_name in routes.items():
             for route in by_name.values():
@@ -406,7 +460,12 @@ class Deployments:
                 if v not in known:
                     raise _no_version(fid, v, known)
                 spec = await self._spec(known[v])
-            configs.append(platform.pool_config(spec, str(v)))
+            try:
+                configs.append(await self._pool_config(spec, str(v)))
+            except RequirementsError as exc:
+                raise DeployError(
+                    f"{fid} version {v} cannot start: {exc}", failed_to_load=True
+                ) from exc
         results = await asyncio.gather(
             *(invoker.start_pool(c) for c in configs), return_exceptions=True
         )
@@ -445,10 +504,14 @@ class Deployments:
             platform.gateway.set_routes(platform.http_routes(app))
         if plan.events:
             await platform.restart_events(app)
-        for note in plan.restart_needed:
+        # A deploy creates added tables itself (`_tables`): only the rest needs a restart.
+        notes = tuple(n for n in plan.restart_needed if not n.endswith("its tables changed"))
+        for note in notes:
             log.warning("deploy: restart the platform to apply", extra={"change": note})
         # Functions are not recycled by a deploy (their versions are): name routes and triggers.
-        summary = dataclasses.replace(plan, added=(), removed=(), recycled=()).summary()
+        summary = dataclasses.replace(
+            plan, added=(), removed=(), recycled=(), restart_needed=notes
+        ).summary()
         return "routes and triggers unchanged" if summary == "no changes" else summary
 
     def _collect(self) -> None:
@@ -522,8 +585,79 @@ class Deployments:
         return app
 
     async def _spec(self, version: FunctionVersion) -> FunctionSpec:
-        """The spec of a stored version, from its own bundle's manifest."""
+        """The spec of a stored version, from its own bundle's manifest. Raises DeployError
+        for a version whose bundle was pruned."""
+        if not self.tree(version.bundle).is_dir():
+            raise DeployError(
+                f"{version.function_id} version {version.version} was pruned: its bundle "
+                f"{version.bundle[:12]} is no longer kept (lamina up --keep-deploys)"
+            )
         return (await self._app(version.bundle)).functions()[version.function_id]
+
+    async def _pool_config(self, spec: FunctionSpec, version: str = LATEST) -> PoolConfig:
+        """The platform's pool config for `spec`, running in the environment its own
+        requirements file builds (from the cache when built before). Raises RequirementsError
+        naming the service and the file."""
+        config = self._platform.pool_config(spec, version)
+        venvs = self._platform.venvs
+        venv = None
+        if spec.requirements is not None:
+            venv = await ensure_venv(
+                spec.service,
+                spec.requirements,
+                venvs.cache_dir,
+                shown=_shown(spec.requirements, self.root / "trees"),
+                uv=find_uv() if venvs.use_uv else None,
+                progress=venvs.progress,
+            )
+        fn = dataclasses.replace(config.fn, venv=str(venv) if venv is not None else None)
+        return dataclasses.replace(config, fn=fn)
+
+    async def _tables(self, app: AppSpec) -> None:
+        """Create the tables `app` declares that the platform does not serve yet."""
+        tables = self._platform.tables
+        if tables is None:
+            return
+        try:
+            added = await tables.apply(app)
+        except TableError as exc:
+            raise DeployError(f"tables: {exc}") from exc
+        if added:
+            log.info("deploy created tables", extra={"services": added})
+
+    async def _prune(self) -> None:
+        """Delete the bundles (archive and unpacked tree) that neither one of the last
+        `keep_deploys` deploys nor a version an alias points at, or remembers as its previous
+        one, nor a running pool needs. Their versions stay listed, as pruned."""
+        store = self._store
+        keep = {d.bundle for d in await store.recent_deploys(self.keep_deploys)}
+        by_number = {(v.function_id, v.version): v.bundle for v in await store.function_versions()}
+        for a in await store.aliases():
+            for n in (a.version, a.canary_version, a.previous_version):
+                if n is not None and (a.function_id, n) in by_number:
+                    keep.add(by_number[(a.function_id, n)])
+        for pool in [*self._invoker.pools.values(), *self._retiring.values()]:
+            if pool.fn.version != LATEST:
+                keep.add(by_number.get((pool.fn.id, int(pool.fn.version)), ""))
+        pruned = await asyncio.to_thread(self._prune_files, keep)
+        for digest in pruned:
+            self._apps.pop(digest, None)
+        if pruned:
+            log.info("bundles pruned", extra={"bundles": len(pruned), "kept": len(keep)})
+
+    def _prune_files(self, keep: set[str]) -> list[str]:
+        on_disk = {p.name for p in (self.root / "trees").iterdir() if not p.name.startswith(".")}
+        on_disk.update(p.name.removesuffix(".tar.gz") for p in (self.root / "bundles").iterdir())
+        pruned = sorted(on_disk - keep)
+        for digest in pruned:
+            self._forget(digest)
+        return pruned
+
+    def _forget(self, digest: str) -> None:
+        """Delete bundle `digest`'s archive, unpacked tree and any partial unpacking."""
+        for folder in (self.tree(digest), self.root / "trees" / f".{digest}.partial"):
+            shutil.rmtree(folder, ignore_errors=True)
+        (self.root / "bundles" / f"{digest}.tar.gz").unlink(missing_ok=True)
 
 
 def _route(record: AliasRecord) -> AliasRoute:
@@ -559,3 +693,10 @@ def _spec_json(fn: FunctionSpec, tree: Path) -> str:
 def _no_version(function_id: str, version: int, known: dict[int, FunctionVersion]) -> DeployError:
     have = ", ".join(str(v) for v in sorted(known)) or "none yet"
     return DeployError(f"{function_id} has no version {version} (versions: {have})", missing=True)
+
+
+def _shown(path: Path, trees: Path) -> str:
+    """`path` inside an unpacked bundle as the app folder names it (`services/a/req.txt`)."""
+    if path.is_relative_to(trees):
+        return Path(*path.relative_to(trees).parts[1:]).as_posix()
+    return str(path)

@@ -24,6 +24,7 @@ class PlatformOptions:
     cgroups: bool = True  # memory limits through cgroups where the machine allows
     max_db_connections: int | None = None  # refuse to start when the app may hold more
     max_bundle_bytes: int = 50 * 1024 * 1024  # largest app bundle `lamina deploy` may upload
+    keep_deploys: int = 10  # bundles of the last N deploys kept (>= 1); aliased ones always
     otlp_endpoint: str | None = None  # OTLP/HTTP traces URL to export spans to; None: no export
     venv_dir: Path | None = None  # services' environments; None: `venvs.default_venv_dir()`
     executor: str = "local"  # "local" processes or "ray" actors (docs/ray.md)

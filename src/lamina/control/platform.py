@@ -41,6 +41,7 @@ from lamina.gateway.front import GatewayHttpProtocol, GranianFront
 from lamina.gateway.guard import GatewaySecurity
 from lamina.gateway.invoke_api import ACCOUNT, function_arn
 from lamina.invoker import Invoker, PoolConfig
+from lamina.invoker.aliases import qualified
 from lamina.invoker.capacity import SharedCapacity
 from lamina.manifest import AppSpec, FunctionSpec
 from lamina.manifest.routekey import RouteKey
@@ -461,7 +462,7 @@ class Platform:
             (
                 route,
                 RouteTarget(
-                    f"{fid}:{trigger.alias}" if trigger.alias else fid,  # `live` unless named
+                    qualified(fid, trigger.alias),  # `live` unless named
                     trigger.format,
                     security.guard(trigger) if security else None,
                 ),
@@ -537,29 +538,28 @@ class Platform:
     # -- work -----------------------------------------------------------------------------------
     async def submit_event(
         self,
-        function_id: str,
+        target: str,
         payload: bytes,
         request_id: str,
         client_context: Mapping[str, Any] | None = None,
         traceparent: str | None = None,
     ) -> str:
-        """Accept an `Event` invocation: stored durably before this returns."""
+        """Accept an `Event` invocation of `target` (`id`, `id:alias`, `id:7`): stored durably,
+        with its qualifier, before this returns."""
         if not self._accepting or self.async_invoker is None:
             raise ShuttingDown("the platform is shutting down")
         return await self.async_invoker.submit(
-            function_id,
+            target,
             payload,
             request_id=request_id,
             client_context=client_context,
             traceparent=traceparent,
         )
 
-    async def _submit_scheduled(self, function_id: str, payload: bytes, request_id: str) -> None:
+    async def _submit_scheduled(self, target: str, payload: bytes, request_id: str) -> None:
         if self.async_invoker is None:
             raise ShuttingDown("the platform is shutting down")
-        await self.async_invoker.submit(
-            function_id, payload, request_id=request_id, trigger="schedule"
-        )
+        await self.async_invoker.submit(target, payload, request_id=request_id, trigger="schedule")
 
     def _span_exporter(self) -> OtlpExporter | None:
         """The OTLP exporter when an endpoint is set; export problems never stop the platform."""

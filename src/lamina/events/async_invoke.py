@@ -33,6 +33,7 @@ from lamina.events.backoff import backoff_ms
 from lamina.events.consumer import Consumer, Source, dead_letter_queue, move_to_dead_letters
 from lamina.executor import InvocationRequest
 from lamina.invoker import InvocationOutcome
+from lamina.invoker.aliases import qualified
 from lamina.manifest import FunctionSpec
 from lamina.store.types import Message, NewMessage, Store
 from lamina.telemetry import FunctionOutput
@@ -109,9 +110,15 @@ class AsyncDelivery:
         return int(self._clock.wall() * 1000)
 
     async def deliver(
-        self, target: AsyncTarget, message: Message, build: Callable[[], InvocationRequest]
+        self,
+        target: AsyncTarget,
+        message: Message,
+        build: Callable[[], InvocationRequest],
+        qualifier: str | None = None,
     ) -> None:
-        """Attempt `message` once; `build` makes the request (called only if it is attempted)."""
+        """Attempt `message` once; `build` makes the request (called only if it is attempted).
+        `qualifier` names the alias or version to run (None: `live`); a canary draws anew on
+        each attempt."""
         fid, queue, token = target.function_id, message.queue, message.lease_token or ""
         age_s = (self._now_ms() - message.created_ms) / 1000
         if age_s > target.max_event_age_s:
@@ -124,7 +131,7 @@ class AsyncDelivery:
             return
         error: dict[str, Any] | None
         try:
-            outcome = await self._invoke(fid, build())
+            outcome = await self._invoke(qualified(fid, qualifier), build())
             error = None if outcome.result.ok else error_of(outcome.result.value)
         except (Throttled, ShuttingDown):
             # Not the function's fault: try again soon.
@@ -228,7 +235,7 @@ class AsyncInvoker:
     # -- accepting ---------------------------------------------------------------------------------
     async def submit(
         self,
-        function_id: str,
+        target: str,
         payload: bytes,
         *,
         request_id: str,
@@ -236,11 +243,17 @@ class AsyncInvoker:
         trigger: str = "event",
         traceparent: str | None = None,
     ) -> str:
-        """Store the event durably; when this returns, the event will be delivered.
-        A valid `traceparent` (the caller's span) becomes the parent of its invocations."""
+        """Store the event durably for `target` (`orders.create`, or with a qualifier:
+        `orders.create:beta`, `orders.create:7`); when this returns, the event will be
+        delivered, every attempt to the alias or version the qualifier names (it is stored
+        with the event). A valid `traceparent` (the caller's span) becomes the parent of its
+        invocations."""
         if self._stopping:
             raise ShuttingDown("the platform is shutting down; not accepting events")
+        function_id, has_qualifier, qualifier = target.partition(":")
         attributes: dict[str, Any] = {"function_id": function_id}
+        if has_qualifier:
+            attributes["qualifier"] = qualifier
         if trigger != "event":
             attributes["trigger"] = trigger
         if client_context:
@@ -282,7 +295,10 @@ class AsyncInvoker:
                     traceparent=message.attributes.get("traceparent"),
                 )
 
-            await self._delivery.deliver(target, message, build)
+            qualifier = message.attributes.get("qualifier")
+            await self._delivery.deliver(
+                target, message, build, qualifier if isinstance(qualifier, str) else None
+            )
 
 
 def error_of(value: Any) -> dict[str, Any]:

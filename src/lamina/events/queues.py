@@ -54,6 +54,7 @@ from lamina.events.async_invoke import THROTTLED_RETRY_MS, Invoke, error_of
 from lamina.events.consumer import Consumer, Source, dead_letter_queue, move_to_dead_letters
 from lamina.events.shapes import DEFAULT_ACCOUNT_ID, DEFAULT_REGION, SqsRecord, sqs_event
 from lamina.executor import InvocationRequest
+from lamina.invoker.aliases import qualified
 from lamina.manifest import AppSpec, FunctionSpec
 from lamina.manifest.models import QueueTrigger
 from lamina.store.types import Message, NewMessage, Store
@@ -83,6 +84,7 @@ class QueueTarget:
     visibility_timeout_s: float = 30.0  # lease of a received message, > 0
     max_receive_count: int = 5  # failed receives before the dead-letter queue, >= 1
     capacity: int = 10  # batches in progress at once: max_instances * concurrency
+    alias: str | None = None  # the function alias it invokes; None: `live`
 
     @classmethod
     def for_trigger(cls, fn: FunctionSpec, trigger: QueueTrigger) -> QueueTarget:
@@ -94,6 +96,7 @@ class QueueTarget:
             visibility_timeout_s=trigger.visibility_timeout,
             max_receive_count=trigger.max_receive_count,
             capacity=fn.max_instances * fn.concurrency,
+            alias=trigger.alias,
         )
 
 
@@ -256,7 +259,7 @@ class Queues:
         failed: set[str]
         error: dict[str, Any] = {}
         try:
-            outcome = await self._invoke(fid, request)
+            outcome = await self._invoke(qualified(fid, target.alias), request)
         except (Throttled, ShuttingDown):
             # Not the function's fault: try again soon.
             for message in batch:

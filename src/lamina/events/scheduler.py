@@ -36,6 +36,7 @@ from lamina.clock import Clock
 from lamina.errors import DuplicateMessage, ManifestError, ShuttingDown
 from lamina.events.schedule import Schedule, next_run, parse_schedule
 from lamina.events.shapes import DEFAULT_ACCOUNT_ID, DEFAULT_REGION, scheduled_event
+from lamina.invoker.aliases import qualified
 from lamina.manifest import FunctionSpec
 from lamina.manifest.models import ScheduleTrigger
 from lamina.store.types import Store
@@ -57,7 +58,8 @@ _CRON_CATCH_UP_STEPS = 10_000  # cron ticks walked at most to find the latest mi
 _DAY_MS = 86_400_000
 _NAMESPACE = uuid.UUID("6f9e8a52-4c1b-5d43-9a57-1a0c6b1e5d2f")  # Lamina schedule tick ids
 
-Submit = Callable[[str, bytes, str], Awaitable[Any]]  # (function_id, payload, request_id)
+# (target: function id, `id:alias` with an alias, payload, request id)
+Submit = Callable[[str, bytes, str], Awaitable[Any]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +70,7 @@ class ScheduledTarget:
     function_id: str
     schedule: Schedule
     input: Any = None  # JSON value sent instead of the scheduled event; None: the event
+    alias: str | None = None  # the function alias it invokes; None: `live`
 
 
 def schedule_id(function_id: str, index: int) -> str:
@@ -93,7 +96,11 @@ def schedule_targets(functions: Iterable[FunctionSpec]) -> list[ScheduledTarget]
                     str(exc),
                     path=f"services.{fn.service}.functions.{fn.name}.events[{index}].schedule",
                 ) from None
-            targets.append(ScheduledTarget(schedule_id(fn.id, index), fn.id, parsed, trigger.input))
+            targets.append(
+                ScheduledTarget(
+                    schedule_id(fn.id, index), fn.id, parsed, trigger.input, trigger.alias
+                )
+            )
     return targets
 
 
@@ -231,7 +238,7 @@ class Scheduler:
         payload = self._payload(target, tick_ms, request_id)
         for attempt, delay_s in enumerate((*_SUBMIT_RETRY_S, None)):
             try:
-                await self._submit(target.function_id, payload, request_id)
+                await self._submit(qualified(target.function_id, target.alias), payload, request_id)
             except DuplicateMessage:
                 pass  # an earlier attempt stored it after all
             except ShuttingDown:

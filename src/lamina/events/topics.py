@@ -71,6 +71,7 @@ class Subscription:
     topic: str
     target: AsyncTarget
     filter_policy: Mapping[str, Any] | None = None  # SNS filter policy; None accepts everything
+    alias: str | None = None  # the function alias it invokes; None: `live`
 
     @property
     def queue(self) -> str:
@@ -80,7 +81,9 @@ class Subscription:
 def subscriptions(app: AppSpec) -> list[Subscription]:
     """Every `topic` trigger of `app`, in file order."""
     return [
-        Subscription(trigger.name, AsyncTarget.for_function(fn), trigger.filter_policy)
+        Subscription(
+            trigger.name, AsyncTarget.for_function(fn), trigger.filter_policy, trigger.alias
+        )
         for fn in app.functions().values()
         for trigger in fn.events
         if isinstance(trigger, TopicTrigger)
@@ -94,6 +97,7 @@ class _Subscriber:
     queue: str
     policies: tuple[FilterPolicy, ...]  # accepts when any accepts; empty: accepts everything
     subscription_id: str  # the last part of EventSubscriptionArn
+    alias: str | None  # the function alias it invokes; None: `live`
 
     def accepts(self, attributes: Mapping[str, Any]) -> bool:
         return not self.policies or any(p.matches(attributes) for p in self.policies)
@@ -279,7 +283,7 @@ class Topics:
                     traceparent=message.attributes.get("traceparent"),
                 )
 
-            await self._delivery.deliver(sub.target, message, build)
+            await self._delivery.deliver(sub.target, message, build, sub.alias)
 
 
 def _group(subscriptions: Sequence[Subscription]) -> dict[str, list[_Subscriber]]:
@@ -301,6 +305,7 @@ def _group(subscriptions: Sequence[Subscription]) -> dict[str, list[_Subscriber]
             queue=queue,
             policies=() if open_ else tuple(policies),
             subscription_id=str(uuid.uuid5(_SUBSCRIPTION_NS, queue)),
+            alias=s.alias,  # the manifest gives one function's subscriptions one alias
         )
         grouped.setdefault(s.topic, []).append(subscriber)
     return grouped

@@ -47,7 +47,8 @@ log = logging.getLogger(__name__)
 INVOKE_PREFIX = "/2015-03-31/functions/"
 MAX_ASYNC_PAYLOAD = 1024 * 1024  # bytes, AWS Lambda's limit for an asynchronous invocation
 
-# (function id, JSON payload, request id, client context, traceparent): stores the event durably.
+# (target: function id with its qualifier if any, JSON payload, request id, client context,
+# traceparent): stores the event durably.
 SubmitEvent = Callable[[str, bytes, str, Mapping[str, Any] | None, str | None], Awaitable[object]]
 _PATH = re.compile(r"^/2015-03-31/functions/(?P<name>[^/]+)/invocations/?$")
 _ARN = re.compile(
@@ -147,7 +148,7 @@ class InvokeApi:
                 )
             try:
                 await self.submit_event(
-                    function_id,
+                    target,  # its qualifier travels with the event, to every attempt
                     request.body.strip() or b"{}",
                     request_id,
                     client_context,
@@ -198,6 +199,8 @@ class InvokeApi:
                 stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
                 message = f"{stamp}Z {request.request_id} {exc.message}"
             body = orjson.dumps({"errorMessage": message, "errorType": exc.error_type})
+            if exc.version is not None:
+                headers.append((b"x-amz-executed-version", exc.version.encode()))
             headers.append((b"x-amz-function-error", b"Unhandled"))
             headers.extend(_tail(output, tail))
             return HttpResponse(200, headers, body)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["LATEST", "LIVE", "AliasRoute", "parse_target", "pick_version"]
+__all__ = ["LATEST", "LIVE", "AliasRoute", "parse_target", "pick_version", "qualified"]
 
 LATEST = "$LATEST"
 LIVE = "live"  # the alias routes and triggers use unless they name another
@@ -45,3 +45,8 @@ def parse_target(target: str) -> tuple[str, str]:
     """`(function id, qualifier)` of `orders.create[:qualifier]`; no qualifier means `live`."""
     function_id, sep, qualifier = target.partition(":")
     return function_id, (qualifier if sep else LIVE)
+
+
+def qualified(function_id: str, qualifier: str | None) -> str:
+    """The target `orders.create:qualifier`, or `orders.create` (its `live` alias) for None."""
+    return f"{function_id}:{qualifier}" if qualifier else function_id

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from lamina.clock import Clock, SystemClock
-from lamina.errors import FunctionNotFound, ShuttingDown
+from lamina.errors import FunctionNotFound, InvocationError, ShuttingDown, Throttled
 from lamina.executor import ExecutorBackend, InvocationRequest
 from lamina.invoker.aliases import LATEST, LIVE, AliasRoute, parse_target, pick_version
 from lamina.invoker.capacity import Capacity
@@ -123,7 +123,7 @@ class Invoker:
         """Run one invocation of `function_id`, a target as `pool()` takes it."""
         pool = self.pool(function_id, request.request_id)
         try:
-            return await pool.invoke(request)
+            return await _ran(pool, request)
         except ShuttingDown:
             # The pool was replaced (a hot reload) or retired (its alias moved) after it was
             # picked: the invocation goes where the target leads now.
@@ -133,7 +133,7 @@ class Invoker:
                 raise ShuttingDown("the function's instances are stopping") from None
             if current is pool:
                 raise
-            return await current.invoke(request)
+            return await _ran(current, request)
 
     # -- hot reload: a new pool per code revision ----------------------------------------------
     async def start_pool(self, config: PoolConfig, *, prewarm: bool = True) -> FunctionPool:
@@ -227,6 +227,18 @@ class Invoker:
                 row["placement"] = placed
             rows.append(row)
         return rows
+
+
+async def _ran(pool: FunctionPool, request: InvocationRequest) -> InvocationOutcome:
+    """`pool.invoke(request)`; a failure that ran the code (not a throttle) names the version
+    that ran it, as a result does (the Invoke API's `X-Amz-Executed-Version`)."""
+    try:
+        return await pool.invoke(request)
+    except Throttled:
+        raise
+    except InvocationError as exc:
+        exc.version = pool.fn.version
+        raise
 
 
 def _counts(pools: list[FunctionPool]) -> dict[str, int]:

@@ -87,15 +87,21 @@ def _http(check: Checker, value: Any, path: str) -> HttpTrigger:
         fields["rate_limit"] = parse_rate_limit(
             check, body["rate_limit"], child(path, "rate_limit")
         )
-    if body.get("alias") is not None:
-        alias = check.string(body["alias"], child(path, "alias"), what="an alias name")
-        if not _ALIAS.match(alias):
-            check.fail(
-                child(path, "alias"),
-                f"expected 1-64 letters, digits, '-' or '_' (not only digits), got {alias!r}",
-            )
-        fields["alias"] = alias
+    _alias(check, body, path, fields)
     return build(check, HttpTrigger, path, **fields)
+
+
+def _alias(check: Checker, body: dict[str, Any], path: str, fields: dict[str, Any]) -> None:
+    """`alias:` of a trigger's mapping form, when given, into `fields`."""
+    if body.get("alias") is None:
+        return
+    alias = check.string(body["alias"], child(path, "alias"), what="an alias name")
+    if not _ALIAS.match(alias):
+        check.fail(
+            child(path, "alias"),
+            f"expected 1-64 letters, digits, '-' or '_' (not only digits), got {alias!r}",
+        )
+    fields["alias"] = alias
 
 
 def _expression(check: Checker, value: Any, path: str) -> str:
@@ -116,15 +122,25 @@ def _expression(check: Checker, value: Any, path: str) -> str:
 def _schedule(check: Checker, value: Any, path: str) -> ScheduleTrigger:
     if not isinstance(value, dict):
         return build(check, ScheduleTrigger, path, expression=_expression(check, value, path))
-    body = check.mapping(value, path, allowed=("expression", "input"), required=("expression",))
+    allowed = ("expression", "input", "alias")
+    body = check.mapping(value, path, allowed=allowed, required=("expression",))
     expression = _expression(check, body["expression"], child(path, "expression"))
-    return build(check, ScheduleTrigger, path, expression=expression, input=body.get("input"))
+    fields: dict[str, Any] = {"expression": expression, "input": body.get("input")}
+    _alias(check, body, path, fields)
+    return build(check, ScheduleTrigger, path, **fields)
 
 
 def _queue(check: Checker, value: Any, path: str) -> QueueTrigger:
     if not isinstance(value, dict):
         return build(check, QueueTrigger, path, name=check.name(value, path, max_len=80))
-    allowed = ("name", "batch_size", "batch_window", "visibility_timeout", "max_receive_count")
+    allowed = (
+        "name",
+        "batch_size",
+        "batch_window",
+        "visibility_timeout",
+        "max_receive_count",
+        "alias",
+    )
     body = check.mapping(value, path, allowed=allowed, required=("name",))
     fields: dict[str, Any] = {"name": check.name(body["name"], child(path, "name"), max_len=80)}
     if "batch_size" in body:
@@ -140,15 +156,19 @@ def _queue(check: Checker, value: Any, path: str) -> QueueTrigger:
     if "max_receive_count" in body:
         at = child(path, "max_receive_count")
         fields["max_receive_count"] = check.integer(body["max_receive_count"], at, 1, 1000)
+    _alias(check, body, path, fields)
     return build(check, QueueTrigger, path, **fields)
 
 
 def _topic(check: Checker, value: Any, path: str) -> TopicTrigger:
     if not isinstance(value, dict):
         return build(check, TopicTrigger, path, name=check.name(value, path, max_len=80))
-    body = check.mapping(value, path, allowed=("name", "filter_policy"), required=("name",))
+    allowed = ("name", "filter_policy", "alias")
+    body = check.mapping(value, path, allowed=allowed, required=("name",))
     name = check.name(body["name"], child(path, "name"), max_len=80)
     policy = body.get("filter_policy")
     if policy is not None:
         policy = check.mapping(policy, child(path, "filter_policy"))
-    return build(check, TopicTrigger, path, name=name, filter_policy=policy)
+    fields: dict[str, Any] = {"name": name, "filter_policy": policy}
+    _alias(check, body, path, fields)
+    return build(check, TopicTrigger, path, **fields)

@@ -32,6 +32,7 @@ from lamina.manifest.models import (
     HttpTrigger,
     ServiceSpec,
     TableSpec,
+    TopicTrigger,
     Trigger,
 )
 from lamina.manifest.routekey import RouteKey
@@ -375,9 +376,18 @@ def _events(
     check: Checker, value: Any, path: str, function_id: str, routes: _Routes
 ) -> tuple[Trigger, ...]:
     events: list[Trigger] = []
+    topic_aliases: dict[str, str | None] = {}  # one subscription per topic: one alias
     for index, item in enumerate(check.sequence(value, path, what="a list of triggers")):
         at = child(path, index)
         trigger = parse_trigger(check, item, at)
+        if isinstance(trigger, TopicTrigger):
+            alias = topic_aliases.setdefault(trigger.name, trigger.alias)
+            if alias != trigger.alias:
+                check.fail(
+                    child(at, "topic"),
+                    f"the function subscribes to topic {trigger.name!r} with alias "
+                    f"{alias or 'live'!r} already; one topic, one alias per function",
+                )
         if isinstance(trigger, HttpTrigger):
             http = child(at, "http")
             given_at = child(http, "route") if isinstance(item["http"], dict) else http

@@ -94,8 +94,8 @@ class JwtSpec(_Frozen):
         return self.secret is None and self.public_key is None
 
 
-class HttpTrigger(_Frozen):
-    """An API gateway route that invokes the function with an HTTP API event."""
+class _Aliased(_Frozen):
+    """A trigger that names the function alias it invokes (see `lamina alias`)."""
 
     route: RouteKey  # parsed route key, e.g. `GET /users/{id}` or `$default`
     format: Literal["2.0", "1.0"] = "2.0"  # payload format: HTTP API v2 or REST v1 proxy event
@@ -120,14 +120,30 @@ class HttpTrigger(_Frozen):
         return value
 
 
-class ScheduleTrigger(_Frozen):
+class HttpTrigger(_Aliased):
+    """An API gateway route that invokes the function with an HTTP API event."""
+
+    route: RouteKey  # parsed route key, e.g. `GET /users/{id}` or `$default`
+    format: Literal["2.0", "1.0"] = "2.0"  # payload format: HTTP API v2 or REST v1 proxy event
+    # None: public; "jwt": gateway.auth.jwt; "api_key": x-api-key header; or a Lambda authorizer
+    auth: Literal["jwt", "api_key"] | FunctionAuthorizer | None = None
+    scopes: tuple[str, ...] = ()  # with auth jwt: scopes the token must all carry, else 403
+    rate_limit: RateLimitSpec | None = None  # this route's own bucket; None: gateway.rate_limit
+
+    @field_validator("route", mode="before")
+    @classmethod
+    def _parse_route(cls, value: Any) -> Any:
+        return RouteKey.parse(value) if isinstance(value, str) else value
+
+
+class ScheduleTrigger(_Aliased):
     """A schedule: `rate(N unit)` or `cron(6 fields)`; only the shape is checked here."""
 
     expression: str  # e.g. `rate(1 minute)`, `rate(10 seconds)`, `cron(0 12 * * ? *)`
     input: Any = None  # JSON-like payload passed as the event; None sends the scheduled event
 
 
-class QueueTrigger(_Frozen):
+class QueueTrigger(_Aliased):
     """A durable queue whose messages are delivered to the function in batches."""
 
     name: str = Field(pattern=_EVENT_NAME)
@@ -137,7 +153,7 @@ class QueueTrigger(_Frozen):
     max_receive_count: int = Field(default=5, ge=1, le=1000)  # deliveries before dead-letter
 
 
-class TopicTrigger(_Frozen):
+class TopicTrigger(_Aliased):
     """A topic subscription; `filter_policy` follows the SNS filter policy shape."""
 
     name: str = Field(pattern=_EVENT_NAME)

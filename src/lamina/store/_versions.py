@@ -13,6 +13,7 @@ __all__ = [
     "ALIASES",
     "DELETE_ALIAS",
     "LAST_DEPLOY",
+    "RECENT_DEPLOYS",
     "SET_ALIAS",
     "VERSIONS",
     "alias_from_row",
@@ -37,6 +38,7 @@ ALIASES = f"SELECT {_ALIAS_COLUMNS} FROM function_aliases"
 DELETE_ALIAS = "DELETE FROM function_aliases WHERE function_id = ? AND name = ?"
 ADD_DEPLOY = "INSERT INTO deploys (bundle, app, created_ms) VALUES (?, ?, ?)"
 LAST_DEPLOY = "SELECT id, bundle, app, created_ms FROM deploys ORDER BY id DESC LIMIT 1"
+RECENT_DEPLOYS = "SELECT id, bundle, app, created_ms FROM deploys ORDER BY id DESC LIMIT ?"
 
 
 def where_function(select: str, function_id: str | None, order: str) -> tuple[str, tuple[Any, ...]]:

@@ -536,6 +536,10 @@ class SqliteStore:
         rows = await self._call(self._read, _versions.LAST_DEPLOY, ())
         return _versions.deploy_from_row(rows[0]) if rows else None
 
+    async def recent_deploys(self, limit: int) -> list[DeployRecord]:
+        rows = await self._call(self._read, _versions.RECENT_DEPLOYS, (limit,))
+        return [_versions.deploy_from_row(r) for r in rows]
+
     async def function_versions(self, function_id: str | None = None) -> list[FunctionVersion]:
         query = _versions.where_function(_versions.VERSIONS, function_id, "function_id, version")
         return [_versions.version_from_row(r) for r in await self._call(self._read, *query)]

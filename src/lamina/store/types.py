@@ -223,6 +223,10 @@ class VersionStore(Protocol):
         """The newest deploy, or None before the first."""
         ...
 
+    async def recent_deploys(self, limit: int) -> list[DeployRecord]:
+        """The newest `limit` deploys, newest first."""
+        ...
+
     async def function_versions(self, function_id: str | None = None) -> list[FunctionVersion]:
         """Versions of one function (or all), by function id and then version."""
         ...
