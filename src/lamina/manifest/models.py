@@ -97,20 +97,7 @@ class JwtSpec(_Frozen):
 class _Aliased(_Frozen):
     """A trigger that names the function alias it invokes (see `lamina alias`)."""
 
-    route: RouteKey  # parsed route key, e.g. `GET /users/{id}` or `$default`
-    format: Literal["2.0", "1.0"] = "2.0"  # payload format: HTTP API v2 or REST v1 proxy event
-    # None: public; "jwt": gateway.auth.jwt; "api_key": x-api-key header; a Lambda authorizer;
-    # or a JWT authorizer of the route's own (a SAM template's HTTP API authorizers)
-    auth: Literal["jwt", "api_key"] | FunctionAuthorizer | JwtSpec | None = None
-    scopes: tuple[str, ...] = ()  # with a JWT authorizer: the token needs one of them, else 403
-    rate_limit: RateLimitSpec | None = None  # this route's own bucket; None: gateway.rate_limit
-    # the function alias the route invokes (see `lamina alias`); None: `live`
-    alias: str | None = Field(default=None, pattern=_ALIAS)
-
-    @field_validator("route", mode="before")
-    @classmethod
-    def _parse_route(cls, value: Any) -> Any:
-        return RouteKey.parse(value) if isinstance(value, str) else value
+    alias: str | None = Field(default=None, pattern=_ALIAS)  # None: the `live` alias
 
     @field_validator("alias")
     @classmethod
@@ -125,9 +112,10 @@ class HttpTrigger(_Aliased):
 
     route: RouteKey  # parsed route key, e.g. `GET /users/{id}` or `$default`
     format: Literal["2.0", "1.0"] = "2.0"  # payload format: HTTP API v2 or REST v1 proxy event
-    # None: public; "jwt": gateway.auth.jwt; "api_key": x-api-key header; or a Lambda authorizer
-    auth: Literal["jwt", "api_key"] | FunctionAuthorizer | None = None
-    scopes: tuple[str, ...] = ()  # with auth jwt: scopes the token must all carry, else 403
+    # None: public; "jwt": gateway.auth.jwt; "api_key": x-api-key header; a Lambda authorizer;
+    # or a JWT authorizer of the route's own (a SAM template's HTTP API authorizers)
+    auth: Literal["jwt", "api_key"] | FunctionAuthorizer | JwtSpec | None = None
+    scopes: tuple[str, ...] = ()  # with a JWT authorizer: the token needs one of them, else 403
     rate_limit: RateLimitSpec | None = None  # this route's own bucket; None: gateway.rate_limit
 
     @field_validator("route", mode="before")
