@@ -115,6 +115,7 @@ class Recorder:
         self._lines: deque[tuple[Any, ...]] = deque(maxlen=max_buffered)
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
+        self._flushing = asyncio.Lock()
         self._last_prune_s = 0.0
         self.dropped = 0
         self.written = 0
@@ -181,17 +182,20 @@ class Recorder:
         self._handed += records
 
     async def flush(self) -> None:
-        """Write everything buffered now (tests call this instead of waiting)."""
-        self.hand_over()
-        records, self._handed = self._handed, []
-        raw = list(self._lines)
-        self._lines.clear()
-        try:
-            await self._write(records, raw)
-        finally:  # exported once stored (a trace a collector shows is in the dashboard too)
-            if records and self._spans is not None:
-                self._spans.submit(records)
-        self.written += len(records)
+        """Write everything buffered now (tests call this instead of waiting). Returns once
+        all that was recorded before the call is in the store, also what a flush already
+        under way (the background one) had taken: flushes run one at a time."""
+        async with self._flushing:
+            self.hand_over()
+            records, self._handed = self._handed, []
+            raw = list(self._lines)
+            self._lines.clear()
+            try:
+                await self._write(records, raw)
+            finally:  # exported once stored (a trace a collector shows is in the dashboard too)
+                if records and self._spans is not None:
+                    self._spans.submit(records)
+            self.written += len(records)
 
     async def _write(self, records: list[InvocationRecord], raw: list[tuple[Any, ...]]) -> None:
         """Write a flush's lines and records a chunk at a time, requests served in between:

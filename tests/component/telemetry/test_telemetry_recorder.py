@@ -116,3 +116,26 @@ async def test_each_flushed_batch_goes_to_the_span_sink_which_is_closed_at_stop(
     assert sink.batches == [["a", "b"], ["c"]]
     assert sink.closed
     assert len(await store.invocations()) == 3
+
+
+async def test_flush_returns_once_a_flush_already_under_way_has_written_too(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    written = store.add_invocations
+    store_may_write = asyncio.Event()
+
+    async def held(records: Sequence[InvocationRecord]) -> None:
+        await store_may_write.wait()
+        await written(records)
+
+    monkeypatch.setattr(store, "add_invocations", held)
+    recorder = Recorder(store, FakeClock())
+    recorder.invocation(_record("a", 1))
+    background = asyncio.create_task(recorder.flush())  # as the once-a-second flush does
+    await asyncio.sleep(0)  # it has taken "a" and waits for the store
+    asked = asyncio.create_task(recorder.flush())
+    await asyncio.sleep(0)
+    assert not asked.done(), "flush() returned before the record recorded earlier was written"
+    store_may_write.set()
+    await asyncio.gather(background, asked)
+    assert [r.request_id for r in await store.invocations()] == ["a"]
