@@ -123,6 +123,11 @@ def main(argv: Sequence[str]) -> None:
     conn = sqlite3.connect(path, timeout=busy_timeout_ms / 1000, isolation_level=None)
     conn.execute(f"PRAGMA busy_timeout = {busy_timeout_ms}")
     conn.execute(f"PRAGMA synchronous = {synchronous}")
+    # A batch's pages stay in memory until its commit writes each once (a 2 MB cache spilled
+    # pages of big batches to the WAL mid-transaction), and the WAL is copied back into the
+    # database less often: both cut the writes per record several times over.
+    conn.execute("PRAGMA cache_size = -65536")
+    conn.execute("PRAGMA wal_autocheckpoint = 8000")
     source, sink = sys.stdin.buffer, sys.stdout.buffer
     while header := source.read(_HEADER.size):
         request = orjson.loads(source.read(_HEADER.unpack(header)[0]))

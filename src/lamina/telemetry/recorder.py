@@ -35,7 +35,7 @@ _LEVELS = ("DEBUG", "INFO", "WARNING", "WARN", "ERROR", "CRITICAL", "FATAL")
 _LEVEL_STARTS = frozenset("[DIWECFdiwecf")  # how a line that names its level can start
 # Output lines and records are encoded and written this many at a time, the event loop running
 # requests in between: a second's worth at full load never stalls requests for long.
-_CHUNK = 500
+_CHUNK = 2000
 
 
 def level_of(stream: str, text: str) -> str:
