@@ -137,6 +137,7 @@ def function_config(
         env=env,
         preload=tuple(fn.preload),
         venv=str(venv) if venv is not None else None,
+        requirements=str(fn.requirements) if venv is not None and fn.requirements else None,
         version=version,
         cpu=fn.cpu,
     )
@@ -242,6 +243,8 @@ class Platform:
             await backend.close()
             await tables.stop()
             await self.store.close()
+            gateway_sock.close()
+            admin_sock.close()
             raise
         if self.recorder is not None:
             self.recorder.start()
