@@ -374,7 +374,12 @@ def main() -> None:
                 ]
             )
     headers = ["benchmark", "throughput / runs", "p50 ms", "p99 ms", "ratio", "notes"]
-    if args.markdown:
+    print_table(headers, rows, markdown=args.markdown)
+
+
+def print_table(headers: list[str], rows: list[list[str]], *, markdown: bool) -> None:
+    """The results as a table (or Markdown, for docs/benchmarks.md), then the machine."""
+    if markdown:
         print("| " + " | ".join(headers) + " |")
         print("|" + "---|" * len(headers))
         for row in rows:

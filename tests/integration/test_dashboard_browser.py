@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 import pytest
-from harness import LAMINA, client_for, run_platform, until
+from harness import LAMINA, client_for, run_platform, until, write_app
 from playwright.async_api import Browser, Page, async_playwright, expect
 from shop_app import write_shop_app
 
@@ -146,12 +146,34 @@ async def test_the_overview_counts_requests_and_updates_live(
     row = page.get_by_test_id("function-row-storefront.products")
     await expect(row.get_by_test_id("requests")).to_have_text("7")
     await expect(row.get_by_test_id("instances")).to_contain_text(re.compile(r"^[1-9]"))
+    await expect(row.get_by_test_id("placement")).to_have_count(0)  # no Ray nodes locally
     await expect(page.get_by_test_id("function-row-orders.fulfil")).to_be_visible()
     await expect(page.get_by_test_id("chart-rate").locator("canvas")).to_have_count(1)
 
     await _get_products(shop, 3)  # no reload: the page polls
     await expect(row.get_by_test_id("requests")).to_have_text("10")
     await expect(page.get_by_test_id("total-requests")).to_have_text("10")
+
+
+async def test_on_ray_each_function_row_names_the_nodes_its_instances_run_on(
+    browser: Browser, tmp_path: Path, ray_cluster: str
+) -> None:
+    app = write_app(
+        tmp_path / "app", {"hello": {"handler": "basic.hello", "events": [{"http": "GET /hello"}]}}
+    )
+    async with (
+        run_platform(app, executor="ray", ray_address=ray_cluster) as platform,
+        client_for(platform) as client,
+    ):
+        assert (await client.get("/hello")).status_code == 200
+        [function] = platform.status()["functions"]
+        [where] = function["placement"]
+        page = await _signed_in(browser, platform)
+        placement = page.get_by_test_id("function-row-svc.hello").get_by_test_id("placement")
+        await expect(placement).to_have_text(f"{where['node_id'][:8]} {where['node_ip']}")
+        await expect(placement.locator(".node")).to_have_attribute(
+            "title", f"Ray node {where['node_id']}, instance pids {where['pid']}"
+        )
 
 
 async def test_clicking_an_invocation_shows_its_log_lines_and_trace(

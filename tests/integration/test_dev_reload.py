@@ -84,8 +84,10 @@ class Dev:
 
 
 @contextlib.asynccontextmanager
-async def dev_platform(root: Path, parameters: dict[str, str] | None = None) -> AsyncIterator[Dev]:
-    options = PlatformOptions(port=0, state_dir=root / ".lamina", grace_s=5.0)
+async def dev_platform(
+    root: Path, parameters: dict[str, str] | None = None, **executor: Any
+) -> AsyncIterator[Dev]:
+    options = PlatformOptions(port=0, state_dir=root / ".lamina", grace_s=5.0, **executor)
     platform = Platform(load_app(root, parameters=parameters), options)
     await platform.start()
     reloader = Reloader(platform, lambda r: dev.reports.append(r), parameters=parameters)
@@ -106,8 +108,13 @@ async def _get(client: httpx.AsyncClient, path: str) -> dict[str, Any]:
     return body
 
 
-async def test_a_code_edit_reloads_only_its_service(tmp_path: Path) -> None:
-    async with dev_platform(_write_app(tmp_path)) as dev, client_for(dev.platform) as client:
+async def test_a_code_edit_reloads_only_its_service(
+    tmp_path: Path, executor: dict[str, Any]
+) -> None:
+    async with (
+        dev_platform(_write_app(tmp_path), **executor) as dev,
+        client_for(dev.platform) as client,
+    ):
         before = await _get(client, "/users")
         orders = await _get(client, "/orders")
         assert before["version"] == "users-1"
@@ -119,10 +126,18 @@ async def test_a_code_edit_reloads_only_its_service(tmp_path: Path) -> None:
         assert after["version"] == "users-2" and after["pid"] != before["pid"]
         assert await _get(client, "/orders") == orders  # same code, same instance
         await until(lambda: not psutil.pid_exists(before["pid"]), "the old instance to stop")
+        [users] = [f for f in dev.platform.status()["functions"] if f["id"] == "users.get"]
+        if executor["executor"] == "ray":  # the old actor is gone from its node, the new one runs
+            assert [where["pid"] for where in users["placement"]] == [after["pid"]]
 
 
-async def test_a_syntax_error_keeps_the_old_code_serving_until_fixed(tmp_path: Path) -> None:
-    async with dev_platform(_write_app(tmp_path)) as dev, client_for(dev.platform) as client:
+async def test_a_syntax_error_keeps_the_old_code_serving_until_fixed(
+    tmp_path: Path, executor: dict[str, Any]
+) -> None:
+    async with (
+        dev_platform(_write_app(tmp_path), **executor) as dev,
+        client_for(dev.platform) as client,
+    ):
         await _get(client, "/users")
         broken = _code("users-2").replace("def handler(event, context):", "def handler(event:")
 

@@ -6,6 +6,7 @@ tested by the tests that take the `executor` fixture, on both backends."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
@@ -13,8 +14,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
+import psutil
 import pytest
-from harness import LAMINA, lamina_up
+from harness import LAMINA, client_for, lamina_up, run_platform, until
 
 
 def test_lamina_up_on_a_ray_cluster_serves_and_status_names_each_instances_node(
@@ -45,6 +47,45 @@ def test_lamina_up_on_a_ray_cluster_serves_and_status_names_each_instances_node(
         f"svc.hello instance {placed['instance']} (pid {info['pid']}) on Ray node "
         f"{placed['node_id'][:12]} {placed['node_ip']}"
     ) in shown.stdout.splitlines(), shown.stdout + shown.stderr
+
+
+def _backend_folder(instance_pid: int) -> Path:
+    """The folder of the executor inside an instance's actor: where its socket listens."""
+    for process in psutil.Process(instance_pid).parents():
+        for connection in process.net_connections(kind="unix"):
+            if str(connection.laddr).endswith("instances.sock"):
+                return Path(connection.laddr).parent
+    raise AssertionError(f"no executor socket among the parents of instance {instance_pid}")
+
+
+async def test_an_actor_killed_at_its_timeout_leaves_no_folder_behind(
+    app_dir: Callable[..., Path], ray_cluster: str
+) -> None:
+    app = app_dir(
+        {
+            "hang": {"handler": "ops.hang", "timeout": 3, "events": [{"http": "GET /hang"}]},
+            "pid": {"handler": "ops.pid", "events": [{"http": "GET /pid"}]},
+        }
+    )
+    async with (
+        run_platform(app, executor="ray", ray_address=ray_cluster) as platform,
+        client_for(platform) as client,
+    ):
+        hung = asyncio.create_task(client.get("/hang"))
+
+        def placed() -> list[int]:
+            [hang] = [f for f in platform.status()["functions"] if f["id"] == "svc.hang"]
+            return [where["pid"] for where in hang.get("placement", [])]
+
+        [pid] = await until(placed, "the hanging instance to start", 30)
+        folder = _backend_folder(pid)
+        actor = psutil.Process(pid).parent().parent()  # instance <- zygote <- actor
+        timed_out = await hung
+        await asyncio.to_thread(actor.wait, 10)  # killed from outside: no cleanup ran in it
+        served = await client.get("/pid")  # the node's next instance
+    assert timed_out.status_code == 504, timed_out.text
+    assert served.status_code == 200, served.text
+    assert not folder.exists(), f"the killed actor left {sorted(folder.iterdir())}"
 
 
 def test_the_ray_executor_without_ray_installed_says_which_extra_to_install(

@@ -26,7 +26,7 @@ from harness import LAMINA, client_for, until
 from lamina.control import Platform, PlatformOptions
 from lamina.control.dev import Reloader, ReloadReport
 from lamina.control.venvs import MARKER, VenvEvent
-from lamina.errors import RequirementsError
+from lamina.errors import PlatformError, RequirementsError
 from lamina.manifest import load_app
 
 pytestmark = pytest.mark.timeout(180)
@@ -113,10 +113,19 @@ def write_app(root: Path, pins: dict[str, str]) -> Path:
 
 @contextlib.asynccontextmanager
 async def platform_for(
-    root: Path, venv_dir: Path, events: list[VenvEvent] | None = None, store: str | None = None
+    root: Path,
+    venv_dir: Path,
+    events: list[VenvEvent] | None = None,
+    store: str | None = None,
+    **executor: Any,
 ) -> AsyncIterator[Platform]:
     options = PlatformOptions(
-        port=0, state_dir=root / ".lamina", grace_s=5.0, venv_dir=venv_dir, store_url=store
+        port=0,
+        state_dir=root / ".lamina",
+        grace_s=5.0,
+        venv_dir=venv_dir,
+        store_url=store,
+        **executor,
     )
     progress = events.append if events is not None else None
     platform = Platform(load_app(root), options, venv_progress=progress)
@@ -187,6 +196,69 @@ async def test_a_second_start_reuses_the_environment(tmp_path: Path, venv_dir: P
 
     assert [(e.service, e.state, e.path) for e in second] == [("a", "reused", built.path)]
     assert (marker.stat().st_mtime_ns, built.path.stat().st_ino) == stamp  # not rebuilt
+
+
+async def test_on_ray_a_service_runs_in_its_environment_with_lamina_working(
+    tmp_path: Path, venv_dir: Path, ray_cluster: str
+) -> None:
+    root = write_app(tmp_path / "app", {"a": "six==1.15.0"})
+    events: list[VenvEvent] = []
+    async with (
+        platform_for(root, venv_dir, events, executor="ray", ray_address=ray_cluster) as platform,
+        client_for(platform) as client,
+    ):
+        a = await invoke(client, "a.v", {"sdk": True})
+        plain = await invoke(client, "plain.version")
+        [function] = [f for f in platform.status()["functions"] if f["id"] == "a.v"]
+        [placed] = function["placement"]
+    (built,) = [e for e in events if e.state in ("built", "reused")]
+    assert a["six"] == "1.15.0" and a["pid"] == placed["pid"]
+    # This node is the platform's machine: the actor uses the environment the platform built.
+    assert a["python"] == str(built.path / "bin" / "python")
+    assert a["platform_libraries_visible"] is False
+    assert plain["python"] == sys.executable
+    assert (a["table"], a["sql"], a["invoked"]) == ({"id": "n1", "six": "1.15.0"}, 42, plain)
+
+
+async def test_a_ray_node_without_the_platforms_environment_builds_its_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lamina.executor.ray.venv import node_venv
+
+    code = tmp_path / "unpacked"  # the service's code as a node unpacks it
+    code.mkdir()
+    (code / "requirements.txt").write_text("six==1.15.0\n")
+    node_cache = tmp_path / "node-cache"
+    monkeypatch.setenv("LAMINA_VENV_DIR", str(node_cache))  # the node's own cache
+
+    venv = await node_venv("a", code, "requirements.txt", "/elsewhere/venvs/0123456789ab")
+    again = await node_venv("a", code, "requirements.txt", "/elsewhere/venvs/0123456789ab")
+
+    assert venv.parent == node_cache and again == venv
+    done = subprocess.run(
+        [str(venv / "bin" / "python"), "-c", "import six; print(six.__version__)"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert done.stdout.strip() == "1.15.0", done.stderr
+
+
+async def test_on_ray_requirements_outside_the_service_folder_are_refused_at_start(
+    tmp_path: Path, venv_dir: Path, ray_cluster: str
+) -> None:
+    root = write_app(tmp_path / "app", {"a": "six==1.15.0"})
+    (root / "shared.txt").write_text("six==1.15.0\n")
+    (root / "services" / "a" / "requirements.txt").write_text("-r ../../shared.txt\n")
+    with pytest.raises(PlatformError) as caught:
+        async with platform_for(root, venv_dir, executor="ray", ray_address=ray_cluster):
+            pytest.fail("the platform started with requirements the nodes cannot get")
+    assert str(caught.value) == (
+        "a.v: on the ray executor a service's requirements travel with its code, so "
+        f"{root / 'shared.txt'} (from requirements: {root / 'services/a/requirements.txt'}) "
+        f"must be inside the service folder {root / 'services/a'}"
+    )
 
 
 async def test_a_requirement_that_cannot_be_installed_stops_the_start(

@@ -25,6 +25,26 @@ function recentRate(stats, fn) {
   return requests / seconds;
 }
 
+/** Where a function's instances run on a Ray cluster (`placement` in /status): each node,
+ * by the start of its id and its address, with how many instances it holds. */
+function Placement({ placement }) {
+  if (!placement?.length) return null;
+  const nodes = new Map();
+  for (const p of placement) {
+    const node = nodes.get(p.node_id) ?? { ip: p.node_ip, count: 0, pids: [] };
+    node.count += 1;
+    node.pids.push(p.pid);
+    nodes.set(p.node_id, node);
+  }
+  return html`<div class="small muted" data-testid="placement">
+    ${[...nodes].map(
+      ([id, n]) => html`<span class="node" title=${`Ray node ${id}, instance pids ${n.pids.join(", ")}`}
+        >${id.slice(0, 8)} ${n.ip}${n.count > 1 ? ` ×${n.count}` : ""}</span
+      >`,
+    )}
+  </div>`;
+}
+
 export function Overview() {
   const [windowIndex, setWindowIndex] = useState(0);
   const w = WINDOWS[windowIndex];
@@ -110,7 +130,7 @@ export function Overview() {
               const f = live[id];
               return html`<tr data-testid=${`function-row-${id}`}>
                 <td><span class="dot" style=${`background:${color(ids.indexOf(id))}`}></span>${id}</td>
-                <td class="num" data-testid="instances">${f ? html`${f.instances}${f.busy ? html` <small>(${f.busy} busy)</small>` : ""}` : "–"}</td>
+                <td class="num" data-testid="instances">${f ? html`${f.instances}${f.busy ? html` <small>(${f.busy} busy)</small>` : ""}<${Placement} placement=${f.placement} />` : "–"}</td>
                 <td class="num">${series[id] && stats.data ? rate(recentRate(stats.data, series[id])) : "–"}</td>
                 <td class="num" data-testid="requests">${count(s.requests ?? 0)}</td>
                 <td class="num ${s.errors ? "bad" : ""}" data-testid="errors">${count(s.errors ?? 0)}</td>

@@ -156,6 +156,7 @@ def function_config(
         env=env,
         preload=tuple(fn.preload),
         venv=str(venv) if venv is not None else None,
+        requirements=str(fn.requirements) if venv is not None and fn.requirements else None,
         version=version,
         cpu=fn.cpu,
     )
@@ -275,6 +276,8 @@ class Platform:
                 await self.capacity.stop()
             await tables.stop()
             await self.store.close()
+            gateway_sock.close()
+            admin_sock.close()
             raise
         if self.recorder is not None:
             self.recorder.start()

@@ -40,6 +40,7 @@ class FunctionConfig:
     # None: the platform's own interpreter and site-packages
     version: str = "$LATEST"  # the deployed version it runs ("7"), "$LATEST" before any deploy
     cpu: float | None = None  # CPUs an instance reserves (ray backend); None: the backend's default
+    requirements: str | None = None  # the service's requirements file, which `venv` is built from
 
 
 @dataclass(slots=True)  # not frozen: built on every request, frozen __init__ is slower

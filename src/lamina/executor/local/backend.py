@@ -7,6 +7,7 @@ import contextlib
 import logging
 import os
 import secrets
+import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -22,9 +23,27 @@ from lamina.executor.local.zygote import ZygoteProcess
 from lamina.executor.types import INIT_TIMEOUT_S, FunctionConfig, Instance
 from lamina.runtime.protocol import FrameReader
 
-__all__ = ["LocalBackend"]
+__all__ = ["LocalBackend", "remove_stale_folders"]
 
 log = logging.getLogger(__name__)
+
+_FOLDER_PREFIX = "lamina-"  # each backend's folder: lamina-<pid>-<random>, in the temp dir
+
+
+def remove_stale_folders(parent: Path) -> list[Path]:
+    """Remove the folders (socket, runtime copies) of backends whose process was killed before
+    it could close them: an instance's Ray actor killed at its timeout, a platform killed with
+    SIGKILL. Only this user's folders named `lamina-<pid>-*` whose pid no longer runs go."""
+    removed = []
+    with contextlib.suppress(OSError):
+        for old in parent.glob(f"{_FOLDER_PREFIX}*-*"):
+            pid = old.name.split("-")[1]
+            with contextlib.suppress(OSError):
+                stale = pid.isdigit() and not Path(f"/proc/{pid}").exists()
+                if stale and old.is_dir() and old.stat().st_uid == os.getuid():
+                    shutil.rmtree(old)
+                    removed.append(old)
+    return removed
 
 
 class _Connection(asyncio.Protocol):
@@ -78,7 +97,10 @@ class LocalBackend:
         self._runtime_lock = asyncio.Lock()
 
     async def start(self) -> None:
-        self._tmpdir = tempfile.TemporaryDirectory(prefix="lamina-")
+        removed = await asyncio.to_thread(remove_stale_folders, Path(tempfile.gettempdir()))
+        if removed:
+            log.info("removed folders of killed executors", extra={"folders": len(removed)})
+        self._tmpdir = tempfile.TemporaryDirectory(prefix=f"{_FOLDER_PREFIX}{os.getpid()}-")
         self._socket_path = os.path.join(self._tmpdir.name, "instances.sock")
         loop = asyncio.get_running_loop()
         self._server = await loop.create_unix_server(lambda: _Connection(self), self._socket_path)

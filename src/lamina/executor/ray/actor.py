@@ -17,12 +17,15 @@ import asyncio
 import logging
 import os
 from collections.abc import AsyncIterator
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import orjson
 
-from lamina.errors import InitError, InvocationError
+from lamina.errors import InitError, InvocationError, RequirementsError
 from lamina.executor.local import LocalBackend
+from lamina.executor.ray.venv import node_venv
 from lamina.executor.types import FunctionConfig, Instance, InvocationRequest
 
 __all__ = ["InstanceHost"]
@@ -68,6 +71,18 @@ class InstanceHost:
         fn = FunctionConfig(
             **{**fields, "service_path": here, "env": {**fields["env"], "LAMBDA_TASK_ROOT": here}}
         )
+        if fn.requirements is not None:  # relative to the code: the service's own venv
+            service = fn.id.split(".", 1)[0]
+            try:
+                venv = await node_venv(service, Path(here), fn.requirements, fn.venv)
+            except RequirementsError as exc:
+                error = InitError(
+                    f"{exc} (on Ray node {ray.util.get_node_ip_address()})",  # type: ignore[no-untyped-call]
+                    function_id=fn.id,
+                    error_type="Runtime.RequirementsError",
+                )
+                return {"init_error": error_fields(error), "output": []}
+            fn = replace(fn, venv=str(venv))
         self._exit = asyncio.get_running_loop().create_future()
         self._backend = LocalBackend(cgroups=cgroups)
         await self._backend.start()

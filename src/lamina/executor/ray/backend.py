@@ -9,10 +9,12 @@ import secrets
 from collections.abc import Callable
 from typing import Any
 
+from lamina.control.venvs import BUILD_TIMEOUT_S
 from lamina.errors import PlatformError
 from lamina.executor.ray._package import ensure_uploaded, package_uri
 from lamina.executor.ray.actor import InstanceHost
 from lamina.executor.ray.instance import RayInstance, init_error
+from lamina.executor.ray.venv import shipped_requirements
 from lamina.executor.types import INIT_TIMEOUT_S, FunctionConfig, Instance
 
 __all__ = ["LAMBDA_MB_PER_CPU", "PLACEMENT_TIMEOUT_S", "RayBackend", "cpu_for"]
@@ -99,6 +101,7 @@ class RayBackend:
     async def _package(self, fn: FunctionConfig) -> str:
         key = (fn.id, fn.revision)
         uri = self._packages.get(key)
+        shipped_requirements(fn)  # a PlatformError now when the nodes could not build its venv
         try:
             if uri is None:
                 uri = await asyncio.to_thread(package_uri, fn.service_path)
@@ -136,17 +139,17 @@ class RayBackend:
         self._instances[iid] = instance
         fields = {name: getattr(fn, name) for name in fn.__dataclass_fields__}
         fields["env"] = dict(fn.env)
+        fields["requirements"] = shipped_requirements(fn)  # in the code the node unpacked
+        # The first instance of a service with requirements on a node may build its venv there.
+        limit_s = PLACEMENT_TIMEOUT_S + INIT_TIMEOUT_S + (BUILD_TIMEOUT_S if fn.requirements else 0)
         try:
-            info = await asyncio.wait_for(
-                actor.start.remote(fields, self._cgroups), PLACEMENT_TIMEOUT_S + INIT_TIMEOUT_S
-            )
+            info = await asyncio.wait_for(actor.start.remote(fields, self._cgroups), limit_s)
         except BaseException as exc:
             instance.kill()
             self._instances.pop(iid, None)
             if isinstance(exc, TimeoutError):
                 raise PlatformError(
-                    f"no instance of {fn.id} started within "
-                    f"{PLACEMENT_TIMEOUT_S + INIT_TIMEOUT_S:.0f} s: does a Ray node have "
+                    f"no instance of {fn.id} started within {limit_s:.0f} s: does a Ray node have "
                     f"{cpu:g} CPU and {fn.memory_mb} MB of memory free?"
                 ) from exc
             if isinstance(exc, self._ray.exceptions.RayError):
