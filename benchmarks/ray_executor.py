@@ -4,15 +4,15 @@ connection: each request waits for the previous one), and cold starts (a new ins
 request: a fork from the zygote locally, a new actor on Ray), and, to explain the overhead,
 Ray alone: an empty call to an async actor, plain and as a streaming generator.
 
-    python benchmarks/ray.py                 # prints a table
-    python benchmarks/ray.py --markdown      # the same as a Markdown table for docs/benchmarks.md
+    python benchmarks/ray_executor.py              # prints a table
+    python benchmarks/ray_executor.py --markdown   # the same as a Markdown table for docs/benchmarks.md
 
 Needs `wrk` on PATH (Debian: apt-get install wrk) and `lamina[ray]`. The Ray runs start a
 private single-node Ray inside `lamina up` (`--executor ray`, `--ray-address local`). The
 platforms run the app in benchmarks/app with the helpers of benchmarks/run.py.
 
-Run it from anywhere but benchmarks/ itself: this file is named ray.py, and a `python -m
-lamina` started there would import it instead of Ray (main() moves to the repository root).
+(Not named ray.py: with benchmarks/ on sys.path, as the benchmark tests put it, that name
+would shadow the `ray` package.)
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ BACKENDS = {"local": (), "ray": ("--executor", "ray")}
 
 # Ray alone, without Lamina: what an empty call to an async actor costs from an asyncio driver,
 # as a plain method and as a streaming generator of one item (how Lamina calls an instance).
-# Run in a child process: this file's name would shadow the `ray` package here.
+# Run in a child process, so that this process never holds a Ray driver of its own.
 RAY_ALONE = """
 import asyncio, json, statistics, sys, time
 import ray
@@ -132,7 +132,7 @@ def main() -> None:
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed: apt-get install wrk")
-    os.chdir(Path(__file__).resolve().parent.parent)  # never benchmarks/: see the docstring
+    os.chdir(Path(__file__).resolve().parent.parent)  # the platforms run from the repository root
     figures = {
         backend: measure(backend, args.connections, args.duration, args.cold_runs)
         for backend in BACKENDS
