@@ -5,7 +5,7 @@ request: a fork from the zygote locally, a new actor on Ray), and, to explain th
 Ray alone: an empty call to an async actor, plain and as a streaming generator.
 
     python benchmarks/ray_executor.py              # prints a table
-    python benchmarks/ray_executor.py --markdown   # the same as a Markdown table for docs/benchmarks.md
+    python benchmarks/ray_executor.py --markdown   # the same, as Markdown for docs/benchmarks.md
 
 Needs `wrk` on PATH (Debian: apt-get install wrk) and `lamina[ray]`. The Ray runs start a
 private single-node Ray inside `lamina up` (`--executor ray`, `--ray-address local`). The
