@@ -1,7 +1,8 @@
 """Lamina's core benchmarks, in one run: warm path against bare uvicorn, with recording
 (invocation records, logs and metrics) on and off for a no-op function and one that prints a
-line per request (each the mean of two runs, on and off alternating), and cold starts (fork
-from the zygote) against spawning a fresh interpreter.
+line per request (each the mean of two runs, on and off alternating; the floor, bare uvicorn,
+the mean of a run before and one after them), and cold starts (fork from the zygote) against
+spawning a fresh interpreter.
 
     python benchmarks/run.py                 # everything, prints a table
     python benchmarks/run.py --markdown      # the same as a Markdown table for docs/benchmarks.md
@@ -135,14 +136,17 @@ def wrk(url: str, connections: int, duration_s: int) -> dict[str, float]:
     }
 
 
-def warm(connections: int, duration_s: int) -> dict[str, dict[str, float]]:
-    results = {}
+def _floor(connections: int, duration_s: int) -> dict[str, float]:
     port = free_port()
     with process([sys.executable, str(HERE / "bare_uvicorn.py"), str(port)]):
         url = f"http://127.0.0.1:{port}/hello"
         wait_http(url)
         wrk(url, connections, 2)  # warm-up
-        results["bare uvicorn (in-process handler)"] = wrk(url, connections, duration_s)
+        return wrk(url, connections, duration_s)
+
+
+def warm(connections: int, duration_s: int) -> dict[str, dict[str, float]]:
+    floors = [_floor(connections, duration_s)]  # and again at the end: the mean of both
     # Recording on and off alternate (on, off, off, on) and each figure is the mean of its two
     # runs, so that a drift of the machine during the run does not land on one side; the
     # gateway on granian (recording on) runs twice in between.
@@ -161,6 +165,12 @@ def warm(connections: int, duration_s: int) -> dict[str, dict[str, float]]:
                 runs.setdefault(f"Lamina, {what}, recording {recording}", []).append(
                     wrk(f"{gateway}/{path}", connections, duration_s)
                 )
+    floors.append(_floor(connections, duration_s))
+    results = {
+        "bare uvicorn (in-process handler)": {
+            key: statistics.mean(f[key] for f in floors) for key in floors[0]
+        }
+    }
     for name, measured in runs.items():
         results[name] = {key: statistics.mean(m[key] for m in measured) for key in measured[0]}
     return results
