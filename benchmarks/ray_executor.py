@@ -93,7 +93,7 @@ def measure(
     """Warm, sequential and cold figures of one backend, on one platform."""
     results: dict[str, dict[str, float]] = {}
     started = time.perf_counter()
-    with lamina_platform(*BACKENDS[backend]) as (gateway, admin, token):
+    with lamina_platform(*BACKENDS[backend]) as (gateway, admin, token, _pid):
         console.print(f"{backend}: platform ready in {time.perf_counter() - started:.1f} s")
         hello = f"{gateway}/hello"
         wrk(hello, connections, 5)  # warm-up: scale out to the load (Ray starts actors)
