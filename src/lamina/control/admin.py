@@ -314,6 +314,7 @@ def admin_app(
     extra_routes: Sequence[BaseRoute] = (),
     public_paths: tuple[str, ...] = (),
     tables: ServiceTables | None = None,
+    retention_s: float | None = None,  # how long records are kept: /cost looks no further back
 ) -> ASGIApp:
     """The admin API. `dead_letter_queues` names the `dlq:<source>` queues the app can fill
     (listed even when empty; a function giving them is asked on each request); `send` and
@@ -391,7 +392,11 @@ def admin_app(
         routes=[
             Route("/status", get_status, methods=["GET"]),
             *([metrics_route(metrics)] if metrics is not None else []),
-            *(telemetry_routes(store, clock or SystemClock()) if store is not None else []),
+            *(
+                telemetry_routes(store, clock or SystemClock(), retention_s)
+                if store is not None
+                else []
+            ),
             Route("/dlq", needs_store(_DeadLetters.list), methods=["GET"]),
             Route("/dlq", needs_store(_DeadLetters.purge), methods=["DELETE"]),
             Route("/dlq/redrive", needs_store(_DeadLetters.redrive), methods=["POST"]),

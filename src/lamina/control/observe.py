@@ -176,7 +176,9 @@ def trace_view(trace_id: str, records: list[InvocationRecord]) -> dict[str, Any]
     return {"trace_id": trace_id, "spans": spans}
 
 
-def telemetry_routes(store: TelemetryStore, clock: Clock) -> list[Route]:
+def telemetry_routes(
+    store: TelemetryStore, clock: Clock, retention_s: float | None = None
+) -> list[Route]:
     async def invocations(request: Request) -> Response:
         q = request.query_params
         try:
@@ -284,7 +286,7 @@ def telemetry_routes(store: TelemetryStore, clock: Clock) -> list[Route]:
         Route("/invocations", invocations, methods=["GET"]),
         Route("/logs", logs, methods=["GET"]),
         Route("/traces/{trace_id}", trace, methods=["GET"]),
-        cost_route(store, clock),
+        cost_route(store, clock, retention_s),
     ]
 
 
@@ -309,9 +311,12 @@ def _by(request: Request) -> By:
     raise ValueError(f"by: expected service or function, got {raw!r}")
 
 
-def cost_route(store: TelemetryStore, clock: Clock) -> Route:
+def cost_route(store: TelemetryStore, clock: Clock, retention_s: float | None = None) -> Route:
     """`GET /cost`: requests, GB-seconds and cost from `since` until now, per service or
-    function, beside the always-on equivalent (shape: `CostReport.to_json`)."""
+    function, beside the always-on equivalent (shape: `CostReport.to_json`). The window starts
+    no earlier than `retention_s` ago: records older than that are gone, and an always-on
+    instance priced back to 1970 (`since=0`) says nothing. The report's `since_ms` is the
+    window used."""
 
     async def cost(request: Request) -> Response:
         q = request.query_params
@@ -322,6 +327,8 @@ def cost_route(store: TelemetryStore, clock: Clock) -> Route:
             since = parse_since(text, now_s)
             if since >= until:
                 raise ValueError(f"since: expected a time in the past, got {text!r}")
+            if retention_s is not None:
+                since = max(since, until - int(retention_s * 1000))
             by = _by(request)
             prices = Prices(
                 gb_second=_price(request, "gb_second_price", DEFAULT_PRICES.gb_second),

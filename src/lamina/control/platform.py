@@ -317,6 +317,7 @@ class Platform:
             ],
             public_paths=PUBLIC_PATHS,
             tables=self.tables,
+            retention_s=opts.retention_days * 86400,
         )
         fronts: list[tuple[Any, socket.socket, Any]] = [(admin, admin_sock, "httptools")]
         if opts.http == "granian":

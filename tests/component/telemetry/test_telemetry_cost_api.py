@@ -54,10 +54,10 @@ WORKLOAD = [
 ROUND_PRICES = {"gb_second_price": "0.00001", "request_price": "1"}  # easy by hand
 
 
-async def _cost(store: Store, **params: str) -> httpx.Response:
+async def _cost(store: Store, retention_s: float | None = None, **params: str) -> httpx.Response:
     await store.add_invocations(WORKLOAD)
     clock = FakeClock(start_s=0, wall_offset_s=NOW_MS / 1000)
-    app = admin_app(TOKEN, lambda: {}, store=store, clock=clock)
+    app = admin_app(TOKEN, lambda: {}, store=store, clock=clock, retention_s=retention_s)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://admin") as client:
         return await client.get(
@@ -150,3 +150,17 @@ async def test_cost_defaults_to_the_last_day_at_aws_lambda_prices(store: Store) 
     assert row["gb_seconds"] == pytest.approx(0.0025)
     assert row["cost"] == pytest.approx(2 * 0.2 / 1e6 + 0.0025 * 0.0000166667)
     assert row["always_on_gb_seconds"] == pytest.approx(0.25 * 86400)
+
+
+async def test_the_window_starts_no_earlier_than_the_records_are_kept(store: Store) -> None:
+    # since=0 asks for 1970 onwards: the always-on side would be priced for 56 years.
+    response = await _cost(store, retention_s=2 * HOUR_MS / 1000, since="0", by="function")
+
+    assert response.status_code == 200, response.text
+    report = response.json()
+    assert report["since_ms"] == NOW_MS - 2 * HOUR_MS and report["window_s"] == 7200
+    rows = _rows(report)
+    # mail.send ran exactly 2 hours ago (start of the window): counted, with its 10 ms run.
+    assert rows["mail.send"]["requests"] == 2
+    # Always-on for the 2-hour window: shop.checkout's peak of 3 x 512 MB x 7200 s.
+    assert rows["shop.checkout"]["always_on_gb_seconds"] == pytest.approx(3 * 0.5 * 7200)
