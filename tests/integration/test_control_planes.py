@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import os
 import signal
+import subprocess
 import time
 from collections import Counter, defaultdict
 from collections.abc import AsyncIterator
@@ -18,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 import yaml
-from harness import HANDLERS, Up, jsonl, lamina_up, until
+from harness import HANDLERS, LAMINA, Up, jsonl, lamina_up, until
 
 TTL_S = 3  # --plane-ttl: a killed plane's instances stop counting after this
 
@@ -146,6 +147,17 @@ async def test_two_planes_share_keys_tables_records_logs_queues_and_dead_letters
             return {p["gateway"] for p in planes} == {a.gateway_url, b.gateway_url}
 
         await until(both_listed, "plane a to list both planes")
+        shown = await asyncio.to_thread(
+            subprocess.run,
+            [*LAMINA, "status", "--admin-url", a.admin_url, "-C", str(app)],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert shown.returncode == 0, shown.stderr
+        for gateway in (a.gateway_url, b.gateway_url):
+            assert f" {gateway}: " in shown.stdout, shown.stdout
+        assert "(this one)" in shown.stdout
 
         # Tables: written through a's instance, read through b's.
         put = await _invoke(gw_a, "table_op", {"op": "put", "item": {"id": "k", "v": 1}})

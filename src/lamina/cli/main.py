@@ -429,6 +429,15 @@ def status(
     for row in rows:
         table.add_row(*row)
     out.print(table)
+    for plane in data.get("control_planes", ()):  # several planes on one PostgreSQL store
+        held = sum(plane["instances"].values())
+        this = " (this one)" if plane["self"] else ""
+        out.print(
+            f"control plane {plane['id'][:12]}{this} {plane['gateway']}: "
+            f"{held} instance{'s' if held != 1 else ''}",
+            highlight=False,
+            soft_wrap=True,
+        )
     for fn in data["functions"]:  # with --executor ray: where each instance runs
         for at in fn.get("placement", ()):
             out.print(
