@@ -15,9 +15,8 @@ from typing import Any
 
 import yaml
 
-from lamina.errors import ManifestError
 from lamina.manifest._check import Checker, describe
-from lamina.manifest._yamlpos import Lines, _Walker, child
+from lamina.manifest._yamlpos import Lines, _Walker, child, load_yaml
 
 __all__ = ["NO_VALUE", "GetAtt", "Ref", "Resolver", "Sub", "dump_cfn_yaml", "load_cfn_yaml"]
 
@@ -48,22 +47,7 @@ class _CfnWalker(_Walker):
 
 def load_cfn_yaml(text: str, file: str) -> tuple[Any, Lines]:
     """Return (data, lines) of a CloudFormation template; errors name the file and line."""
-    loader = yaml.SafeLoader(text)
-    try:
-        node = loader.get_single_node()
-        if node is None:
-            return None, {}
-        lines: Lines = {"": node.start_mark.line + 1}
-        return _CfnWalker(loader, file, lines).value(node, ""), lines
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        said = ", ".join(part for part in (exc.context, exc.problem) if part) or "syntax error"
-        line = None if mark is None else mark.line + 1
-        raise ManifestError(f"invalid YAML: {said}", file=file, line=line) from None
-    except yaml.YAMLError as exc:
-        raise ManifestError(f"invalid YAML: {exc}", file=file) from None
-    finally:
-        loader.dispose()
+    return load_yaml(text, file, _CfnWalker)
 
 
 class Ref(str):

@@ -32,15 +32,16 @@ def parent(path: str) -> str:
     return path[:cut] if cut > 0 else ""
 
 
-def load_yaml(text: str, file: str) -> tuple[Any, Lines]:
-    """Return (data, lines) for `text`; raise ManifestError for syntax errors and duplicate keys."""
+def load_yaml(text: str, file: str, walker: type[_Walker] | None = None) -> tuple[Any, Lines]:
+    """Return (data, lines) for `text`; raise ManifestError for syntax errors and duplicate keys.
+    `walker` turns nodes into values (default `_Walker`; CloudFormation's tags need their own)."""
     loader = yaml.SafeLoader(text)
     try:
         node = loader.get_single_node()
         if node is None:
             return None, {}
         lines: Lines = {"": node.start_mark.line + 1}
-        return _Walker(loader, file, lines).value(node, ""), lines
+        return (walker or _Walker)(loader, file, lines).value(node, ""), lines
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         # PyYAML's context reads as a lead-in: "while parsing a flow mapping, expected ','".
