@@ -6,12 +6,16 @@ database, in one run:
     python benchmarks/planes.py --postgres URL        # default: $LAMINA_TEST_POSTGRES_URL or
                                                       # postgresql://postgres@127.0.0.1:5432/test
     python benchmarks/planes.py --planes 1,2,3 --duration 10 --events 4000
+    python benchmarks/planes.py --reuse-port          # gateway workers: every plane on one port
+    python benchmarks/planes.py --reuse-port --no-record --events 0 --max-instances 20
 
 For each plane count P, P `lamina up` processes serve one copy of benchmarks/app from the same
 APP_DIR with `--store` naming a fresh schema of the same database (dropped at the end), so
 they share invocation records, logs, queues and instance leases, as in production:
 - warm HTTP: `wrk` against GET /hello of every plane at once (connections split evenly), for
-  `--duration` seconds after a warm-up; requests/s summed over the planes, p99 the worst one;
+  `--duration` seconds after a warm-up; requests/s summed over the planes, p99 the worst one.
+  With `--reuse-port` every plane listens on the same port (`lamina up --reuse-port`), the
+  kernel spreads one `wrk`'s connections over them: the planes are gateway workers;
 - async events: `--events` Event invocations of bench.hello through the Invoke API, split
   evenly over the planes, 64 in flight; "accepted/s" until the last 202, "done/s" until the
   function's async queue is empty (every event ran and was acknowledged).
@@ -37,6 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import yaml
 from events import Postgres, opened
 from rich.console import Console
 from rich.table import Table
@@ -62,21 +67,36 @@ class Row:
 
 
 @contextlib.contextmanager
-def planes(count: int, store_url: str) -> Iterator[list[str]]:
-    """`count` planes on one copy of the bench app; yields their gateway URLs."""
+def planes(
+    count: int,
+    store_url: str,
+    *,
+    reuse_port: bool = False,
+    record: bool = True,
+    max_instances: int | None = None,
+) -> Iterator[list[str]]:
+    """`count` planes on one copy of the bench app; yields their gateway URLs (with
+    `reuse_port`, the one URL they share). `max_instances` overrides hello's."""
     with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
         app = Path(tmp) / "app"
         shutil.copytree(HERE / "app", app)
+        if max_instances is not None:
+            manifest = yaml.safe_load((app / "lamina.yaml").read_text())
+            manifest["services"]["bench"]["functions"]["hello"]["max_instances"] = max_instances
+            (app / "lamina.yaml").write_text(yaml.safe_dump(manifest, sort_keys=False))
         urls = []
+        shared = free_port()
         for _ in range(count):
-            port, admin = free_port(), free_port()
+            port, admin = (shared if reuse_port else free_port()), free_port()
             cmd = [sys.executable, "-m", "lamina", "up", str(app), "--port", str(port)]
             cmd += ["--admin-port", str(admin), "--store", store_url, "--log-level", "WARNING"]
+            cmd += ["--reuse-port"] if reuse_port else []
+            cmd += [] if record else ["--no-record"]
             stack.enter_context(process(cmd))
             urls.append(f"http://127.0.0.1:{port}")
-        for url in urls:
+        for url in dict.fromkeys(urls):
             wait_http(f"{url}/hello")
-        yield urls
+        yield list(dict.fromkeys(urls))
 
 
 def http(urls: list[str], connections: int, duration_s: int, row: Row) -> None:
@@ -160,6 +180,17 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=10, help="seconds of wrk per run")
     parser.add_argument("--connections", type=int, default=32, help="wrk connections in all")
     parser.add_argument("--events", type=int, default=3000, help="Event invocations per run")
+    parser.add_argument(
+        "--reuse-port", action="store_true", help="every plane on one port (gateway workers)"
+    )
+    parser.add_argument(
+        "--no-record", dest="record", action="store_false", help="lamina up --no-record"
+    )
+    parser.add_argument(
+        "--max-instances",
+        type=int,
+        help="hello's max_instances (default: the app's, 10), shared by all planes",
+    )
     parser.add_argument("--markdown", action="store_true")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
@@ -171,11 +202,18 @@ def main() -> None:
         for count in (int(c) for c in args.planes.split(",")):
             row = Row(count)
             url = pg.fresh(f"planes{count}_{secrets.token_hex(2)}")
-            with planes(count, url) as urls:
+            with planes(
+                count,
+                url,
+                reuse_port=args.reuse_port,
+                record=args.record,
+                max_instances=args.max_instances,
+            ) as urls:
                 console.print(f"{count} plane(s): warm HTTP for {args.duration} s ...")
                 http(urls, args.connections, args.duration, row)
-                console.print(f"{count} plane(s): {args.events} async events ...")
-                asyncio.run(events(urls, url, args.events, row))
+                if args.events:
+                    console.print(f"{count} plane(s): {args.events} async events ...")
+                    asyncio.run(events(urls, url, args.events, row))
             rows.append(row)
     finally:
         asyncio.run(pg.drop())

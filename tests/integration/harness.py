@@ -7,6 +7,7 @@ import contextlib
 import json
 import os
 import random
+import socket
 import subprocess
 import sys
 import time
@@ -113,6 +114,13 @@ def lamina_up(app: Path, *args: str, session: bool = False) -> Iterator[Up]:
         for proc in tree:  # only if a test failed half-way: leave nothing behind
             with contextlib.suppress(psutil.NoSuchProcess):
                 proc.kill()
+
+
+def free_port() -> int:
+    """A loopback TCP port free right now (for a process that must be told its port)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def jsonl(path: Path) -> list[dict[str, Any]]:

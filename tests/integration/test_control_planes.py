@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 import yaml
-from harness import HANDLERS, LAMINA, Up, jsonl, lamina_up, until
+from harness import HANDLERS, LAMINA, Up, free_port, jsonl, lamina_up, until
 
 TTL_S = 3  # --plane-ttl: a killed plane's instances stop counting after this
 
@@ -227,6 +227,47 @@ async def test_max_instances_holds_across_planes_and_a_killed_planes_share_comes
         print(f"b started hold {time.monotonic() - killed:.1f} s after a's SIGKILL")
         assert time.monotonic() - killed >= TTL_S - 1, "a's leases count until its ttl"
         assert await _instances(admin_b, "hold") <= 2
+
+
+@pytest.mark.timeout(120)
+async def test_planes_with_reuse_port_are_gateway_workers_on_one_port(
+    tmp_path: Path, postgres_schema_url: str
+) -> None:
+    app = _app(tmp_path)
+    port = str(free_port())
+    args = (*_up_args(postgres_schema_url), "--port", port, "--admin-port", "0")
+    with lamina_up(app, *args, "--reuse-port") as a, lamina_up(app, *args, "--reuse-port") as b:
+        assert a.gateway_url == b.gateway_url == f"http://127.0.0.1:{port}"
+        served: Counter[str] = Counter()
+
+        async def both_served() -> bool:
+            # A new connection each time: the kernel hands each to one of the two planes.
+            async with httpx.AsyncClient(base_url=a.gateway_url, timeout=30) as gw:
+                response = await _invoke(gw, "hold", {"s": 0})
+            assert response.status_code == 200, response.text
+            served[response.json()["admin"]] += 1
+            return len(served) == 2
+
+        await until(both_served, "both planes to serve connections to the shared port")
+        assert set(served) == {a.admin_url, b.admin_url}
+        print(f"requests served per plane: {dict(served)}")
+
+        taken = subprocess.run(  # without --reuse-port the port is refused, clearly
+            [*LAMINA, "up", str(app), *args], capture_output=True, text=True, timeout=60
+        )
+        assert taken.returncode != 0
+        assert f"cannot listen on 127.0.0.1:{port}" in taken.stderr, taken.stderr
+
+
+def test_reuse_port_without_postgresql_is_refused(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [*LAMINA, "up", str(_app(tmp_path)), "--port", "0", "--reuse-port"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1
+    assert "--reuse-port needs a PostgreSQL --store" in done.stderr, done.stderr
 
 
 def _tick_s(iso: str) -> int:

@@ -12,7 +12,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -25,17 +24,11 @@ import httpx
 import psutil
 import pytest
 from handlers.ops import Gate
-from harness import jsonl, lamina_up, until
+from harness import free_port, jsonl, lamina_up, until
 
 RAY = str(Path(sys.executable).with_name("ray"))
 
 pytestmark = pytest.mark.timeout(120)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @contextlib.contextmanager
@@ -79,7 +72,7 @@ def two_nodes(tmp: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """A head node and a worker node; yields the cluster address and the worker's process.
     The cluster's files go to a folder of its own (short: Ray puts Unix sockets in it), not
     /tmp/ray, where `ray.init()` elsewhere could find it."""
-    port = _free_port()
+    port = free_port()
     address = f"127.0.0.1:{port}"
     files = Path(tempfile.mkdtemp(prefix="lamina-ray-"))
     head_args = ["--head", "--port", str(port), "--node-ip-address", "127.0.0.1"]

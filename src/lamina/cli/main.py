@@ -120,6 +120,15 @@ def up(
             " a silent control plane's instances stop counting against max_instances.",
         ),
     ] = 15.0,
+    reuse_port: Annotated[
+        bool,
+        typer.Option(
+            "--reuse-port",
+            help="Share the gateway port with other `lamina up` on this machine (SO_REUSEPORT):"
+            " with one PostgreSQL --store they are gateway workers that split the connections"
+            " and share max_instances (docs/scale-out.md).",
+        ),
+    ] = False,
     param: ParamOpt = None,
     max_bundle_mb: Annotated[
         float,
@@ -182,6 +191,7 @@ def _options(given: dict[str, Any]) -> dict[str, Any]:
     options = {name: given[name] for name in names}
     options["max_bundle_mb"] = given.get("max_bundle_mb") or 50.0  # `up` only
     options["keep_deploys"] = given.get("keep_deploys") or 10  # `up` only
+    options["reuse_port"] = given.get("reuse_port", False)  # `up` only
     return options
 
 
@@ -225,6 +235,7 @@ def _platform(app_dir: Path, log_level: str, log_json: bool, **flags: Any) -> An
             http=flags["http"],
             http_threads=flags["http_threads"],
             plane_ttl_s=flags["plane_ttl"],
+            reuse_port=flags["reuse_port"],
             keep_deploys=flags["keep_deploys"],
         ),
         venv_progress=VenvStatus(out),

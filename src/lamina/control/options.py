@@ -31,4 +31,5 @@ class PlatformOptions:
     ray_address: str | None = None  # with executor "ray": "local" (default), "auto" or an address
     http: str = "uvicorn"  # the gateway's HTTP server: "uvicorn" or "granian" (Rust I/O threads)
     http_threads: int = 1  # with http "granian": its Rust I/O threads
+    reuse_port: bool = False  # SO_REUSEPORT: several planes on one machine share the gateway port
     plane_ttl_s: float = 15.0  # PostgreSQL: a plane silent this long gives its instances back

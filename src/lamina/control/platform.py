@@ -46,7 +46,7 @@ from lamina.invoker.capacity import SharedCapacity
 from lamina.manifest import AppSpec, FunctionSpec
 from lamina.manifest.routekey import RouteKey
 from lamina.scaling import HybridSpec, ScalingSpec
-from lamina.store import Store, open_store
+from lamina.store import Store, is_postgres_url, open_store
 from lamina.store.types import PlaneStore
 from lamina.telemetry.metrics import Metrics
 from lamina.telemetry.otlp import OtlpExporter
@@ -98,10 +98,12 @@ def _stored_token(path: Path) -> str:
     return ""
 
 
-def _bind(host: str, port: int) -> socket.socket:
+def _bind(host: str, port: int, *, reuse_port: bool = False) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:  # the kernel spreads new connections over every socket bound so
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     try:
         sock.bind((host, port))
     except OSError as exc:
@@ -210,13 +212,18 @@ class Platform:
     # -- lifecycle --------------------------------------------------------------------------------
     async def start(self) -> None:
         opts = self.options
+        if opts.reuse_port and not is_postgres_url(opts.store_url):
+            raise PlatformError(
+                "--reuse-port needs a PostgreSQL --store: the planes sharing a port share "
+                "max_instances, events and records through it (docs/scale-out.md)"
+            )
         self.state_dir.mkdir(parents=True, exist_ok=True)
         schedules = schedule_targets(self.app.functions().values())  # ManifestError before I/O
         self.db_connections = self._connection_bound()  # PlatformError over the cap, before I/O
         await self.venvs.build(self.app)  # RequirementsError before anything listens
         self.token = read_token(self.state_dir, opts.admin_token)
         self.function_token = secrets.token_urlsafe(32)
-        gateway_sock = _bind(opts.host, opts.port)
+        gateway_sock = _bind(opts.host, opts.port, reuse_port=opts.reuse_port)
         gw_port = gateway_sock.getsockname()[1]
         admin_port = (
             opts.admin_port

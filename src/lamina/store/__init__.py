@@ -11,6 +11,7 @@ Service tables (`lamina.table`) live apart, in a namespace per service: `lamina.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TypeGuard
 from urllib.parse import parse_qsl
 
 from lamina.errors import StoreError
@@ -18,7 +19,7 @@ from lamina.store._rows import redact
 from lamina.store.sqlite import SqliteStore, SyncMode
 from lamina.store.types import Message, NewMessage, QueueStats, Store
 
-__all__ = ["Message", "NewMessage", "QueueStats", "Store", "open_store"]
+__all__ = ["Message", "NewMessage", "QueueStats", "Store", "is_postgres_url", "open_store"]
 
 DEFAULT_FILE = "lamina.db"
 _EXPECTED = (
@@ -26,6 +27,11 @@ _EXPECTED = (
     " or postgresql://USER[:PASSWORD]@HOST[:PORT]/DATABASE"
 )
 _SYNC_MODES: tuple[SyncMode, ...] = ("enqueue", "full", "normal")
+
+
+def is_postgres_url(url: str | None) -> TypeGuard[str]:
+    """Whether `url` names a PostgreSQL database (`postgresql://` or `postgres://`)."""
+    return url is not None and url.startswith(("postgresql://", "postgres://"))
 
 
 def open_store(url: str | None, *, default_dir: Path) -> Store:
@@ -37,7 +43,7 @@ def open_store(url: str | None, *, default_dir: Path) -> Store:
         return SqliteStore(default_dir / DEFAULT_FILE)
     if url.startswith("sqlite:"):
         return _sqlite(url)
-    if url.startswith(("postgresql://", "postgres://")):
+    if is_postgres_url(url):
         from lamina.store.postgres import PostgresStore  # imports psycopg only when selected
 
         return PostgresStore.from_url(url)

@@ -41,6 +41,7 @@ import orjson
 
 from lamina.clock import SystemClock
 from lamina.errors import ConditionFailed, StoreError, TableError, TableNotFound
+from lamina.store import is_postgres_url
 from lamina.store._tablekeys import (
     NO_SORT,
     check_attribute,
@@ -444,7 +445,7 @@ def service_url(store_url: str | None, service: str, state_dir: Path) -> str:
     """Where `service`'s tables live, given the platform store's URL: SQLite (store None or
     sqlite:) in `state_dir/services/<service>.db`; PostgreSQL in the store's database, schema
     `<lamina_schema or "lamina">_svc_<service>` (see `_tables_postgres.schema_name`)."""
-    if store_url is not None and store_url.startswith(("postgresql://", "postgres://")):
+    if is_postgres_url(store_url):
         parts = urllib.parse.urlsplit(store_url)
         query = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
         base = dict(query).get("lamina_schema") or "lamina"
@@ -461,7 +462,7 @@ def open_engine(url: str, *, pool_size: int = 1, application_name: str = "lamina
         from lamina.store._tables_sqlite import SqliteTables
 
         return SqliteTables(Path(url.removeprefix("sqlite:///")), pool_size=pool_size)
-    if url.startswith(("postgresql://", "postgres://")):
+    if is_postgres_url(url):
         from lamina.store._tables_postgres import PostgresTables
 
         return PostgresTables.from_url(url, pool_size=pool_size, application_name=application_name)

@@ -38,7 +38,11 @@ def hold(event, context):
     """Keep the instance busy for `s` seconds; log a line with `marker`."""
     print(f"holding {event.get('marker', '')}")
     time.sleep(event.get("s", 0))
-    return {"pid": os.getpid(), "plane": os.environ["LAMINA_API_URL"]}
+    return {
+        "pid": os.getpid(),
+        "plane": os.environ["LAMINA_API_URL"],
+        "admin": os.environ["LAMINA_ADMIN_URL"],  # tells planes on one port apart
+    }
 
 
 def fail(event, context):
