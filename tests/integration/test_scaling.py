@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import psutil
 import pytest
+import yaml
 from handlers.ops import Gate
 from harness import client_for, run_platform
 
@@ -437,6 +438,71 @@ async def test_the_zygote_learns_the_libraries_an_instance_imported_for_later_co
     assert first["preloaded"] is False
     assert [r["preloaded"] for r in later] == [True, True]
     assert len({first["pid"], *(r["pid"] for r in later)}) == 3  # three instances
+
+
+async def test_the_zygote_fills_pydantics_plugin_cache_so_instances_skip_the_scan(
+    app_dir: Callable[..., Path],
+) -> None:
+    # pydantic reads every installed distribution's entry points on the first model a process
+    # builds; once the zygote has learned pydantic, it has done that before forking.
+    app = app_dir(
+        {
+            "fn": {
+                "handler": "pydantic_init.handler",
+                "keep_alive": 0,
+                "events": [{"http": "GET /fn"}],
+            }
+        }
+    )
+    async with run_platform(app) as platform, client_for(platform) as client:
+        first = (await client.get("/fn")).json()
+        later = [(await client.get("/fn")).json() for _ in range(2)]
+    assert first["filled"] is False, "the first instance imported pydantic itself"
+    assert [r["filled"] for r in later] == [True, True]
+    assert {r["message"] for r in (first, *later)} == {"hi"}
+
+
+async def test_a_warmed_cache_that_starts_a_thread_drops_the_preload_and_still_serves(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A pydantic plugin that starts a thread when loaded: filling pydantic's plugin cache in
+    # the zygote would make it unsafe to fork, so the zygote restarts without pydantic.
+    code = tmp_path / "code"
+    (code / "threadplugin-1.0.dist-info").mkdir(parents=True)
+    (code / "threadplugin-1.0.dist-info" / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: threadplugin\nVersion: 1.0\n"
+    )
+    (code / "threadplugin-1.0.dist-info" / "entry_points.txt").write_text(
+        "[pydantic]\nthreads = threadplugin:plugin\n"
+    )
+    (code / "threadplugin.py").write_text(
+        "import threading\n"
+        "threading.Thread(target=threading.Event().wait, daemon=True).start()\n"
+        "plugin = object()\n"
+    )
+    (code / "fn.py").write_text(
+        "import os\nimport pydantic\n\n"
+        "def handler(event, context):\n    return {'pid': os.getpid()}\n"
+    )
+    app = tmp_path / "app"
+    app.mkdir()
+    fn = {
+        "handler": "fn.handler",
+        "keep_alive": 0,
+        "preload": ["pydantic"],
+        "events": [{"http": "GET /fn"}],
+    }
+    manifest = {"app": "t", "services": {"svc": {"path": str(code), "functions": {"fn": fn}}}}
+    (app / "lamina.yaml").write_text(yaml.safe_dump(manifest))
+    with caplog.at_level(logging.WARNING, logger="lamina"):
+        async with run_platform(app) as platform, client_for(platform) as client:
+            responses = [await client.get("/fn") for _ in range(4)]  # each a cold start
+            pids = {r.json()["pid"] for r in responses}
+    assert [r.status_code for r in responses] == [200] * 4, [r.text for r in responses]
+    assert len(pids) == 4
+    warned = [r for r in caplog.records if "starts a thread" in r.getMessage()]
+    # Once: the instances report pydantic among their imports, but it is not preloaded again.
+    assert [r.preload_module for r in warned] == ["pydantic"]  # type: ignore[attr-defined]
 
 
 async def test_a_preload_that_starts_a_thread_is_dropped_and_the_function_still_serves(

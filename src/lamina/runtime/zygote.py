@@ -24,6 +24,7 @@ import selectors
 import signal
 import socket
 import sys
+from collections.abc import Callable
 from typing import Any, NoReturn
 
 from lamina.runtime.context import FunctionInfo
@@ -42,6 +43,21 @@ def die_with_parent(expected_parent: int) -> None:
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     if os.getppid() != expected_parent:
         os._exit(1)
+
+
+def _pydantic_plugins() -> None:
+    # pydantic finds its plugins on the first model a process builds, by reading the entry
+    # points of every installed distribution (3.4 ms with 105 of them): most of the init of a
+    # function that defines one model. The result is a module-level cache.
+    from pydantic.plugin._loader import get_plugins
+
+    get_plugins()
+
+
+# Process-wide caches that a library fills on first use, which the zygote fills once after its
+# preloads so that every instance forks with them filled: (the preloaded module that enables
+# it, what fills it). None runs the function's code, so its init stays per instance.
+_WARMERS: tuple[tuple[str, Callable[[], object]], ...] = (("pydantic", _pydantic_plugins),)
 
 
 def _thread_count() -> int:
@@ -84,7 +100,26 @@ class Zygote:
                 # without this module.
                 send_frame(self.ctl, {"op": "unsafe_preload", "module": name})
                 os._exit(3)
+        self.warm(modules)
         return rejected
+
+    def warm(self, preloaded: list[str]) -> None:
+        """Fill the caches of `_WARMERS` whose module (or one of its submodules) was among
+        `preloaded`. One that fails (a library version that moved it) is left for each
+        instance to fill. One that starts a thread (a plugin that does) is reported as that
+        module's unsafe preload: the platform restarts the zygote without the module and its
+        submodules, so without the warmer."""
+        for module, fill in _WARMERS:
+            wanted = any(m == module or m.startswith(f"{module}.") for m in preloaded)
+            if not wanted or module not in sys.modules:
+                continue
+            try:
+                fill()
+            except Exception:  # the instance fills it itself, as it would without a zygote
+                continue
+            if _thread_count() > 1:
+                send_frame(self.ctl, {"op": "unsafe_preload", "module": module})
+                os._exit(3)
 
     def run(self) -> NoReturn:
         wake_r, wake_w = socket.socketpair()

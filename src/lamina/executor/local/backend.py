@@ -147,7 +147,9 @@ class LocalBackend:
             path.write_bytes(orjson.dumps(list(dict.fromkeys(modules))))
 
     def _forget(self, fn: FunctionConfig, module: str) -> None:
-        self._remember(fn, [m for m in self._learned(fn) if m != module])
+        self._remember(
+            fn, [m for m in self._learned(fn) if m != module and not m.startswith(f"{module}.")]
+        )
 
     async def _runtime_path(self) -> RuntimePath:
         """Lamina's runtime for zygotes in service environments, linked once per backend."""

@@ -51,6 +51,7 @@ class ZygoteProcess(asyncio.Protocol):
         self._forks: dict[str, asyncio.Future[int]] = {}
         self._lock = asyncio.Lock()
         self.preload: tuple[str, ...] = fn.preload  # explicit ones first, then learned ones
+        self._unsafe: set[str] = set()  # modules that stopped the zygote: never preloaded again
         self.explicit_preload = explicit_preload  # from `preload:`; failures are reported
 
     @property
@@ -165,7 +166,10 @@ class ZygoteProcess(asyncio.Protocol):
                     "preloaded module starts a thread; the zygote restarts without it",
                     extra={"function_id": self.fn.id, "preload_module": module},
                 )
-                self.preload = tuple(m for m in self.preload if m != module)
+                # Its submodules too: each would import it (or its warmer would run) again; and
+                # for good: instances go on reporting it among the modules they imported.
+                self._unsafe.add(module)
+                self.preload = tuple(m for m in self.preload if not self._is_unsafe(m))
                 self._on_unsafe_preload(module)
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -180,19 +184,31 @@ class ZygoteProcess(asyncio.Protocol):
 
     # -- requests -------------------------------------------------------------------------------
     async def fork(self, iid: str, cgroup: str | None) -> int:
-        """Fork a new instance; returns its pid once the zygote has forked it."""
-        await self.ensure_started()
-        assert self._transport is not None
-        fut: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        self._forks[iid] = fut
-        self._transport.write(
-            encode({"op": "fork", "iid": iid, "memory_mb": self.fn.memory_mb, "cgroup": cgroup})
-        )
-        return await asyncio.wait_for(fut, 30)
+        """Fork a new instance; returns its pid once the zygote has forked it. A zygote that
+        exits before it forks (a learned preload that starts a thread stops it, as the fork
+        request is on its way) is started again, once, without that module."""
+        for attempt in (1, 2):
+            await self.ensure_started()
+            assert self._transport is not None
+            fut: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+            self._forks[iid] = fut
+            self._transport.write(
+                encode({"op": "fork", "iid": iid, "memory_mb": self.fn.memory_mb, "cgroup": cgroup})
+            )
+            try:
+                return await asyncio.wait_for(fut, 30)
+            except PlatformError:
+                if attempt == 2 or self.running:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _is_unsafe(self, module: str) -> bool:
+        """Whether `module` is, or is under, a module that stopped this zygote."""
+        return any(module == u or module.startswith(f"{u}.") for u in self._unsafe)
 
     def add_preload(self, modules: list[str]) -> None:
         """Teach a running zygote modules that instances imported, so later forks skip that work."""
-        new = [m for m in modules if m not in self.preload]
+        new = [m for m in modules if m not in self.preload and not self._is_unsafe(m)]
         if new and self._transport is not None:
             self.preload = self.preload + tuple(new)
             self._transport.write(encode({"op": "preload", "modules": new}))
