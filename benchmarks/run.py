@@ -1,6 +1,6 @@
 """Lamina's core benchmarks, in one run: warm path against bare uvicorn, with recording
 (invocation records, logs and metrics) on and off for a no-op function and one that prints a
-line per request (each the mean of two runs, on and off alternating; the floor, bare uvicorn,
+line per request (each the mean of `--pairs` runs, on and off alternating; the floor, bare uvicorn,
 the mean of a run before and one after them), and cold starts (fork from the zygote) against
 spawning a fresh interpreter.
 
@@ -145,20 +145,26 @@ def _floor(connections: int, duration_s: int) -> dict[str, float]:
         return wrk(url, connections, duration_s)
 
 
-def warm(connections: int, duration_s: int) -> dict[str, dict[str, float]]:
+Run = dict[str, float]  # one wrk run: rps, p50_ms, p99_ms, errors
+Measured = dict[str, Run]  # benchmark name -> the mean of its runs
+
+
+def warm(
+    connections: int, duration_s: int, pairs: int = 3
+) -> tuple[Measured, dict[str, list[Run]]]:
+    """The mean of each benchmark's runs, and the runs themselves."""
     floors = [_floor(connections, duration_s)]  # and again at the end: the mean of both
-    # Recording on and off alternate (on, off, off, on) and each figure is the mean of its two
-    # runs, so that a drift of the machine during the run does not land on one side; the
-    # gateway on granian (recording on) runs twice in between.
-    runs: dict[str, list[dict[str, float]]] = {}
-    for recording, extra in (
-        ("on", ()),
-        ("off (--no-record)", ("--no-record",)),
-        ("on, --http granian", ("--http", "granian")),
-        ("off (--no-record)", ("--no-record",)),
-        ("on", ()),
-        ("on, --http granian", ("--http", "granian")),
-    ):
+    # Recording on and off alternate in `pairs` pairs (on, off, off, on, on, off, ...) and each
+    # figure is the mean of its runs, so that a drift of the machine during the run does not
+    # land on one side; the gateway on granian (recording on) runs twice in between.
+    order: list[tuple[str, tuple[str, ...]]] = []
+    for i in range(pairs):
+        pair = [("on", ()), ("off (--no-record)", ("--no-record",))]
+        order += pair if i % 2 == 0 else pair[::-1]
+        if i < 2:
+            order.append(("on, --http granian", ("--http", "granian")))
+    runs: dict[str, list[Run]] = {}
+    for recording, extra in order:
         with lamina_platform(*extra) as (gateway, _admin, _token, _pid):
             for path, what in (("hello", "no-op"), ("logline", "prints a line")):
                 wrk(f"{gateway}/{path}", connections, 3)  # warm-up: scale out to the load
@@ -173,16 +179,23 @@ def warm(connections: int, duration_s: int) -> dict[str, dict[str, float]]:
     }
     for name, measured in runs.items():
         results[name] = {key: statistics.mean(m[key] for m in measured) for key in measured[0]}
-    return results
+    return results, runs
 
 
-def recording_cost(results: dict[str, dict[str, float]]) -> dict[str, str]:
-    """The share of requests/s that records, logs and metrics cost, per function."""
+def recording_cost(results: Measured, runs: dict[str, list[Run]]) -> dict[str, str]:
+    """The share of requests/s that records, logs and metrics cost, per function: from the
+    means, and per pair of runs (the spread shows the machine's noise)."""
     notes = {}
     for what in ("no-op", "prints a line"):
-        on = results[f"Lamina, {what}, recording on"]["rps"]
-        off = results[f"Lamina, {what}, recording off (--no-record)"]["rps"]
-        notes[f"Lamina, {what}, recording on"] = f"recording costs {(1 - on / off) * 100:.1f}%"
+        on, off = (f"Lamina, {what}, recording {r}" for r in ("on", "off (--no-record)"))
+        per_pair = [
+            f"{(1 - a['rps'] / b['rps']) * 100:.1f}%"
+            for a, b in zip(runs[on], runs[off], strict=True)
+        ]
+        notes[on] = (
+            f"recording costs {(1 - results[on]['rps'] / results[off]['rps']) * 100:.1f}% "
+            f"(pairs: {', '.join(per_pair)})"
+        )
     return notes
 
 
@@ -326,6 +339,9 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=10, help="seconds per measured load run")
     parser.add_argument("--cold-runs", type=int, default=50)
     parser.add_argument("--only", choices=["warm", "cold"])
+    parser.add_argument(
+        "--pairs", type=int, default=3, help="recording on/off run pairs per function"
+    )
     parser.add_argument("--markdown", action="store_true")
     args = parser.parse_args()
     if shutil.which("wrk") is None and args.only != "cold":
@@ -333,9 +349,9 @@ def main() -> None:
     rows: list[list[str]] = []
     if args.only in (None, "warm"):
         console.print(f"warm path: wrk, {args.connections} connections, {args.duration} s per run")
-        res = warm(args.connections, args.duration)
+        res, runs = warm(args.connections, args.duration, args.pairs)
         base = res["bare uvicorn (in-process handler)"]["rps"]
-        notes = recording_cost(res)
+        notes = recording_cost(res, runs)
         for name, r in res.items():
             rows.append(
                 [

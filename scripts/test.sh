@@ -11,17 +11,16 @@ fi
 echo "==> installing lamina[test]"
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -e ".[test]"
-# The dashboard tests drive Debian's chromium headless (never a browser download).
-if ! command -v chromium >/dev/null; then
-  echo "==> installing chromium (apt-get) for the dashboard tests"
-  { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; } >/dev/null \
-    || { echo "error: could not install chromium; run: apt-get install -y chromium" >&2; exit 1; }
-fi
-# The benchmark suite's test loads servers with wrk (Debian package `wrk`).
-if ! command -v wrk >/dev/null; then
-  echo "==> installing wrk (apt-get) for the benchmark suite's test"
-  { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q wrk; } >/dev/null \
-    || { echo "error: could not install wrk; run: apt-get install -y wrk" >&2; exit 1; }
-fi
+# need COMMAND PACKAGE WHY: install the Debian package when the command is missing, or fail.
+need() {
+  command -v "$1" >/dev/null && return
+  echo "==> installing $2 (apt-get) for $3"
+  { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$2"; } >/dev/null \
+    || { echo "error: could not install $2; run: apt-get install -y $2" >&2; exit 1; }
+}
+# The dashboard tests drive Debian's chromium headless (never a browser download); the
+# benchmark suite's test loads servers with wrk.
+need chromium chromium "the dashboard tests"
+need wrk wrk "the benchmark suite's test"
 echo "==> running the tests"
 exec .venv/bin/python -m pytest "$@"
