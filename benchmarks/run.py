@@ -29,7 +29,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import httpx
 from rich.console import Console
@@ -210,6 +210,23 @@ def _wait_zero(client: httpx.Client, admin: str, token: str, function_id: str) -
     raise RuntimeError(f"{function_id} did not scale to zero")
 
 
+def _records(
+    client: httpx.Client, admin: str, token: str, function_id: str, count: int
+) -> list[dict[str, Any]]:
+    """The last `count` invocation records of a function, once the recorder has written them
+    all (it flushes every second; 5 s at most)."""
+    end = time.monotonic() + 5
+    while True:
+        records: list[dict[str, Any]] = client.get(
+            f"{admin}/invocations",
+            params={"function": function_id, "limit": count},
+            headers={"Authorization": f"Bearer {token}"},
+        ).json()
+        if len(records) >= count or time.monotonic() > end:
+            return records
+        time.sleep(0.1)
+
+
 def _children(pid: int) -> list[int]:
     try:
         with open(f"/proc/{pid}/task/{pid}/children") as f:
@@ -218,29 +235,55 @@ def _children(pid: int) -> list[int]:
         return []
 
 
-def _uss_kb(pid: int) -> int:
-    """Unique memory (private pages) of a process, from /proc/PID/smaps_rollup."""
+def _smaps_kb(pid: int, *fields: str) -> int:
     total = 0
     with open(f"/proc/{pid}/smaps_rollup") as f:
         for line in f:
-            if line.startswith(("Private_Clean:", "Private_Dirty:")):
+            if line.startswith(fields):
                 total += int(line.split()[1])
     return total
 
 
+def _uss_kb(pid: int) -> int:
+    """Unique memory (private pages) of a process, from /proc/PID/smaps_rollup."""
+    return _smaps_kb(pid, "Private_Clean:", "Private_Dirty:")
+
+
+def _pss_kb(pid: int) -> int:
+    """Proportional memory: private pages, plus each shared page divided by its sharers."""
+    return _smaps_kb(pid, "Pss:")
+
+
+def _name(pid: int) -> str:
+    with open(f"/proc/{pid}/comm") as f:
+        return f.read().strip()
+
+
+def _is_zygote(pid: int) -> bool:
+    with open(f"/proc/{pid}/cmdline", "rb") as f:
+        return b"lamina.runtime.zygote" in f.read()
+
+
 def idle_memory(running: Running, client: httpx.Client) -> dict[str, list[float]]:
-    """USS (MB) of every zygote and of each idle warm `hello` instance, after some requests."""
+    """USS (MB) of every zygote with its spare and of each idle warm `hello` instance, after
+    some requests. A spare is a child of the zygote named `lamina-spare`."""
     for _ in range(200):
         client.get(f"{running.gateway}/hello")
-    time.sleep(1)  # idle: every instance back in its wait
-    zygotes = _children(running.pid)
-    instances = [child for z in zygotes for child in _children(z)]
-    per_zygote = {z: _children(z) for z in zygotes}
+    time.sleep(1)  # idle: every instance back in its wait, every zygote's spare forked
+    zygotes = [z for z in _children(running.pid) if _is_zygote(z)]
+    spares = {z: [c for c in _children(z) if _name(c) == "lamina-spare"] for z in zygotes}
+    per_zygote = {z: [c for c in _children(z) if c not in spares[z]] for z in zygotes}
+    instances = [child for z in zygotes for child in per_zygote[z]]
     busy_zygote = max(per_zygote, key=lambda z: len(per_zygote[z]))  # hello's (it has instances)
     return {
         "idle warm instance (hello), USS": [_uss_kb(p) / 1024 for p in per_zygote[busy_zygote]],
-        "zygote (all a scaled-to-zero function costs), USS": [
-            _uss_kb(z) / 1024 for z in zygotes if not per_zygote[z]
+        # The spare shares the zygote's pages: neither has them as its own (USS), so the pair
+        # is measured by PSS, which splits what they share between them.
+        "zygote and its spare (all a scaled-to-zero function costs), PSS": [
+            sum(_pss_kb(p) for p in (z, *spares[z])) / 1024 for z in zygotes if not per_zygote[z]
+        ],
+        "spare (a forked child waiting to become the next instance), USS": [
+            _uss_kb(p) / 1024 for z in zygotes for p in spares[z]
         ],
         "instances measured": [float(len(instances))],
     }
@@ -292,11 +335,7 @@ def cold(runs: int) -> tuple[dict[str, list[float]], dict[str, str], dict[str, l
                 bar.advance(task)
             key = f"Lamina fork from zygote: {name}"
             samples[key] = times
-            records = client.get(
-                f"{admin}/invocations",
-                params={"function": fid, "limit": runs},
-                headers={"Authorization": f"Bearer {token}"},
-            ).json()
+            records = _records(client, admin, token, fid, runs)
             inits = [r["init_ms"] for r in records if r.get("init_ms") is not None]
             over = [t - warm for t in times]
             notes[key] = (
@@ -396,7 +435,9 @@ def main() -> None:
                     f"{statistics.median(values):.2f} MB",
                     f"max {max(values):.2f} MB",
                     "",
-                    "unique memory (private pages): what stopping the process frees",
+                    "proportional memory: the pair's own pages and the libraries' share"
+                    if name.endswith("PSS")
+                    else "unique memory (private pages): what stopping the process frees",
                 ]
             )
     headers = ["benchmark", "throughput / runs", "p50 ms", "p99 ms", "ratio", "notes"]

@@ -4,6 +4,7 @@ or are throttled, idle instances stop after keep_alive (on a fake clock), min_in
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 from collections.abc import Callable
@@ -15,7 +16,7 @@ import psutil
 import pytest
 import yaml
 from handlers.ops import Gate
-from harness import client_for, run_platform
+from harness import client_for, run_platform, until
 
 from lamina.clock import FakeClock, Timer
 from lamina.control import Platform
@@ -438,6 +439,55 @@ async def test_the_zygote_learns_the_libraries_an_instance_imported_for_later_co
     assert first["preloaded"] is False
     assert [r["preloaded"] for r in later] == [True, True]
     assert len({first["pid"], *(r["pid"] for r in later)}) == 3  # three instances
+
+
+def _spares() -> list[psutil.Process]:
+    """The zygotes' spares: children of the zygotes (this process's children) named so."""
+    spares = []
+    for zygote in psutil.Process().children():
+        with contextlib.suppress(psutil.NoSuchProcess):  # instances come and go meanwhile
+            for child in zygote.children():
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    if child.name() == "lamina-spare":
+                        spares.append(child)
+    return spares
+
+
+async def test_a_cold_start_takes_the_zygotes_spare_and_a_new_spare_is_forked(
+    app_dir: Callable[..., Path],
+) -> None:
+    # The spare is forked ahead, and waits; a cold start hands it the instance's work.
+    app = app_dir(
+        {"fn": {"handler": "ops.whoami", "keep_alive": 0, "events": [{"http": "GET /fn"}]}}
+    )
+    async with run_platform(app) as platform, client_for(platform) as client:
+        first = (await client.get("/fn")).json()
+        spare = await until(_spares, "the zygote to fork a spare")
+        served = (await client.get("/fn")).json()
+        assert served["pid"] == spare[0].pid, "the cold start ran on the spare"
+        assert served["name"] == first["name"] != "lamina-spare", "named as any instance"
+        fresh = await until(
+            lambda: [p for p in _spares() if p.pid != served["pid"]], "another spare"
+        )
+        # A spare that died (killed from outside) is not used: the zygote forks at once.
+        killed = fresh[0]
+        killed.kill()
+        await until(lambda: _gone(killed), "the killed spare to exit")
+        after = await client.get("/fn")
+        assert after.status_code == 200, after.text
+        assert after.json()["pid"] != killed.pid
+        last = await until(
+            lambda: [p for p in _spares() if p.pid not in (killed.pid, after.json()["pid"])],
+            "a spare again",
+        )
+    await until(lambda: _gone(last[0]), "the spare to stop with the platform")
+
+
+def _gone(process: psutil.Process) -> bool:
+    try:
+        return process.status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
 
 
 async def test_the_zygote_fills_pydantics_plugin_cache_so_instances_skip_the_scan(

@@ -5,9 +5,12 @@ It never imports the handler's own module, so the handler's top-level code still
 per instance, after the fork, exactly as Lambda's init phase does. It stays single-threaded:
 forking a process that has threads is unsafe, so a preload that starts a thread is reported.
 
+With `spare` (the default), the zygote forks ahead: a spare child waits for the next fork
+request, and the zygote forks the next spare shortly after handing it one (`_fork_spare`).
+
 Started by the local executor as `python -m lamina.runtime.zygote` with:
     LAMINA_ZYGOTE_FD    the control socket's file descriptor
-    LAMINA_ZYGOTE_SPEC  JSON: handler, service_path, concurrency, info, preload
+    LAMINA_ZYGOTE_SPEC  JSON: handler, service_path, concurrency, info, preload, spare
     LAMINA_PARENT_PID   the platform's pid (the zygote dies with it)
 """
 
@@ -24,7 +27,9 @@ import selectors
 import signal
 import socket
 import sys
+import time
 from collections.abc import Callable
+from functools import partial
 from typing import Any, NoReturn
 
 from lamina.runtime.context import FunctionInfo
@@ -34,6 +39,7 @@ from lamina.runtime.protocol import recv_frame, send_frame
 __all__ = ["die_with_parent", "main"]
 
 _PR_SET_PDEATHSIG = 1
+_SPARE_DELAY_S = 0.05  # after a fork or a preload, how long to wait before forking a spare
 
 
 def die_with_parent(expected_parent: int) -> None:
@@ -79,6 +85,10 @@ class Zygote:
             info=self.info,
         )
         self.children: set[int] = set()
+        self._spare: tuple[int, socket.socket] | None = None  # pid, our end of its socket
+        self._inherited: tuple[Any, ...] = ()  # the loop's selector and sockets
+        with open("/proc/self/comm", "rb") as f:  # what an instance is named, as before
+            self._name = f.read().strip()
 
     def preload(self, modules: list[str]) -> list[str]:
         """Import `modules`; return those that failed or would make forking unsafe."""
@@ -131,8 +141,17 @@ class Zygote:
         selector = selectors.DefaultSelector()
         selector.register(self.ctl, selectors.EVENT_READ, "ctl")
         selector.register(wake_r, selectors.EVENT_READ, "wake")
+        self._inherited = (selector, wake_r, wake_w, self.ctl)  # what a child closes
+        spares = bool(self.spec.get("spare", True))
+        spare_due = time.monotonic() if spares else None  # when to fork the next spare
         while True:
-            for key, _ in selector.select():
+            timeout = None if spare_due is None else max(0.0, spare_due - time.monotonic())
+            events = selector.select(timeout)
+            if not events and spare_due is not None:
+                self._fork_spare(base_modules)
+                spare_due = None
+                continue
+            for key, _ in events:
                 if key.data == "wake":
                     with contextlib.suppress(BlockingIOError):
                         wake_r.recv(4096)
@@ -143,22 +162,80 @@ class Zygote:
                     os._exit(0)  # the platform is gone; instances die with us (PDEATHSIG)
                 op = message.get("op")
                 if op == "fork":
-                    # Everything the zygote holds now is old to the instance: frozen, the
-                    # instance's collections never write to those objects, so their memory
-                    # pages stay shared with the zygote instead of being copied.
-                    gc.freeze()
-                    pid = os.fork()
-                    if pid == 0:
-                        gc.enable()
-                        selector.close()
-                        for s in (wake_r, wake_w, self.ctl):
-                            s.close()
-                        self._become_instance(message, base_modules)
-                    self.children.add(pid)
+                    pid = self._take_spare(message)
+                    if pid is None:
+                        pid = self._fork(partial(self._become_instance, message, base_modules))
                     send_frame(self.ctl, {"op": "forked", "iid": message["iid"], "pid": pid})
+                    # The next spare once the new instance has had the cores to itself.
+                    spare_due = time.monotonic() + _SPARE_DELAY_S if spares else None
                 elif op == "preload":
                     self.preload(message.get("modules", []))
                     base_modules = frozenset(sys.modules)
+                    self._drop_spare()  # forked before these modules: fork another
+                    spare_due = time.monotonic() + _SPARE_DELAY_S if spares else None
+
+    def _fork(self, child: Callable[[], object]) -> int:
+        """Fork; the child closes what it inherited of the zygote's loop and runs `child`,
+        never returning into the zygote's loop."""
+        # Everything the zygote holds now is old to the child: frozen, the child's
+        # collections never write to those objects, so their memory pages stay shared with
+        # the zygote instead of being copied.
+        gc.freeze()
+        pid = os.fork()
+        if pid == 0:
+            try:
+                gc.enable()
+                for closable in self._inherited:
+                    closable.close()
+                child()
+            except BaseException:
+                import traceback
+
+                traceback.print_exc()
+            os._exit(1)
+        self.children.add(pid)
+        return pid
+
+    def _fork_spare(self, base_modules: frozenset[str]) -> None:
+        """Fork the spare: a child that has done the part of becoming an instance that needs
+        no invocation (the fork itself, signals, parent-death signal) and waits. The next
+        cold start sends it its fork request instead of forking then: about 2 ms less."""
+        ours, theirs = socket.socketpair()
+
+        def wait_then_become() -> None:
+            ours.close()
+            _prepare_child(self._zygote_pid)
+            _set_name(b"lamina-spare")
+            message = recv_frame(theirs)
+            if message is None:  # dropped by the zygote (or it is gone)
+                os._exit(0)
+            theirs.close()
+            _set_name(self._name)
+            self._become_instance(message, base_modules, prepared=True)
+
+        pid = self._fork(wait_then_become)
+        theirs.close()
+        self._spare = (pid, ours)
+
+    def _take_spare(self, message: dict[str, Any]) -> int | None:
+        """Hand `message` to the spare; its pid, or None when there is none (or it died)."""
+        if self._spare is None:
+            return None
+        pid, sock = self._spare
+        self._spare = None
+        try:
+            send_frame(sock, message)
+        except OSError:
+            return None
+        finally:
+            sock.close()
+        return pid
+
+    def _drop_spare(self) -> None:
+        """The spare exits (it reads the end of its socket); reaped as any child."""
+        if self._spare is not None:
+            self._spare[1].close()
+            self._spare = None
 
     def _reap(self) -> None:
         while True:
@@ -172,36 +249,46 @@ class Zygote:
             code = os.waitstatus_to_exitcode(status)
             send_frame(self.ctl, {"op": "exited", "pid": pid, "status": code})
 
-    def _become_instance(self, message: dict[str, Any], base_modules: frozenset[str]) -> NoReturn:
-        try:
-            signal.set_wakeup_fd(-1)
-            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-            die_with_parent(self._zygote_pid)
-            _limit_memory(message.get("cgroup"), int(message["memory_mb"]))
-            iid = message["iid"]
-            os.environ["AWS_LAMBDA_LOG_STREAM_NAME"] = f"{self.info.log_stream}/{iid}"
-            info = FunctionInfo(
-                **{**self.spec["info"], "log_stream": f"{self.info.log_stream}/{iid}"}
-            )
-            config = InstanceConfig(
-                handler=self.config.handler,
-                service_path=self.config.service_path,
-                concurrency=self.config.concurrency,
-                info=info,
-            )
-            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            sock.connect(self.spec["platform_socket"])
-            send_frame(sock, {"op": "hello", "iid": iid, "pid": os.getpid()})
-            run_instance(sock, config, base_modules)
-        except BaseException:  # never return into the zygote's loop from a child
-            import traceback
-
-            traceback.print_exc()
-            os._exit(1)
+    def _become_instance(
+        self, message: dict[str, Any], base_modules: frozenset[str], *, prepared: bool = False
+    ) -> NoReturn:
+        if not prepared:
+            _prepare_child(self._zygote_pid)
+        _limit_memory(message.get("cgroup"), int(message["memory_mb"]))
+        iid = message["iid"]
+        os.environ["AWS_LAMBDA_LOG_STREAM_NAME"] = f"{self.info.log_stream}/{iid}"
+        info = FunctionInfo(**{**self.spec["info"], "log_stream": f"{self.info.log_stream}/{iid}"})
+        config = InstanceConfig(
+            handler=self.config.handler,
+            service_path=self.config.service_path,
+            concurrency=self.config.concurrency,
+            info=info,
+        )
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.connect(self.spec["platform_socket"])
+        send_frame(sock, {"op": "hello", "iid": iid, "pid": os.getpid()})
+        run_instance(sock, config, base_modules)
 
     @property
     def _zygote_pid(self) -> int:
         return self.spec["_zygote_pid"]  # type: ignore[no-any-return]
+
+
+def _prepare_child(zygote_pid: int) -> None:
+    """What a child of the zygote does first: default signal handling, and die with the
+    zygote."""
+    signal.set_wakeup_fd(-1)
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    die_with_parent(zygote_pid)
+
+
+_PR_SET_NAME = 15
+
+
+def _set_name(name: bytes) -> None:
+    """The process's name as `ps` and /proc/PID/comm show it (15 bytes at most)."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None).prctl(_PR_SET_NAME, ctypes.c_char_p(name[:15]), 0, 0, 0)
 
 
 def _limit_memory(cgroup: str | None, memory_mb: int) -> None:

@@ -79,9 +79,12 @@ class _Connection(asyncio.Protocol):
 class LocalBackend:
     """Instances as local processes forked from per-function zygotes."""
 
-    def __init__(self, state_dir: Path | None = None, cgroups: bool = True) -> None:
+    def __init__(
+        self, state_dir: Path | None = None, cgroups: bool = True, spare: bool = True
+    ) -> None:
         self._state_dir = state_dir
         self._use_cgroups = cgroups
+        self._spare = spare  # zygotes keep a forked spare for the next cold start
         self._zygotes: dict[tuple[str, int], ZygoteProcess] = {}  # by (function id, revision)
         self._released: set[tuple[str, int]] = set()  # zygotes to stop once their instances exit
         self._instance_key: dict[str, tuple[str, int]] = {}  # live instance id -> its zygote
@@ -172,6 +175,7 @@ class LocalBackend:
                 self._instance_exited,
                 lambda module: self._forget(fn, module),
                 self._runtime_path,
+                spare=self._spare,
             )
             self._zygotes[key] = zygote
         return zygote

@@ -38,8 +38,11 @@ class ZygoteProcess(asyncio.Protocol):
         on_instance_exit: Callable[[int, int], None],
         on_unsafe_preload: Callable[[str], None],
         runtime_path: Callable[[], Awaitable[RuntimePath]] | None = None,
+        *,
+        spare: bool = True,  # keep a forked child waiting for the next cold start
     ) -> None:
         self.fn = fn
+        self.spare = spare
         self._runtime_path = runtime_path  # what a zygote in a service's venv needs of Lamina
         self.platform_socket = platform_socket
         self._on_instance_exit = on_instance_exit
@@ -85,6 +88,7 @@ class ZygoteProcess(asyncio.Protocol):
             "preload": list(self.preload),
             "explicit_preload": list(self.explicit_preload),
             "platform_socket": self.platform_socket,
+            "spare": self.spare,
             "info": {
                 "name": self.fn.id,
                 "version": self.fn.env.get("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST"),

@@ -84,7 +84,8 @@ class InstanceHost:
                 return {"init_error": error_fields(error), "output": []}
             fn = replace(fn, venv=str(venv))
         self._exit = asyncio.get_running_loop().create_future()
-        self._backend = LocalBackend(cgroups=cgroups)
+        # One instance per actor, started once: a spare would never be used.
+        self._backend = LocalBackend(cgroups=cgroups, spare=False)
         await self._backend.start()
         output = _Lines()
         logger = logging.getLogger(_INSTANCE_LOG)
