@@ -426,13 +426,16 @@ async def test_a_request_in_the_keep_alive_window_is_served_by_the_pre_warmed_in
     assert (after["cold_starts"], after["invocations"]) == (2, 7), "no start for the request"
 
 
+def _cold_every_time(app_dir: Callable[..., Path], handler: str) -> Path:
+    """An app whose `fn` (GET /fn) stops each instance once idle (keep_alive 0): every
+    request is a cold start, forked from the same zygote."""
+    return app_dir({"fn": {"handler": handler, "keep_alive": 0, "events": [{"http": "GET /fn"}]}})
+
+
 async def test_the_zygote_learns_the_libraries_an_instance_imported_for_later_cold_starts(
     app_dir: Callable[..., Path],
 ) -> None:
-    # keep_alive 0: every request is a cold start, forked from the same zygote.
-    app = app_dir(
-        {"fn": {"handler": "learns.handler", "keep_alive": 0, "events": [{"http": "GET /fn"}]}}
-    )
+    app = _cold_every_time(app_dir, "learns.handler")
     async with run_platform(app) as platform, client_for(platform) as client:
         first = (await client.get("/fn")).json()
         later = [(await client.get("/fn")).json() for _ in range(2)]
@@ -457,9 +460,7 @@ async def test_a_cold_start_takes_the_zygotes_spare_and_a_new_spare_is_forked(
     app_dir: Callable[..., Path],
 ) -> None:
     # The spare is forked ahead, and waits; a cold start hands it the instance's work.
-    app = app_dir(
-        {"fn": {"handler": "ops.whoami", "keep_alive": 0, "events": [{"http": "GET /fn"}]}}
-    )
+    app = _cold_every_time(app_dir, "ops.whoami")
     async with run_platform(app) as platform, client_for(platform) as client:
         first = (await client.get("/fn")).json()
         spare = await until(_spares, "the zygote to fork a spare")
@@ -495,15 +496,7 @@ async def test_the_zygote_fills_pydantics_plugin_cache_so_instances_skip_the_sca
 ) -> None:
     # pydantic reads every installed distribution's entry points on the first model a process
     # builds; once the zygote has learned pydantic, it has done that before forking.
-    app = app_dir(
-        {
-            "fn": {
-                "handler": "pydantic_init.handler",
-                "keep_alive": 0,
-                "events": [{"http": "GET /fn"}],
-            }
-        }
-    )
+    app = _cold_every_time(app_dir, "pydantic_init.handler")
     async with run_platform(app) as platform, client_for(platform) as client:
         first = (await client.get("/fn")).json()
         later = [(await client.get("/fn")).json() for _ in range(2)]
