@@ -301,6 +301,20 @@ async def _burst(url: str, n: int) -> tuple[list[float], int]:
     return [t for t, _ in results], sum(1 for _, ok in results if not ok)
 
 
+IDLE_S = 0.1  # the "after idle" cold starts wait this long first: nothing runs meanwhile
+
+
+def _timed_get(client: httpx.Client, url: str, idle_s: float = 0.0) -> float:
+    """Milliseconds for one GET of `url` (asserted 200), after `idle_s` of idle."""
+    if idle_s:
+        time.sleep(idle_s)
+    started = time.perf_counter()
+    response = client.get(url)
+    elapsed = (time.perf_counter() - started) * 1000
+    assert response.status_code == 200, response.text
+    return elapsed
+
+
 def cold(runs: int) -> tuple[dict[str, list[float]], dict[str, str], dict[str, list[float]]]:
     """Cold-start samples (ms), notes per row, and idle memory (MB)."""
     samples: dict[str, list[float]] = {}
@@ -311,38 +325,36 @@ def cold(runs: int) -> tuple[dict[str, list[float]], dict[str, str], dict[str, l
         Progress(console=console) as bar,
     ):
         gateway, admin, token = running.gateway, running.admin, running.token
-        warm_ms = []
-        for _ in range(max(runs, 50)):  # a warm request: what a cold start is compared with
-            started = time.perf_counter()
-            client.get(f"{gateway}/hello")
-            warm_ms.append((time.perf_counter() - started) * 1000)
-        warm = statistics.median(warm_ms)
+        # A warm request is what a cold start is compared with: back to back, and after the
+        # same idle moment as the "after idle" cold starts (waking an idle machine costs too).
+        warm_ms = [_timed_get(client, f"{gateway}/hello") for _ in range(max(runs, 50))]
+        warm_idle_ms = [_timed_get(client, f"{gateway}/hello", IDLE_S) for _ in range(20)]
         samples["warm request (hello), for reference"] = warm_ms
+        samples[f"warm request (hello) after {IDLE_S * 1000:.0f} ms idle"] = warm_idle_ms
         for name, fid in (
             ("hello", "bench.cold_hello"),
             ("heavy (pydantic + httpx)", "bench.cold_heavy"),
         ):
             path = "/cold/hello" if name == "hello" else "/cold/heavy"
             client.get(f"{gateway}{path}")  # the first instance teaches the zygote what to preload
-            task = bar.add_task(f"cold starts: {name}", total=runs)
-            times = []
-            for _ in range(runs):
-                _wait_zero(client, admin, token, fid)
-                started = time.perf_counter()
-                response = client.get(f"{gateway}{path}")
-                times.append((time.perf_counter() - started) * 1000)
-                assert response.status_code == 200, response.text
-                bar.advance(task)
-            key = f"Lamina fork from zygote: {name}"
-            samples[key] = times
-            records = _records(client, admin, token, fid, runs)
-            inits = [r["init_ms"] for r in records if r.get("init_ms") is not None]
-            over = [t - warm for t in times]
-            notes[key] = (
-                f"minus a warm request: p50 {statistics.median(over):.2f} ms, "
-                f"p99 {statistics.quantiles(over, n=100)[98]:.2f} ms"
-                + (f"; Init Duration p50 {statistics.median(inits):.2f} ms" if inits else "")
-            )
+            for idle_s, warm_ref in ((0.0, warm_ms), (IDLE_S, warm_idle_ms)):
+                after = f", after {idle_s * 1000:.0f} ms idle" if idle_s else ""
+                task = bar.add_task(f"cold starts: {name}{after}", total=runs)
+                times = []
+                for _ in range(runs):
+                    _wait_zero(client, admin, token, fid)
+                    times.append(_timed_get(client, f"{gateway}{path}", idle_s))
+                    bar.advance(task)
+                key = f"Lamina fork from zygote: {name}{after}"
+                samples[key] = times
+                records = _records(client, admin, token, fid, runs)
+                inits = [r["init_ms"] for r in records if r.get("init_ms") is not None]
+                over = [t - statistics.median(warm_ref) for t in times]
+                notes[key] = (
+                    f"minus a warm request: p50 {statistics.median(over):.2f} ms, "
+                    f"p99 {statistics.quantiles(over, n=100)[98]:.2f} ms"
+                    + (f"; Init Duration p50 {statistics.median(inits):.2f} ms" if inits else "")
+                )
         burst_ms: list[float] = []
         failed = 0
         task = bar.add_task("bursts of 100 on a scaled-to-zero function", total=3)

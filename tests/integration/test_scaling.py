@@ -8,7 +8,7 @@ import contextlib
 import itertools
 import logging
 from collections.abc import Callable
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import httpx
@@ -464,8 +464,28 @@ async def test_a_cold_start_takes_the_zygotes_spare_and_a_new_spare_is_forked(
     async with run_platform(app) as platform, client_for(platform) as client:
         first = (await client.get("/fn")).json()
         spare = await until(_spares, "the zygote to fork a spare")
+        limiter = platform._backend.limiter  # type: ignore[union-attr]
+        ahead = None
+        if limiter.kind != "rlimit":  # the spare joins a memory cgroup of its own, ahead
+
+            def spare_cgroup() -> Path | None:
+                line = next(
+                    line
+                    for line in Path(f"/proc/{spare[0].pid}/cgroup").read_text().splitlines()
+                    if "memory" in line.split(":")[1].split(",") or line.startswith("0::")
+                )
+                path = limiter.base / PurePosixPath(line.split(":", 2)[2]).name
+                return path if path.name.startswith("s") else None
+
+            ahead = await until(spare_cgroup, "the spare to join its cgroup")
         served = (await client.get("/fn")).json()
         assert served["pid"] == spare[0].pid, "the cold start ran on the spare"
+        if ahead is not None:  # the spare's cgroup was renamed to the instance's
+            assert not ahead.exists(), "renamed, not left behind by a migration"
+            own = PurePosixPath(served["cgroup"])
+            assert own.parent.name == limiter.base.name, served["cgroup"]
+            assert not own.name.startswith("s"), "an instance's cgroup, not a spare's"
+            assert own.name != PurePosixPath(first["cgroup"]).name
         assert served["name"] == first["name"] != "lamina-spare", "named as any instance"
         fresh = await until(
             lambda: [p for p in _spares() if p.pid != served["pid"]], "another spare"

@@ -39,7 +39,8 @@ from lamina.runtime.protocol import recv_frame, send_frame
 __all__ = ["die_with_parent", "main"]
 
 _PR_SET_PDEATHSIG = 1
-_SPARE_DELAY_S = 0.05  # after a fork or a preload, how long to wait before forking a spare
+_SPARE_READY = b"r"  # what a spare sends the zygote once it waits
+_SPARE_DELAY_S = 0.005  # after a fork or a preload, how long to wait before forking a spare
 
 
 def die_with_parent(expected_parent: int) -> None:
@@ -85,7 +86,9 @@ class Zygote:
             info=self.info,
         )
         self.children: set[int] = set()
-        self._spare: tuple[int, socket.socket] | None = None  # pid, our end of its socket
+        self._spare: tuple[int, socket.socket, str | None] | None = None  # pid, socket, cgroup
+        self._spare_ready = False  # the spare said it joined its cgroup and waits
+        self._spare_cgroup: tuple[str, int] | None = None  # for spares to join: path, memory MB
         self._inherited: tuple[Any, ...] = ()  # the loop's selector and sockets
         with open("/proc/self/comm", "rb") as f:  # what an instance is named, as before
             self._name = f.read().strip()
@@ -148,7 +151,8 @@ class Zygote:
             timeout = None if spare_due is None else max(0.0, spare_due - time.monotonic())
             events = selector.select(timeout)
             if not events and spare_due is not None:
-                self._fork_spare(base_modules)
+                if self._spare is None:
+                    self._fork_spare(base_modules)
                 spare_due = None
                 continue
             for key, _ in events:
@@ -162,12 +166,18 @@ class Zygote:
                     os._exit(0)  # the platform is gone; instances die with us (PDEATHSIG)
                 op = message.get("op")
                 if op == "fork":
-                    pid = self._take_spare(message)
+                    pid, moved = self._take_spare(message)
                     if pid is None:
                         pid = self._fork(partial(self._become_instance, message, base_modules))
-                    send_frame(self.ctl, {"op": "forked", "iid": message["iid"], "pid": pid})
+                    reply = {"op": "forked", "iid": message["iid"], "pid": pid}
+                    send_frame(self.ctl, {**reply, "spare_cgroup_used": moved})
                     # The next spare once the new instance has had the cores to itself.
                     spare_due = time.monotonic() + _SPARE_DELAY_S if spares else None
+                elif op == "spare_cgroup":
+                    self._spare_cgroup = (message["path"], int(message["memory_mb"]))
+                    if self._spare is not None and self._spare[2] is None:
+                        self._drop_spare()  # forked before it had a cgroup: fork another
+                        spare_due = time.monotonic() + _SPARE_DELAY_S if spares else None
                 elif op == "preload":
                     self.preload(message.get("modules", []))
                     base_modules = frozenset(sys.modules)
@@ -201,11 +211,16 @@ class Zygote:
         no invocation (the fork itself, signals, parent-death signal) and waits. The next
         cold start sends it its fork request instead of forking then: about 2 ms less."""
         ours, theirs = socket.socketpair()
+        cgroup = self._spare_cgroup[0] if self._spare_cgroup is not None else None
 
         def wait_then_become() -> None:
             ours.close()
             _prepare_child(self._zygote_pid)
+            if cgroup is not None:
+                with open(os.path.join(cgroup, "cgroup.procs"), "w") as f:
+                    f.write(str(os.getpid()))
             _set_name(b"lamina-spare")
+            theirs.sendall(_SPARE_READY)  # only now may the zygote rename its cgroup
             message = recv_frame(theirs)
             if message is None:  # dropped by the zygote (or it is gone)
                 os._exit(0)
@@ -215,21 +230,46 @@ class Zygote:
 
         pid = self._fork(wait_then_become)
         theirs.close()
-        self._spare = (pid, ours)
+        self._spare = (pid, ours, cgroup)
+        self._spare_ready = False
 
-    def _take_spare(self, message: dict[str, Any]) -> int | None:
-        """Hand `message` to the spare; its pid, or None when there is none (or it died)."""
+    def _take_spare(self, message: dict[str, Any]) -> tuple[int | None, bool]:
+        """Hand `message` to the spare: its pid (None when there is none, or it died), and
+        whether its cgroup became the instance's: renamed to the one the platform made for
+        the instance, which the instance then need not join."""
         if self._spare is None:
-            return None
-        pid, sock = self._spare
+            return None, False
+        pid, sock, cgroup = self._spare
+        if not self._spare_ready:
+            try:
+                said = sock.recv(1, socket.MSG_DONTWAIT)
+            except BlockingIOError:
+                return None, False  # still getting ready: fork now, keep it for the next one
+            except OSError:
+                said = b""
+            if said != _SPARE_READY:  # it died getting ready
+                self._drop_spare()
+                return None, False
+            self._spare_ready = True
         self._spare = None
+        moved = False
+        target = message.get("cgroup")
+        spec = self._spare_cgroup
+        if cgroup and target and spec and spec[0] == cgroup and spec[1] == message["memory_mb"]:
+            try:
+                os.rmdir(target)  # made empty for this instance by the platform
+                os.rename(cgroup, target)
+                moved = True
+                self._spare_cgroup = None  # the platform sends another
+            except OSError:
+                pass  # the instance joins `target` itself, as without a spare
         try:
-            send_frame(sock, message)
-        except OSError:
-            return None
+            send_frame(sock, {**message, "cgroup_moved": moved})
+        except OSError:  # it died: a fresh fork joins `target` (renamed or not) itself
+            return None, moved
         finally:
             sock.close()
-        return pid
+        return pid, moved
 
     def _drop_spare(self) -> None:
         """The spare exits (it reads the end of its socket); reaped as any child."""
@@ -254,7 +294,8 @@ class Zygote:
     ) -> NoReturn:
         if not prepared:
             _prepare_child(self._zygote_pid)
-        _limit_memory(message.get("cgroup"), int(message["memory_mb"]))
+        if not message.get("cgroup_moved"):  # else it is in its cgroup already
+            _limit_memory(message.get("cgroup"), int(message["memory_mb"]))
         iid = message["iid"]
         os.environ["AWS_LAMBDA_LOG_STREAM_NAME"] = f"{self.info.log_stream}/{iid}"
         info = FunctionInfo(**{**self.spec["info"], "log_stream": f"{self.info.log_stream}/{iid}"})

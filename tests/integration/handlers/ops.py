@@ -130,6 +130,13 @@ class Gate:
 
 
 def whoami(event, context):
-    """The instance's pid and process name (as `ps` shows it)."""
+    """The instance's pid, process name (as `ps` shows it) and memory cgroup (v1 or v2)."""
     with open("/proc/self/comm") as f:
-        return {"pid": os.getpid(), "name": f.read().strip()}
+        name = f.read().strip()
+    cgroup = ""
+    with open("/proc/self/cgroup") as f:
+        for line in f:
+            _id, controllers, path = line.strip().split(":", 2)
+            if "memory" in controllers.split(",") or (_id == "0" and not cgroup):
+                cgroup = path
+    return {"pid": os.getpid(), "name": name, "cgroup": cgroup}

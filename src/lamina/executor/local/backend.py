@@ -176,6 +176,8 @@ class LocalBackend:
                 lambda module: self._forget(fn, module),
                 self._runtime_path,
                 spare=self._spare,
+                spare_cgroup=lambda: self.limiter.prepare(f"s{secrets.token_hex(6)}", fn.memory_mb),
+                release_cgroup=lambda path: self.limiter.release(os.path.basename(path)),
             )
             self._zygotes[key] = zygote
         return zygote
