@@ -195,13 +195,20 @@ async def test_hot_reload_under_load_loses_no_request(tmp_path: Path) -> None:
                     versions.append(response.json()["version"])
 
         clients = [asyncio.create_task(load(versions)) for versions in seen]
-        await until(lambda: all(len(v) >= 10 for v in seen), "every client under way")
-        for version in ("users-2", "users-3", "users-4"):
-            report = await dev.edit("services/users/handlers.py", _code(version))
-            assert report.ok, report
-            await until(lambda v=version: all(s[-1] == v for s in seen), f"clients on {version}")
-        stop.set()
-        await asyncio.gather(*clients)
+        try:
+            await until(lambda: all(len(v) >= 10 for v in seen), "every client under way")
+            for version in ("users-2", "users-3", "users-4"):
+                report = await dev.edit("services/users/handlers.py", _code(version))
+                assert report.ok, report
+                await until(
+                    lambda v=version: all(s[-1] == v for s in seen), f"clients on {version}"
+                )
+            stop.set()
+            await asyncio.gather(*clients)
+        finally:  # a failed assertion must not leave the load running past this test
+            for task in clients:
+                task.cancel()
+            await asyncio.gather(*clients, return_exceptions=True)
 
         assert failures == []
         assert sum(len(v) for v in seen) >= 400
