@@ -21,6 +21,7 @@ from typing import Any
 
 from lamina.errors import PlatformError
 from lamina.manifest import AppSpec, FunctionSpec
+from lamina.store import is_postgres_url
 
 __all__ = ["ConnectionBound", "app_connection_bound", "connection_bound"]
 
@@ -71,7 +72,7 @@ def connection_bound(
 def app_connection_bound(app: AppSpec, store_url: str | None) -> ConnectionBound | None:
     """The bound of `app` on the store `store_url` (parsed, not connected); None on SQLite,
     which has no server connections to count."""
-    if store_url is None or not store_url.startswith(("postgresql://", "postgres://")):
+    if not is_postgres_url(store_url):
         return None
     from lamina.store.postgres import PostgresStore
 

@@ -88,7 +88,7 @@ class Zygote:
         self.children: set[int] = set()
         self._spare: tuple[int, socket.socket, str | None] | None = None  # pid, socket, cgroup
         self._spare_ready = False  # the spare said it joined its cgroup and waits
-        self._spare_cgroup: tuple[str, int] | None = None  # for spares to join: path, memory MB
+        self._spare_cgroup: str | None = None  # the cgroup spares join (the platform made it)
         self._inherited: tuple[Any, ...] = ()  # the loop's selector and sockets
         with open("/proc/self/comm", "rb") as f:  # what an instance is named, as before
             self._name = f.read().strip()
@@ -146,6 +146,12 @@ class Zygote:
         selector.register(wake_r, selectors.EVENT_READ, "wake")
         self._inherited = (selector, wake_r, wake_w, self.ctl)  # what a child closes
         spares = bool(self.spec.get("spare", True))
+
+        def soon() -> float | None:
+            """When to fork the next spare: shortly, so that a new instance, or the preloads,
+            first have the cores to themselves."""
+            return time.monotonic() + _SPARE_DELAY_S if spares else None
+
         spare_due = time.monotonic() if spares else None  # when to fork the next spare
         while True:
             timeout = None if spare_due is None else max(0.0, spare_due - time.monotonic())
@@ -169,20 +175,19 @@ class Zygote:
                     pid, moved = self._take_spare(message)
                     if pid is None:
                         pid = self._fork(partial(self._become_instance, message, base_modules))
-                    reply = {"op": "forked", "iid": message["iid"], "pid": pid}
-                    send_frame(self.ctl, {**reply, "spare_cgroup_used": moved})
-                    # The next spare once the new instance has had the cores to itself.
-                    spare_due = time.monotonic() + _SPARE_DELAY_S if spares else None
+                    forked = {"op": "forked", "iid": message["iid"], "pid": pid}
+                    send_frame(self.ctl, forked | {"spare_cgroup_used": moved})
+                    spare_due = soon()
                 elif op == "spare_cgroup":
-                    self._spare_cgroup = (message["path"], int(message["memory_mb"]))
+                    self._spare_cgroup = message["path"]
                     if self._spare is not None and self._spare[2] is None:
                         self._drop_spare()  # forked before it had a cgroup: fork another
-                        spare_due = time.monotonic() + _SPARE_DELAY_S if spares else None
+                        spare_due = soon()
                 elif op == "preload":
                     self.preload(message.get("modules", []))
                     base_modules = frozenset(sys.modules)
                     self._drop_spare()  # forked before these modules: fork another
-                    spare_due = time.monotonic() + _SPARE_DELAY_S if spares else None
+                    spare_due = soon()
 
     def _fork(self, child: Callable[[], object]) -> int:
         """Fork; the child closes what it inherited of the zygote's loop and runs `child`,
@@ -211,14 +216,13 @@ class Zygote:
         no invocation (the fork itself, signals, parent-death signal) and waits. The next
         cold start sends it its fork request instead of forking then: about 2 ms less."""
         ours, theirs = socket.socketpair()
-        cgroup = self._spare_cgroup[0] if self._spare_cgroup is not None else None
+        cgroup = self._spare_cgroup
 
         def wait_then_become() -> None:
             ours.close()
             _prepare_child(self._zygote_pid)
             if cgroup is not None:
-                with open(os.path.join(cgroup, "cgroup.procs"), "w") as f:
-                    f.write(str(os.getpid()))
+                _join_cgroup(cgroup)
             _set_name(b"lamina-spare")
             theirs.sendall(_SPARE_READY)  # only now may the zygote rename its cgroup
             message = recv_frame(theirs)
@@ -254,8 +258,7 @@ class Zygote:
         self._spare = None
         moved = False
         target = message.get("cgroup")
-        spec = self._spare_cgroup
-        if cgroup and target and spec and spec[0] == cgroup and spec[1] == message["memory_mb"]:
+        if cgroup and target:  # both made by the platform with this function's memory limit
             try:
                 os.rmdir(target)  # made empty for this instance by the platform
                 os.rename(cgroup, target)
@@ -332,11 +335,16 @@ def _set_name(name: bytes) -> None:
         ctypes.CDLL(None).prctl(_PR_SET_NAME, ctypes.c_char_p(name[:15]), 0, 0, 0)
 
 
+def _join_cgroup(path: str) -> None:
+    """Move this process into the cgroup at `path`."""
+    with open(os.path.join(path, "cgroup.procs"), "w") as f:
+        f.write(str(os.getpid()))
+
+
 def _limit_memory(cgroup: str | None, memory_mb: int) -> None:
     """Join the instance's memory cgroup, or cap the address space when there is none."""
     if cgroup:
-        with open(os.path.join(cgroup, "cgroup.procs"), "w") as f:
-            f.write(str(os.getpid()))
+        _join_cgroup(cgroup)
         return
     # Fallback: RLIMIT_AS counts virtual memory, so allow what the process maps already
     # (shared with the zygote) plus the configured memory.

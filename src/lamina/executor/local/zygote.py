@@ -228,8 +228,7 @@ class ZygoteProcess(asyncio.Protocol):
         if self._spare_cgroup is None:
             self._spare_cgroup = self._new_spare_cgroup()
         if self._spare_cgroup is not None:
-            op = {"op": "spare_cgroup", "path": self._spare_cgroup, "memory_mb": self.fn.memory_mb}
-            self._transport.write(encode(op))
+            self._transport.write(encode({"op": "spare_cgroup", "path": self._spare_cgroup}))
 
     def add_preload(self, modules: list[str]) -> None:
         """Teach a running zygote modules that instances imported, so later forks skip that work."""
