@@ -96,6 +96,22 @@ def _admin(app: Path) -> httpx.AsyncClient:
     )
 
 
+async def _arrivals(gate: Gate, calls: list[asyncio.Task[httpx.Response]], tmp: Path) -> list[int]:
+    """The pids of both gated invocations once they are at the gate; when a call ends first or
+    they are not both there within 90 s, a failure that shows the replies and the logs (of the
+    platform and of both nodes)."""
+    arrived = asyncio.ensure_future(gate.arrivals(2, timeout=90))
+    await asyncio.wait([arrived, *calls], return_when=asyncio.FIRST_COMPLETED)
+    if arrived.done() and not arrived.exception():
+        return arrived.result()
+    arrived.cancel()
+    replies = [f"{c.result().status_code} {c.result().headers}" for c in calls if c.done()]
+    logs = "\n".join(f"--- {p.name}\n{p.read_text()[-3000:]}" for p in tmp.glob("*.log"))
+    raise AssertionError(
+        f"{len(gate.pids)} of 2 invocations reached their instance; replies {replies}\n{logs}"
+    )
+
+
 def _status(app: Path) -> dict[str, Any]:
     info = json.loads((app / ".lamina" / "platform.json").read_bytes())
     token = (app / ".lamina" / "admin-token").read_text().strip()
@@ -135,7 +151,7 @@ async def test_instances_run_on_both_nodes_and_a_node_lost_mid_load_fails_only_i
             calls = [
                 tasks.create_task(client.post("/fn", json={"gate": gate.port})) for _ in range(2)
             ]
-            pids = await gate.arrivals(2, timeout=60)
+            pids = await _arrivals(gate, calls, tmp_path)
             placed = await asyncio.to_thread(_status, app)
             worker_pids = {p.pid for p in psutil.Process(worker.pid).children(True)}
             on_worker = [pid for pid in pids if pid in worker_pids]
