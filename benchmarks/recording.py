@@ -14,9 +14,10 @@ Two parts, each in this process against the real code:
   but never written (plus holding a second of records), and everything.
 - **The writer process.** Its work per row, as it does it: batches of 2000 invocation rows
   (one flush chunk, one transaction), 10,000 rows per simulated second (request ids from one
-  counter, trace ids starting with their second, as Lamina makes them), decoded from the frame
-  the platform sends and inserted with the table's indexes; then with each index dropped in
-  turn, to show what each costs.
+  counter, trace ids starting with their second and millisecond, as Lamina makes them),
+  decoded from the frame the platform sends and inserted with the table's indexes, and
+  without each index in turn, to show what each costs (the variants taking turns `--runs`
+  times; the medians).
 """
 
 from __future__ import annotations
@@ -162,13 +163,13 @@ def platform_thread(runs: int, invocations: int) -> dict[str, float]:
 
 def _rows(second: int, first: int, count: int) -> list[tuple[Any, ...]]:
     """`count` invocation rows as the recorder sends them, in simulated second `second`."""
-    start_ms = second * 1000
+    start_ms = second * 1000  # row i of the second starts at millisecond i // 10
     return [
         (
             f"3f2a9c1e-7b4d-4e21-a9c3-{first + i:012x}",
             "bench.hello",
             "http",
-            start_ms + (first + i) % ROWS_PER_S // 10,
+            start_ms + (first + i) // 10,
             0.52,
             1,
             None,
@@ -178,7 +179,7 @@ def _rows(second: int, first: int, count: int) -> list[tuple[Any, ...]]:
             "ok",
             None,
             "5d0c2e1a9b7f",
-            f"{second:08x}{random.randbytes(12).hex()}",
+            f"{second:08x}{(first + i) // 10:03x}{random.randbytes(11).hex()[:21]}",
             random.randbytes(8).hex(),
             None,
             "$LATEST",
@@ -224,13 +225,28 @@ def writer_row_us(drop: str | None, seconds: int) -> tuple[float, float]:
     return decode / measured * 1e6, write / measured * 1e6
 
 
+def writer_parts(runs: int, seconds: int) -> dict[str | None, tuple[float, float]]:
+    """Median (decode, insert) µs per row with every index (key None) and without each one,
+    the variants taking turns `runs` times."""
+    variants: list[str | None] = [None, *INDEXES]
+    samples: dict[str | None, list[tuple[float, float]]] = {v: [] for v in variants}
+    for i in range(runs):
+        console.print(f"  writer process: round {i + 1} of {runs}")
+        for variant in variants[i % len(variants) :] + variants[: i % len(variants)]:
+            samples[variant].append(writer_row_us(variant, seconds))
+    return {
+        v: (statistics.median(d for d, _ in got), statistics.median(w for _, w in got))
+        for v, got in samples.items()
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--runs", type=int, default=5, help="alternations of the pool modes")
+    parser.add_argument("--runs", type=int, default=5, help="rounds of each part's variants")
     parser.add_argument("--invocations", type=int, default=100_000, help="per pool run")
-    parser.add_argument("--seconds", type=int, default=12, help="simulated seconds of rows")
+    parser.add_argument("--seconds", type=int, default=8, help="simulated seconds of rows")
     parser.add_argument("--markdown", action="store_true")
     args = parser.parse_args()
     gc.freeze()  # as `lamina up` does once it has started
@@ -257,12 +273,12 @@ def main() -> None:
             f"recording in all: +{pool['all'] - off:.2f} µs per invocation",
         ],
     ]
-    console.print("  writer process: all indexes, then each dropped")
-    decode, full = writer_row_us(None, args.seconds)
+    writer = writer_parts(args.runs, args.seconds)
+    decode, full = writer[None]
     rows.append(["writer: decode the frame", f"{decode:.2f}", "", "per row"])
     rows.append(["writer: insert, all four indexes", f"{full:.2f}", "", "per row"])
     for index in INDEXES:
-        _decode, without = writer_row_us(index, args.seconds)
+        without = writer[index][1]
         rows.append(
             [f"writer: insert without {index}", f"{without:.2f}", f"{without - full:+.2f}", ""]
         )

