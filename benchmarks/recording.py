@@ -11,7 +11,8 @@ Two parts, each in this process against the real code:
   handler are left out and only what recording adds shows. CPU time of this process per
   invocation (the writer process is not in it), alternating on and off `--runs` times; the
   medians, and the parts: recording with the record not kept (the request path alone), kept
-  but never written (plus holding a second of records), and everything.
+  but never written (plus holding a second of records), and everything. Also the CPU per
+  line a function prints, from the recorder taking it to its write.
 - **The writer process.** Its work per row, as it does it: batches of 2000 invocation rows
   (one flush chunk, one transaction), 10,000 rows per simulated second (request ids from one
   counter, trace ids starting with their second and millisecond, as Lamina makes them),
@@ -150,14 +151,38 @@ async def _pool_us(mode: str, invocations: int) -> float:
     return spent / invocations * 1e6
 
 
+async def _line_us(lines: int) -> float:
+    """CPU µs of this process per line a function prints: handed to the recorder, then
+    written (a flush per `ROWS_PER_S` lines, as at that many requests/s)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        store = open_store(None, default_dir=Path(tmp))
+        await store.open()
+        recorder = Recorder(store, SystemClock())
+        text = "handled a request for /logline"
+        recorder.output("bench.logline", None, "5d0c2e1a9b7f", "stdout", text)
+        await recorder.flush()  # the writer process is started
+        started = time.process_time()
+        for i in range(lines):
+            rid = f"3f2a9c1e-7b4d-4e21-a9c3-{i:012x}"
+            recorder.output("bench.logline", rid, "5d0c2e1a9b7f", "stdout", text)
+            if i % ROWS_PER_S == ROWS_PER_S - 1:
+                await recorder.flush()
+        await recorder.flush()
+        spent = time.process_time() - started
+        await recorder.stop()
+        await store.close()
+    return spent / lines * 1e6
+
+
 def platform_thread(runs: int, invocations: int) -> dict[str, float]:
     """Median CPU µs per invocation of each mode, the modes alternating `runs` times."""
     modes = ("off", "request", "kept", "all")
-    samples: dict[str, list[float]] = {m: [] for m in modes}
+    samples: dict[str, list[float]] = {m: [] for m in [*modes, "line"]}
     for i in range(runs):
         console.print(f"  platform's thread: round {i + 1} of {runs}")
         for mode in modes if i % 2 == 0 else modes[::-1]:
             samples[mode].append(uvloop.run(_pool_us(mode, invocations)))
+        samples["line"].append(uvloop.run(_line_us(invocations // 2)))
     return {m: statistics.median(v) for m, v in samples.items()}
 
 
@@ -271,6 +296,12 @@ def main() -> None:
             f"{pool['all']:.2f}",
             f"+{pool['all'] - pool['kept']:.2f}",
             f"recording in all: +{pool['all'] - off:.2f} µs per invocation",
+        ],
+        [
+            "platform's thread: a line the function prints",
+            f"{pool['line']:.2f}",
+            "",
+            "handed to the recorder, then written",
         ],
     ]
     writer = writer_parts(args.runs, args.seconds)

@@ -106,7 +106,7 @@ class StatsRow:
     cold_starts: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: one is built per line a function writes (see InvocationRecord)
 class LogLine:
     """One line a function wrote (or a START / END / REPORT line), as `lamina logs` shows it."""
 

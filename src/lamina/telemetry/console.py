@@ -16,7 +16,7 @@ TAIL_BYTES = 4096  # what the Invoke API returns in X-Amz-Log-Result, as AWS
 class FunctionOutput:
     """A log sink for one invocation (`InvocationRequest.on_log`)."""
 
-    __slots__ = ("_keep", "_prefix", "_stream", "_tail")
+    __slots__ = ("_function_id", "_keep", "_request_id", "_stream", "_tail")
 
     def __init__(
         self,
@@ -26,16 +26,19 @@ class FunctionOutput:
         keep_tail: bool = False,
         stream: TextIO | None = None,
     ) -> None:
-        # The id's last 8 digits: the gateway's ids share their first part, not their last.
-        self._prefix = f"[{function_id} {request_id[-8:]}] "
-        self._stream = stream or sys.stdout
+        # One is made per request, and most functions print nothing: nothing is built here.
+        self._function_id = function_id
+        self._request_id = request_id
+        self._stream = stream
         self._keep = keep_tail
         self._tail: list[str] = []
 
     def __call__(self, stream: str, text: str) -> None:
-        prefix = self._prefix
-        self._stream.write("".join(prefix + line + "\n" for line in text.splitlines()))
-        _flush_soon(self._stream)
+        # The id's last 8 digits: the gateway's ids share their first part, not their last.
+        prefix = f"[{self._function_id} {self._request_id[-8:]}] "
+        out = self._stream or sys.stdout
+        out.write("".join(prefix + line + "\n" for line in text.splitlines()))
+        _flush_soon(out)
         if self._keep:
             self._tail.append(text)
 
