@@ -200,20 +200,22 @@ class ZygoteProcess(asyncio.Protocol):
         """Fork a new instance; returns its pid once the zygote has forked it. A zygote that
         exits before it forks (a learned preload that starts a thread stops it, as the fork
         request is on its way) is started again, once, without that module."""
-        for attempt in (1, 2):
-            await self.ensure_started()
-            assert self._transport is not None
-            fut: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-            self._forks[iid] = fut
-            self._transport.write(
-                encode({"op": "fork", "iid": iid, "memory_mb": self.fn.memory_mb, "cgroup": cgroup})
-            )
-            try:
-                return await asyncio.wait_for(fut, 30)
-            except PlatformError:
-                if attempt == 2 or self.running:
-                    raise
-        raise AssertionError("unreachable")
+        try:
+            return await self._fork_once(iid, cgroup)
+        except PlatformError:
+            if self.running:
+                raise
+        return await self._fork_once(iid, cgroup)
+
+    async def _fork_once(self, iid: str, cgroup: str | None) -> int:
+        await self.ensure_started()
+        assert self._transport is not None
+        fut: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._forks[iid] = fut
+        self._transport.write(
+            encode({"op": "fork", "iid": iid, "memory_mb": self.fn.memory_mb, "cgroup": cgroup})
+        )
+        return await asyncio.wait_for(fut, 30)
 
     def _is_unsafe(self, module: str) -> bool:
         """Whether `module` is, or is under, a module that stopped this zygote."""
