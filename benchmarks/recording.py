@@ -191,7 +191,7 @@ def _rows(second: int, first: int, count: int) -> list[tuple[Any, ...]]:
     start_ms = second * 1000  # row i of the second starts at millisecond i // 10
     return [
         (
-            f"3f2a9c1e-7b4d-4e21-a9c3-{first + i:012x}",
+            f"3f2a9c1e-7b4d-4e21-a9c3-{second * ROWS_PER_S + first + i:012x}",  # one counter
             "bench.hello",
             "http",
             start_ms + (first + i) // 10,

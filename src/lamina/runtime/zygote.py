@@ -29,7 +29,7 @@ import socket
 import sys
 import time
 from collections.abc import Callable
-from functools import partial
+from functools import cache, partial
 from typing import Any, NoReturn
 
 from lamina.runtime.context import FunctionInfo
@@ -43,11 +43,16 @@ _SPARE_READY = b"r"  # what a spare sends the zygote once it waits
 _SPARE_DELAY_S = 0.005  # after a fork or a preload, how long to wait before forking a spare
 
 
+@cache
+def _prctl() -> Any:
+    """libc's `prctl`, loaded once (10 µs a load): the zygote's children inherit it."""
+    return ctypes.CDLL(None, use_errno=True).prctl
+
+
 def die_with_parent(expected_parent: int) -> None:
     """Ask Linux to SIGKILL this process when its parent dies; exit if it already has."""
     with contextlib.suppress(OSError, AttributeError):
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        _prctl()(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     if os.getppid() != expected_parent:
         os._exit(1)
 
@@ -332,7 +337,7 @@ _PR_SET_NAME = 15
 def _set_name(name: bytes) -> None:
     """The process's name as `ps` and /proc/PID/comm show it (15 bytes at most)."""
     with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None).prctl(_PR_SET_NAME, ctypes.c_char_p(name[:15]), 0, 0, 0)
+        _prctl()(_PR_SET_NAME, ctypes.c_char_p(name[:15]), 0, 0, 0)
 
 
 def _join_cgroup(path: str) -> None:
