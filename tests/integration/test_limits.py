@@ -68,6 +68,44 @@ async def test_a_handler_past_its_timeout_is_killed_and_the_caller_gets_504(
     assert response.headers["x-lamina-error-message"] == "Task timed out after 0.50 seconds"
 
 
+async def test_each_invocation_gets_its_whole_timeout_on_an_instance_that_served_others(
+    app_dir: Callable[..., Path],
+) -> None:
+    """One instance, timeout 1 s: the first invocation returns at once, the second starts
+    0.5 s later and hangs. It is killed 1 s after it started, not at the first one's deadline."""
+    app = app_dir(
+        {
+            "stuck": {
+                "handler": "ops.gated",
+                "timeout": 1,
+                "max_instances": 1,
+                "events": [{"http": "POST /stuck"}],
+            }
+        }
+    )
+    loop = asyncio.get_running_loop()
+    async with (
+        run_platform(app) as platform,
+        client_for(platform) as client,
+        Gate() as quick,
+        Gate() as never,
+        asyncio.TaskGroup() as tasks,
+    ):
+        first = tasks.create_task(client.post("/stuck", json={"gate": quick.port}))
+        [pid] = await quick.arrivals(1)
+        quick.open()
+        assert (await first).status_code == 200
+        await asyncio.sleep(0.5)  # the gap under test: the first deadline passes meanwhile
+        started = loop.time()
+        second = tasks.create_task(client.post("/stuck", json={"gate": never.port}))
+        assert await never.arrivals(1) == [pid], "both invocations ran on one instance"
+        response = await second
+        elapsed = loop.time() - started
+    assert response.status_code == 504
+    assert response.headers["x-lamina-error-message"] == "Task timed out after 1.00 seconds"
+    assert elapsed >= 1.0, f"killed {elapsed:.3f} s after it started, before its timeout"
+
+
 @pytest.mark.parametrize(
     "cgroups",
     [

@@ -191,11 +191,11 @@ async def test_queued_requests_are_served_by_the_instance_when_it_frees(
     assert status["cold_starts"] == 1 and status["throttles"] == 0
 
 
-async def test_a_queued_request_is_throttled_when_queue_timeout_passes(
+async def test_queued_requests_are_each_throttled_when_their_queue_timeout_passes(
     app_dir: Callable[..., Path],
 ) -> None:
     clock = WatchedClock()
-    app = app_dir(_gated(max_instances=1, max_queued=1, queue_timeout=5))
+    app = app_dir(_gated(max_instances=1, max_queued=2, queue_timeout=5))
     async with (
         run_platform(app, clock=clock) as platform,
         client_for(platform) as client,
@@ -204,15 +204,26 @@ async def test_a_queued_request_is_throttled_when_queue_timeout_passes(
     ):
         busy = _call(tasks, client, gate)
         await gate.arrivals(1)
-        waiting = _call(tasks, client, gate)
+        first = _call(tasks, client, gate)
         await clock.timer_set_for(clock.monotonic() + 5)
-        assert not waiting.done(), "a queued request must wait, not fail at once"
-        clock.advance(5)
-        throttled = await waiting
+        assert not first.done(), "a queued request must wait, not fail at once"
+        clock.advance(2)
+        second = _call(tasks, client, gate)  # queued 2 s after the first: due 2 s later
+        await _until(platform, lambda s: s["queued"] == 2)
+        clock.advance(3)
+        first_throttled = await first
+        await clock.timer_set_for(clock.monotonic() + 2)
+        clock.advance(1.9)
+        await _settle()
+        early = _status(platform)
+        clock.advance(0.1)
+        second_throttled = await second
         gate.open()
         served = await busy
-    assert throttled.status_code == 429
-    assert throttled.json() == {"message": "Too Many Requests"}
+    assert first_throttled.status_code == 429
+    assert first_throttled.json() == {"message": "Too Many Requests"}
+    assert (early["queued"], early["throttles"]) == (1, 1), "throttled before its own deadline"
+    assert second_throttled.status_code == 429
     assert served.status_code == 200
 
 
