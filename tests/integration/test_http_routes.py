@@ -25,6 +25,9 @@ async def test_a_route_invokes_its_function_and_returns_the_request_id(
     body = response.json()
     assert response.headers["x-amzn-requestid"] == body["request_id"]
     assert response.headers["content-type"] == "application/json"
+    # framed by its length, as API Gateway's responses are, not chunked
+    assert response.headers["content-length"] == str(len(response.content))
+    assert "transfer-encoding" not in response.headers
 
 
 async def test_the_handler_sees_its_lambda_context_and_environment(
@@ -72,5 +75,6 @@ async def test_unknown_route_is_404_json_and_oversized_body_is_413(
     assert missing.status_code == 404
     assert missing.json() == {"message": "Not Found"}
     assert missing.headers["x-amzn-requestid"]
+    assert missing.headers["content-length"] == str(len(missing.content))
     assert too_big.status_code == 413
     assert too_big.json() == {"message": "Request Entity Too Large"}

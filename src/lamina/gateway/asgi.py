@@ -75,11 +75,10 @@ async def read_request(scope: Scope, receive: Receive) -> HttpRequest:
 async def send_response(
     send: Send, response: HttpResponse, extra: list[tuple[bytes, bytes]]
 ) -> None:
-    await send(
-        {
-            "type": "http.response.start",
-            "status": response.status,
-            "headers": response.headers + extra,
-        }
-    )
+    """Send `response` with `extra` headers, framed by a `content-length` as API Gateway's
+    are (the server would otherwise send the body chunked)."""
+    headers = response.headers + extra
+    if response.status >= 200 and response.status not in (204, 304):
+        headers.append((b"content-length", b"%d" % len(response.body)))
+    await send({"type": "http.response.start", "status": response.status, "headers": headers})
     await send({"type": "http.response.body", "body": response.body})

@@ -99,6 +99,8 @@ def _forwarded(req: HttpRequest) -> list[tuple[str, str]]:
 
 
 def _query_pairs(query_string: str) -> list[tuple[str, str]]:
+    if not query_string:
+        return []  # most requests: parse_qsl costs 0.6 µs even on nothing
     return parse_qsl(query_string, keep_blank_values=True, encoding="utf-8", errors="replace")
 
 
