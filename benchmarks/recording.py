@@ -105,7 +105,7 @@ def _variant(recorder: Recorder, mode: str) -> None:
     """Recording with its later stages cut off: `request` keeps no record, `kept` keeps a
     second of them and drops them unwritten; `all` is the real thing."""
     if mode == "request":
-        recorder.invocation = lambda record: None  # type: ignore[method-assign]
+        recorder.invocation_row = lambda row: None  # type: ignore[method-assign]
     elif mode == "kept":
 
         async def drop(records: list[Any], raw: list[Any]) -> None:

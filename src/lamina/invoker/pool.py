@@ -308,15 +308,15 @@ class FunctionPool:
         finally:
             self._release(slot)
             duration_ms = (self._clock.monotonic() - started) * 1000
-            recorder.invocation(
-                InvocationRecord(
+            recorder.invocation_row(  # an InvocationRow: this record as the store inserts it
+                (
                     rid,
                     fid,
                     request.trigger,
                     start_ms,
                     duration_ms,
                     max(1, math.ceil(duration_ms)),
-                    instance.init_ms if cold else None,
+                    float(instance.init_ms) if cold else None,
                     cold,
                     self.fn.memory_mb,
                     max_memory,

@@ -12,11 +12,12 @@ import orjson
 
 from lamina.store.types import (
     FunctionUsage,
-    InvocationRecord,
     LogLine,
     Message,
     NewMessage,
     StatsRow,
+    invocation_from_row,
+    invocation_row,
 )
 
 __all__ = [
@@ -141,54 +142,6 @@ INVOCATION_COLUMNS = (
 
 # The columns a log line is inserted with (`seq` is assigned by the store; selects add it last).
 LOG_COLUMNS = ("time_ms", "function_id", "request_id", "instance_id", "stream", "level", "message")
-
-
-def invocation_row(r: InvocationRecord) -> tuple[Any, ...]:
-    """`r` as a row in `INVOCATION_COLUMNS` order."""
-    return (
-        r.request_id,
-        r.function_id,
-        r.trigger,
-        r.start_ms,
-        float(r.duration_ms),
-        r.billed_ms,
-        None if r.init_ms is None else float(r.init_ms),
-        bool(r.cold),
-        r.memory_mb,
-        r.max_memory_mb,
-        r.status,
-        r.error_type,
-        r.instance_id,
-        r.trace_id,
-        r.span_id,
-        r.parent_span_id,
-        r.version,
-    )
-
-
-def invocation_from_row(row: Sequence[Any]) -> InvocationRecord:
-    """Build an `InvocationRecord` from a row in `INVOCATION_COLUMNS` order (SQLite's 0/1 `cold`
-    becomes a bool)."""
-    return InvocationRecord(
-        request_id=row[0],
-        function_id=row[1],
-        trigger=row[2],
-        start_ms=row[3],
-        duration_ms=float(row[4]),
-        billed_ms=row[5],
-        init_ms=None if row[6] is None else float(row[6]),
-        cold=bool(row[7]),
-        memory_mb=row[8],
-        max_memory_mb=row[9],
-        status=row[10],
-        error_type=row[11],
-        instance_id=row[12],
-        trace_id=row[13],
-        span_id=row[14],
-        parent_span_id=row[15],
-        version=row[16],
-        seq=row[17] if len(row) > 17 else 0,
-    )
 
 
 def log_row(line: LogLine) -> tuple[Any, ...]:

@@ -72,6 +72,7 @@ from lamina.store.types import (
     FunctionUsage,
     FunctionVersion,
     InvocationRecord,
+    InvocationRow,
     LogLine,
     Message,
     NewMessage,
@@ -379,7 +380,10 @@ class PostgresStore:
     # -- telemetry ---------------------------------------------------------------------------
 
     async def add_invocations(self, records: Sequence[InvocationRecord]) -> None:
-        if not records:
+        await self.add_invocation_rows([invocation_row(r) for r in records])
+
+    async def add_invocation_rows(self, rows: Sequence[InvocationRow]) -> None:
+        if not rows:
             return
         async with (
             self._connection() as conn,
@@ -387,8 +391,8 @@ class PostgresStore:
             conn.cursor() as cur,
             cur.copy(_COPY_INVOCATIONS) as copy,
         ):
-            for record in records:
-                await copy.write_row(invocation_row(record))
+            for row in rows:
+                await copy.write_row(row)
 
     async def invocations(
         self,

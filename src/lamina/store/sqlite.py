@@ -59,6 +59,7 @@ from lamina.store.types import (
     FunctionUsage,
     FunctionVersion,
     InvocationRecord,
+    InvocationRow,
     LogLine,
     Message,
     NewMessage,
@@ -378,10 +379,13 @@ class SqliteStore:
     # -- telemetry ---------------------------------------------------------------------------
 
     async def add_invocations(self, records: Sequence[InvocationRecord]) -> None:
-        """Insert records in one transaction (`synchronous=NORMAL` unless `sync="full"`:
+        await self.add_invocation_rows([invocation_row(r) for r in records])
+
+    async def add_invocation_rows(self, rows: Sequence[InvocationRow]) -> None:
+        """Insert rows in one transaction (`synchronous=NORMAL` unless `sync="full"`:
         telemetry is not an accepted event, a power loss may drop the last batches)."""
-        if records:
-            await self._telemetry().write("invocations", [invocation_row(r) for r in records])
+        if rows:
+            await self._telemetry().write("invocations", rows)
 
     async def invocations(
         self,

@@ -25,7 +25,7 @@ import bisect
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from operator import attrgetter
+from operator import itemgetter
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import (
@@ -35,7 +35,7 @@ from prometheus_client.core import (
     Metric,
 )
 
-from lamina.store.types import InvocationRecord, QueueStats
+from lamina.store.types import InvocationRow, QueueStats
 
 __all__ = [
     "DURATION_BUCKETS_S",
@@ -56,7 +56,9 @@ DURATION_BUCKETS_S = (
 INIT_BUCKETS_S = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 UNMATCHED_ROUTE = "unmatched"  # the route label of a request no route matched
 _DLQ = "dlq:"
-_LABELS = attrgetter("function_id", "status", "trigger")
+# Fields of an `InvocationRow`, by position.
+_FUNCTION, _TRIGGER, _DURATION, _BILLED, _INIT, _COLD, _MEMORY, _STATUS = 1, 2, 4, 5, 6, 7, 8, 10
+_LABELS = itemgetter(_FUNCTION, _STATUS, _TRIGGER)
 
 
 class _Histogram:
@@ -96,8 +98,9 @@ class InvocationMetrics:
         self.durations: dict[str, _Histogram] = {}
         self.inits: dict[str, _Histogram] = {}
 
-    def observe(self, records: Iterable[InvocationRecord]) -> None:
-        """Count `records`; each must be seen once (the recorder hands each batch over once).
+    def observe(self, records: Iterable[InvocationRow]) -> None:
+        """Count `records` (as rows); each must be seen once (the recorder hands each batch
+        over once).
 
         Batched: the labelled counts are one `Counter` pass (a loop in C), and only what a
         histogram or a per-function sum needs goes through Python per record."""
@@ -110,21 +113,21 @@ class InvocationMetrics:
                 self.throttles[key[0]] = self.throttles.get(key[0], 0) + n
         durations, billed = self.durations, self.billed_mb_ms
         for r in batch:
-            if r.status == "throttled":
+            if r[_STATUS] == "throttled":
                 continue
-            fid = r.function_id
+            fid = r[_FUNCTION]
             histogram = durations.get(fid)
             if histogram is None:
                 histogram = durations[fid] = _Histogram(DURATION_BUCKETS_S)
-            histogram.observe(r.duration_ms / 1000)
-            billed[fid] = billed.get(fid, 0) + r.billed_ms * r.memory_mb
-            if r.cold:
+            histogram.observe(r[_DURATION] / 1000)
+            billed[fid] = billed.get(fid, 0) + r[_BILLED] * r[_MEMORY]
+            if r[_COLD]:
                 self.cold_starts[fid] = self.cold_starts.get(fid, 0) + 1
-                if r.init_ms is not None:
+                if r[_INIT] is not None:
                     init = self.inits.get(fid)
                     if init is None:
                         init = self.inits[fid] = _Histogram(INIT_BUCKETS_S)
-                    init.observe(r.init_ms / 1000)
+                    init.observe(r[_INIT] / 1000)
 
     def families(self) -> Iterator[Metric]:
         invocations = CounterMetricFamily(
@@ -281,8 +284,8 @@ class Metrics:
         self._collector = _Collector(self.invocations)
         self.registry.register(self._collector)
 
-    def observe(self, records: Sequence[InvocationRecord]) -> None:
-        """The recorder's hook: called with each batch of records, once."""
+    def observe(self, records: Sequence[InvocationRow]) -> None:
+        """The recorder's hook: called with each batch of records (as rows), once."""
         if self.invocations is not None:
             self.invocations.observe(records)
 

@@ -1,14 +1,15 @@
 """The recorder: every invocation's record and every line a function writes, buffered in
 memory and written to the store in batches, off the request path.
 
-Recording costs the request path one tuple append per invocation and per output line; the
-records, REPORT figures and log lines are built and written by a background task every
-`flush_interval_s`. The buffer is bounded: past `max_buffered` entries the oldest are dropped
-and counted (`dropped`), so a slow store can never grow the platform's memory without bound.
+Recording costs the request path one tuple append per invocation and per output line (a
+record is buffered as an `InvocationRow`, the tuple the store inserts); log lines are built
+and records and lines written by a background task every `flush_interval_s`. The buffer is
+bounded: past `max_buffered` entries the oldest are dropped and counted (`dropped`), so a slow
+store can never grow the platform's memory without bound.
 
-Each record is also handed, once, to `on_records` (the metrics), at the latest when it is
-written; `hand_over()` does it at once for what is buffered, so a metrics scrape right after
-some requests counts them all.
+Each record is also handed, once, to `on_records` (the metrics, which count rows), at the
+latest when it is written; `hand_over()` does it at once for what is buffered, so a metrics
+scrape right after some requests counts them all.
 
 Each flushed batch of records is also handed to the span exporter, when there is one
 (`telemetry.otlp`); handing over only queues it.
@@ -25,7 +26,14 @@ from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from lamina.clock import Clock
-from lamina.store.types import InvocationRecord, LogLine, TelemetryStore
+from lamina.store.types import (
+    InvocationRecord,
+    InvocationRow,
+    LogLine,
+    TelemetryStore,
+    invocation_from_row,
+    invocation_row,
+)
 
 __all__ = ["Recorder", "SpanSink", "level_of", "report_lines"]
 
@@ -101,7 +109,7 @@ class Recorder:
         flush_interval_s: float = 1.0,
         max_buffered: int = 100_000,
         retention_s: float = 7 * 86400,
-        on_records: Callable[[Sequence[InvocationRecord]], None] | None = None,
+        on_records: Callable[[Sequence[InvocationRow]], None] | None = None,
         spans: SpanSink | None = None,
     ) -> None:
         self._store = store
@@ -109,8 +117,8 @@ class Recorder:
         self._clock = clock
         self._flush_interval_s = flush_interval_s
         self._retention_s = retention_s
-        self._invocations: deque[InvocationRecord] = deque(maxlen=max_buffered)
-        self._handed: list[InvocationRecord] = []  # seen by on_records, not yet written
+        self._invocations: deque[InvocationRow] = deque(maxlen=max_buffered)
+        self._handed: list[InvocationRow] = []  # seen by on_records, not yet written
         self._on_records = on_records
         self._lines: deque[tuple[Any, ...]] = deque(maxlen=max_buffered)
         self._task: asyncio.Task[None] | None = None
@@ -122,9 +130,13 @@ class Recorder:
 
     # -- the request path: appends only ------------------------------------------------------
     def invocation(self, record: InvocationRecord) -> None:
+        self.invocation_row(invocation_row(record))
+
+    def invocation_row(self, row: InvocationRow) -> None:
+        """`invocation`, for a record already built as a row (the warm path's form)."""
         if len(self._invocations) == self._invocations.maxlen:
             self.dropped += 1
-        self._invocations.append(record)
+        self._invocations.append(row)
 
     def output(
         self,
@@ -194,10 +206,10 @@ class Recorder:
                 await self._write(records, raw)
             finally:  # exported once stored (a trace a collector shows is in the dashboard too)
                 if records and self._spans is not None:
-                    self._spans.submit(records)
+                    self._spans.submit([invocation_from_row(row) for row in records])
             self.written += len(records)
 
-    async def _write(self, records: list[InvocationRecord], raw: list[tuple[Any, ...]]) -> None:
+    async def _write(self, records: list[InvocationRow], raw: list[tuple[Any, ...]]) -> None:
         """Write a flush's lines and records a chunk at a time, requests served in between:
         a second's worth of records at full load, encoded in one go, held the event loop for
         tens of milliseconds (and every request waiting on it, the p99)."""
@@ -215,7 +227,7 @@ class Recorder:
         for start in range(0, len(records), _CHUNK):
             if start:
                 await asyncio.sleep(0)
-            await self._store.add_invocations(records[start : start + _CHUNK])
+            await self._store.add_invocation_rows(records[start : start + _CHUNK])
 
     async def _prune(self) -> None:
         now = self._clock.monotonic()

@@ -10,7 +10,7 @@ import pytest
 
 from lamina.clock import FakeClock
 from lamina.store import Store
-from lamina.store.types import InvocationRecord
+from lamina.store.types import InvocationRecord, InvocationRow
 from lamina.telemetry.recorder import Recorder, level_of
 
 
@@ -74,7 +74,7 @@ async def test_the_recorder_writes_in_the_background_and_prunes_after_retention(
 async def test_each_record_reaches_the_metrics_once_and_the_store_too(store: Store) -> None:
     seen: list[str] = []
     recorder = Recorder(
-        store, FakeClock(), on_records=lambda batch: seen.extend(r.request_id for r in batch)
+        store, FakeClock(), on_records=lambda batch: seen.extend(row[0] for row in batch)
     )
     recorder.invocation(_record("a", 1))
     recorder.invocation(_record("b", 2))
@@ -121,14 +121,14 @@ async def test_each_flushed_batch_goes_to_the_span_sink_which_is_closed_at_stop(
 async def test_flush_returns_once_a_flush_already_under_way_has_written_too(
     store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    written = store.add_invocations
+    written = store.add_invocation_rows
     store_may_write = asyncio.Event()
 
-    async def held(records: Sequence[InvocationRecord]) -> None:
+    async def held(rows: Sequence[InvocationRow]) -> None:
         await store_may_write.wait()
-        await written(records)
+        await written(rows)
 
-    monkeypatch.setattr(store, "add_invocations", held)
+    monkeypatch.setattr(store, "add_invocation_rows", held)
     recorder = Recorder(store, FakeClock())
     recorder.invocation(_record("a", 1))
     background = asyncio.create_task(recorder.flush())  # as the once-a-second flush does

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from lamina.store.types import InvocationRecord, QueueStats
+from lamina.store.types import InvocationRecord, InvocationRow, QueueStats, invocation_row
 from lamina.telemetry.metrics import (
     DURATION_BUCKETS_S,
     InstanceCount,
@@ -27,10 +27,13 @@ def _record(
     cold: bool = False,
     init_ms: float | None = None,
     memory_mb: int = 128,
-) -> InvocationRecord:
+) -> InvocationRow:
+    """A record as the recorder hands it to the metrics: a row."""
     billed = 0 if status == "throttled" else max(1, int(-(-duration_ms // 1)))
-    return InvocationRecord(
-        "rid", fid, trigger, 0, duration_ms, billed, init_ms, cold, memory_mb, None, status
+    return invocation_row(
+        InvocationRecord(
+            "rid", fid, trigger, 0, duration_ms, billed, init_ms, cold, memory_mb, None, status
+        )
     )
 
 
