@@ -19,6 +19,17 @@ def test_frames_split_anywhere_are_reassembled_in_order() -> None:
     assert [m["n"] for m in got] == list(range(50))
 
 
+def test_whole_frames_and_split_ones_in_turn_all_arrive() -> None:
+    frames = [encode({"n": i}) for i in range(4)]
+    reader = FrameReader()
+    got = reader.feed(frames[0])  # one whole frame per read: the usual case
+    got += reader.feed(frames[1][:3])
+    got += reader.feed(frames[1][3:] + frames[2][:6])
+    got += reader.feed(frames[2][6:])
+    got += reader.feed(frames[3])
+    assert [m["n"] for m in got] == [0, 1, 2, 3]
+
+
 def test_an_oversized_frame_header_is_refused() -> None:
     with pytest.raises(ValueError, match="exceeds"):
         FrameReader().feed(b"\xff\xff\xff\xff")
