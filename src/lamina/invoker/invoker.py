@@ -121,9 +121,17 @@ class Invoker:
 
     async def invoke(self, function_id: str, request: InvocationRequest) -> InvocationOutcome:
         """Run one invocation of `function_id`, a target as `pool()` takes it."""
-        pool = self.pool(function_id, request.request_id)
+        # Without aliases (no deploys), a target is its pool's key: skip parsing it.
+        pool = None if self.aliases else self.pools.get(function_id)
+        if pool is None:
+            pool = self.pool(function_id, request.request_id)
         try:
-            return await _ran(pool, request)
+            return await pool.invoke(request)
+        except Throttled:
+            raise
+        except InvocationError as exc:
+            exc.version = pool.fn.version  # a failure that ran the code names its version
+            raise
         except ShuttingDown:
             # The pool was replaced (a hot reload) or retired (its alias moved) after it was
             # picked: the invocation goes where the target leads now.
