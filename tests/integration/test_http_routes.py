@@ -30,6 +30,27 @@ async def test_a_route_invokes_its_function_and_returns_the_request_id(
     assert "transfer-encoding" not in response.headers
 
 
+async def test_bodies_are_framed_by_their_length_and_left_out_where_http_has_none(
+    app_dir: Callable[..., Path],
+) -> None:
+    app = app_dir({"status": {"handler": "basic.status", "events": [{"http": "ANY /status"}]}})
+    async with run_platform(app) as platform, client_for(platform) as client:
+        text = await client.get("/status", params={"body": "abc"})
+        empty = await client.get("/status")
+        no_content = await client.get("/status", params={"status": "204", "body": "dropped"})
+        head = await client.head("/status", params={"body": "abc"})
+        empty_head = await client.head("/status")
+    assert (text.status_code, text.content, text.headers["content-length"]) == (200, b"abc", "3")
+    assert (empty.content, empty.headers["content-length"]) == (b"", "0")
+    # 204 has no body, whatever the function returned, and says no length
+    assert (no_content.status_code, no_content.content) == (204, b"")
+    assert "content-length" not in no_content.headers
+    # HEAD: the length of the body the function gave, which is not sent
+    assert (head.status_code, head.content, head.headers["content-length"]) == (200, b"", "3")
+    assert empty_head.status_code == 200
+    assert "content-length" not in empty_head.headers, "an empty HEAD answer claims no length"
+
+
 async def test_the_handler_sees_its_lambda_context_and_environment(
     app_dir: Callable[..., Path], executor: dict[str, Any]
 ) -> None:

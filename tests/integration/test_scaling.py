@@ -195,7 +195,7 @@ async def test_queued_requests_are_each_throttled_when_their_queue_timeout_passe
     app_dir: Callable[..., Path],
 ) -> None:
     clock = WatchedClock()
-    app = app_dir(_gated(max_instances=1, max_queued=2, queue_timeout=5))
+    app = app_dir(_gated(max_instances=1, max_queued=2, queue_timeout=0.2))
     async with (
         run_platform(app, clock=clock) as platform,
         client_for(platform) as client,
@@ -204,19 +204,21 @@ async def test_queued_requests_are_each_throttled_when_their_queue_timeout_passe
     ):
         busy = _call(tasks, client, gate)
         await gate.arrivals(1)
+        # Odd milliseconds: 1000.003 + 0.2 is a float step past 1000.203, when the timer fires.
+        clock.advance(0.003)
         first = _call(tasks, client, gate)
-        await clock.timer_set_for(clock.monotonic() + 5)
+        await clock.timer_set_for(clock.monotonic() + 0.2)
         assert not first.done(), "a queued request must wait, not fail at once"
-        clock.advance(2)
-        second = _call(tasks, client, gate)  # queued 2 s after the first: due 2 s later
+        clock.advance(0.08)
+        second = _call(tasks, client, gate)  # queued 80 ms after the first: due 80 ms later
         await _until(platform, lambda s: s["queued"] == 2)
-        clock.advance(3)
+        clock.advance(0.12)
         first_throttled = await first
-        await clock.timer_set_for(clock.monotonic() + 2)
-        clock.advance(1.9)
+        await clock.timer_set_for(clock.monotonic() + 0.08)
+        clock.advance(0.079)
         await _settle()
         early = _status(platform)
-        clock.advance(0.1)
+        clock.advance(0.001)
         second_throttled = await second
         gate.open()
         served = await busy

@@ -143,7 +143,7 @@ class GatewayApp:
             rid_header.append((TRACERESPONSE, call.traceparent.encode()))
         if self.cors is not None:  # the gateway's CORS headers replace the function's
             response.headers = CorsPolicy.strip(response.headers)
-        await send_response(send, response, rid_header)
+        await send_response(send, response, rid_header, head=request.method == "HEAD")
 
     def _cors_headers(self, request: HttpRequest) -> list[tuple[bytes, bytes]]:
         """The CORS headers for this request: a preflight's, or an actual response's."""

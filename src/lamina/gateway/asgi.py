@@ -73,12 +73,17 @@ async def read_request(scope: Scope, receive: Receive) -> HttpRequest:
 
 
 async def send_response(
-    send: Send, response: HttpResponse, extra: list[tuple[bytes, bytes]]
+    send: Send, response: HttpResponse, extra: list[tuple[bytes, bytes]], *, head: bool = False
 ) -> None:
     """Send `response` with `extra` headers, framed by a `content-length` as API Gateway's
-    are (the server would otherwise send the body chunked)."""
+    are (the server would otherwise send the body chunked). A 1xx, 204 or 304 response has
+    no body, whatever the function returned; an answer to HEAD (`head`) names the length of
+    the body it does not send, when the function gave one."""
     headers = response.headers + extra
-    if response.status >= 200 and response.status not in (204, 304):
-        headers.append((b"content-length", b"%d" % len(response.body)))
+    body = response.body
+    if response.status < 200 or response.status in (204, 304):
+        body = b""
+    elif body or not head:
+        headers.append((b"content-length", b"%d" % len(body)))
     await send({"type": "http.response.start", "status": response.status, "headers": headers})
-    await send({"type": "http.response.body", "body": response.body})
+    await send({"type": "http.response.body", "body": body})

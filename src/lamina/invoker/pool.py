@@ -397,17 +397,20 @@ class FunctionPool:
         throttles them), and watch for the next deadline."""
         self._queue_timer = None
         now = self._clock.monotonic()
+        # What the timer was armed for is due, even if it fired a fraction early (the loop's
+        # timers count milliseconds) or `due` came out a float step past the millisecond.
+        limit = max(now, self._queue_timer_due)
         left = []
         for waiter, due in self._waiter_due.items():
             if waiter.done():
                 continue
-            if due <= now:
+            if due <= limit:
                 self._expired.add(waiter)
                 waiter.cancel()
             else:
                 left.append(due)
-        if left:  # never sooner than 1 ms: a timer that fired a fraction early must not spin
-            self._arm_queue_timer(max(min(left), now + 0.001))
+        if left:
+            self._arm_queue_timer(min(left))
 
     def _has_room(self) -> bool:
         """Whether max_instances still allows starting an instance (else nothing to decide)."""

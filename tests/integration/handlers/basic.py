@@ -23,6 +23,12 @@ def hello(event, context):
     return {"pid": os.getpid(), "request_id": context.aws_request_id, "init_pid": INIT_PID}
 
 
+def status(event, context):
+    """Answers with the status and body the query string asks for (`?status=204&body=x`)."""
+    query = event.get("queryStringParameters") or {}
+    return {"statusCode": int(query.get("status", "200")), "body": query.get("body", "")}
+
+
 def whoami(event, context):
     names = [
         "AWS_LAMBDA_FUNCTION_NAME",

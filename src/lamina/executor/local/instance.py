@@ -67,6 +67,7 @@ class LocalInstance:
         # and cancel, and the next deadline is almost never earlier than the armed one.
         self._deadlines: dict[str, float] = {}
         self._deadline_timer: asyncio.TimerHandle | None = None
+        self._deadline_armed = 0.0  # the deadline the timer is armed for
         self._timed_out: set[str] = set()
         self._killed_by_us = False
         self.ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -211,7 +212,7 @@ class LocalInstance:
         due = self._loop.time() + self.timeout_s
         self._deadlines[rid] = due
         if self._deadline_timer is None:
-            self._deadline_timer = self._loop.call_at(due, self._check_deadlines)
+            self._arm_deadline(due)
         self._transport.write(encode(message))
         return await fut
 
@@ -219,14 +220,18 @@ class LocalInstance:
         """The armed deadline came: time out what is due, and watch for the next one."""
         self._deadline_timer = None
         now = self._loop.time()
-        for rid in [rid for rid, due in self._deadlines.items() if due <= now]:
+        # What the timer was armed for is due, even if it fired a fraction early: the loop's
+        # timers count milliseconds, as the per-invocation timers did.
+        limit = max(now, self._deadline_armed)
+        for rid in [rid for rid, due in self._deadlines.items() if due <= limit]:
             del self._deadlines[rid]
             self._time_out(rid)
         if self._deadlines and not self._closed:
-            # Never sooner than 1 ms: the loop's timers have millisecond resolution, and one
-            # that fired a fraction early must not spin until its deadline.
-            due = max(min(self._deadlines.values()), now + 0.001)
-            self._deadline_timer = self._loop.call_at(due, self._check_deadlines)
+            self._arm_deadline(min(self._deadlines.values()))
+
+    def _arm_deadline(self, due: float) -> None:
+        self._deadline_armed = due
+        self._deadline_timer = self._loop.call_at(due, self._check_deadlines)
 
     def _time_out(self, rid: str) -> None:
         if rid in self._pending:
