@@ -28,7 +28,7 @@ import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from lamina.store.types import InvocationRecord
+from lamina.store.types import InvocationRecord, InvocationRow, invocation_from_row
 
 __all__ = [
     "OtlpExporter",
@@ -108,7 +108,7 @@ class OtlpExporter:
         self.endpoint = endpoint
         self._app = app
         self._arns = dict(function_arns)
-        self._queue: queue.Queue[list[InvocationRecord] | None] = queue.Queue(max_queued_batches)
+        self._queue: queue.Queue[list[InvocationRow] | None] = queue.Queue(max_queued_batches)
         self._thread: threading.Thread | None = None
         self._exporter: Any = None
         self._resources: dict[tuple[str, int], Any] = {}
@@ -126,8 +126,9 @@ class OtlpExporter:
         log.info("exporting traces over OTLP/HTTP", extra={"endpoint": self.endpoint})
 
     # -- the recorder's side: never blocks ---------------------------------------------------
-    def submit(self, records: Sequence[InvocationRecord]) -> None:
-        """Queue a flushed batch for export; dropped (and counted) when the queue is full."""
+    def submit(self, records: Sequence[InvocationRow]) -> None:
+        """Queue a flushed batch (rows, as the recorder buffers them) for export; dropped (and
+        counted) when the queue is full. The rows become records in the export thread."""
         if self._thread is None or not records:
             return
         try:
@@ -153,7 +154,8 @@ class OtlpExporter:
 
         while (batch := self._queue.get()) is not None:
             try:
-                spans = [self.span(r) for r in batch if r.trace_id and r.span_id]
+                records = map(invocation_from_row, batch)
+                spans = [self.span(r) for r in records if r.trace_id and r.span_id]
             except Exception:
                 log.exception("invocation records could not be made into spans")
                 continue

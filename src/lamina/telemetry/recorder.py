@@ -31,7 +31,6 @@ from lamina.store.types import (
     InvocationRow,
     LogLine,
     TelemetryStore,
-    invocation_from_row,
     invocation_row,
 )
 
@@ -89,8 +88,8 @@ def report_lines(record: InvocationRecord) -> list[LogLine]:
 class SpanSink(Protocol):
     """Where flushed records go as spans besides the store (`otlp.OtlpExporter`)."""
 
-    def submit(self, records: Sequence[InvocationRecord]) -> None:
-        """Take a batch; must not block."""
+    def submit(self, records: Sequence[InvocationRow]) -> None:
+        """Take a batch (as rows); must not block."""
         ...
 
     def close(self) -> None:
@@ -206,7 +205,7 @@ class Recorder:
                 await self._write(records, raw)
             finally:  # exported once stored (a trace a collector shows is in the dashboard too)
                 if records and self._spans is not None:
-                    self._spans.submit([invocation_from_row(row) for row in records])
+                    self._spans.submit(records)
             self.written += len(records)
 
     async def _write(self, records: list[InvocationRow], raw: list[tuple[Any, ...]]) -> None:

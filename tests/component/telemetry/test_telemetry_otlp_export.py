@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from lamina.store.types import InvocationRecord
+from lamina.store.types import InvocationRecord, invocation_row
 from lamina.telemetry.otlp import OtlpExporter
 
 
@@ -51,7 +51,7 @@ def test_an_unreachable_collector_costs_nothing_but_the_spans(
 
     started = time.monotonic()
     for n in range(3):
-        exporter.submit([_record(n)])
+        exporter.submit([invocation_row(_record(n))])
     handed_over_s = time.monotonic() - started
     exporter.close(timeout_s=5)
 

@@ -94,8 +94,8 @@ class _Sink:
         self.batches: list[list[str]] = []
         self.closed = False
 
-    def submit(self, records: Sequence[InvocationRecord]) -> None:
-        self.batches.append([r.request_id for r in records])
+    def submit(self, records: Sequence[InvocationRow]) -> None:
+        self.batches.append([row[0] for row in records])
 
     def close(self) -> None:
         self.closed = True
