@@ -1,11 +1,13 @@
 """Lamina's core benchmarks, in one run: warm path against bare uvicorn, with recording
 (invocation records, logs and metrics) on and off for a no-op function and one that prints a
 line per request (each the mean of `--pairs` runs, on and off alternating; the floor, bare uvicorn,
-the mean of a run before and one after them), and cold starts (fork from the zygote) against
-spawning a fresh interpreter.
+the mean of a run before and one after them); a noisy neighbour (hello at one connection, alone
+and while another function keeps both cores busy, on Lamina and on the floor); and cold starts
+(fork from the zygote) against spawning a fresh interpreter.
 
     python benchmarks/run.py                 # everything, prints a table
     python benchmarks/run.py --markdown      # the same as a Markdown table for docs/benchmarks.md
+    python benchmarks/run.py --only neighbour --duration 5   # one part (warm, neighbour, cold)
 
 Needs `wrk` on PATH (Debian: apt-get install wrk). Every server runs on 127.0.0.1 and every
 load is bounded in time.
@@ -115,6 +117,13 @@ def lamina_platform(*extra: str) -> Iterator[Running]:
 _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0}
 
 
+def p99(samples: list[float]) -> float:
+    """The 99th percentile of `samples`, interpolated between the two highest of 50 or so.
+    (`statistics.quantiles`' default method extrapolates past the highest: with 50 samples its
+    p99 was above their maximum.)"""
+    return statistics.quantiles(samples, n=100, method="inclusive")[98]
+
+
 def wrk(url: str, connections: int, duration_s: int) -> dict[str, float]:
     out = subprocess.run(
         ["wrk", "-t1", f"-c{connections}", f"-d{duration_s}s", "--latency", url],
@@ -180,6 +189,50 @@ def warm(
     for name, measured in runs.items():
         results[name] = {key: statistics.mean(m[key] for m in measured) for key in measured[0]}
     return results, runs
+
+
+def _hello_beside_cpu(base: str, duration_s: int) -> tuple[Run, Run, float]:
+    """hello at one connection: alone, then while `cpu` is loaded at 32 connections (its
+    req/s the third value)."""
+    wrk(f"{base}/hello", 1, 2)  # warm-up
+    alone = wrk(f"{base}/hello", 1, duration_s)
+    hog = subprocess.Popen(
+        ["wrk", "-t1", "-c32", f"-d{duration_s + 4}s", f"{base}/cpu"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        time.sleep(2)  # the cpu function scales out, both cores fill
+        beside = wrk(f"{base}/hello", 1, duration_s)
+    finally:
+        out = hog.communicate()[0]
+    match = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    return alone, beside, float(match.group(1)) if match else float("nan")
+
+
+def neighbour(duration_s: int) -> list[tuple[str, Run, str, str]]:
+    """A no-op function's latency while another function keeps both cores busy, on the floor
+    (one process: hello waits behind the CPU-bound requests on its event loop) and on Lamina
+    (each function's instances are processes of their own, in a session of their own)."""
+    results: list[tuple[str, Run, str, str]] = []
+    port = free_port()
+    with process([sys.executable, str(HERE / "bare_uvicorn.py"), str(port)]):
+        url = f"http://127.0.0.1:{port}"
+        wait_http(f"{url}/hello")
+        floor = _hello_beside_cpu(url, duration_s)
+    with lamina_platform() as running:
+        lamina = _hello_beside_cpu(running.gateway, duration_s)
+    for name, (alone, beside, cpu_rps) in (("bare uvicorn", floor), ("Lamina", lamina)):
+        results.append((f"{name}: hello alone, 1 connection", alone, "", ""))
+        results.append(
+            (
+                f"{name}: hello, 1 connection, while cpu is loaded (32 connections)",
+                beside,
+                f"p50 {beside['p50_ms'] / alone['p50_ms']:.1f}x of alone",
+                f"cpu served {cpu_rps:.0f} req/s meanwhile",
+            )
+        )
+    return results
 
 
 def recording_cost(results: Measured, runs: dict[str, list[Run]]) -> dict[str, str]:
@@ -352,7 +405,7 @@ def cold(runs: int) -> tuple[dict[str, list[float]], dict[str, str], dict[str, l
                 over = [t - statistics.median(warm_ref) for t in times]
                 notes[key] = (
                     f"minus a warm request: p50 {statistics.median(over):.2f} ms, "
-                    f"p99 {statistics.quantiles(over, n=100)[98]:.2f} ms"
+                    f"p99 {p99(over):.2f} ms, max {max(over):.2f} ms"
                     + (f"; Init Duration p50 {statistics.median(inits):.2f} ms" if inits else "")
                 )
         burst_ms: list[float] = []
@@ -389,7 +442,7 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--duration", type=int, default=10, help="seconds per measured load run")
     parser.add_argument("--cold-runs", type=int, default=50)
-    parser.add_argument("--only", choices=["warm", "cold"])
+    parser.add_argument("--only", choices=["warm", "neighbour", "cold"])
     parser.add_argument(
         "--pairs", type=int, default=3, help="recording on/off run pairs per function"
     )
@@ -414,12 +467,24 @@ def main() -> None:
                     "; ".join(filter(None, [f"{r['errors']:.0f} errors", notes.get(name)])),
                 ]
             )
+    if args.only in (None, "neighbour"):
+        console.print("noisy neighbour: hello at 1 connection while cpu is loaded at 32")
+        for name, r, ratio, note in neighbour(args.duration):
+            rows.append(
+                [
+                    f"neighbour: {name}",
+                    f"{r['rps']:.0f} req/s",
+                    f"{r['p50_ms']:.2f}",
+                    f"{r['p99_ms']:.2f}",
+                    ratio,
+                    f"{r['errors']:.0f} errors" + (f"; {note}" if note else ""),
+                ]
+            )
     if args.only in (None, "cold"):
         console.print(f"cold starts: {args.cold_runs} runs per function, each from zero instances")
         samples, cold_notes, memory = cold(args.cold_runs)
         medians = {name: statistics.median(times) for name, times in samples.items()}
         for name, times in samples.items():
-            q = statistics.quantiles(times, n=100)
             kind = name.split(": ", 1)[-1]
             spawn = medians.get(f"fresh interpreter (spawn): {kind}")
             ratio = (
@@ -432,7 +497,7 @@ def main() -> None:
                     f"cold: {name}",
                     f"n={len(times)}",
                     f"{medians[name]:.2f}",
-                    f"{q[98]:.2f}",
+                    f"{p99(times):.2f}",
                     ratio,
                     cold_notes.get(name, ""),
                 ]

@@ -65,3 +65,23 @@ def test_a_server_with_a_wrong_answer_is_caught_before_it_is_loaded(
         compare.check_answers(url, 1000)
         with pytest.raises(peers.PeerError, match=r"GET /cpu answered 200 .* expected 200"):
             compare.check_answers(url, 1001)  # the work the suite asked for was not done
+
+
+def test_noisy_neighbour_measures_hello_alone_and_beside_a_loaded_cpu_function() -> None:
+    import run
+
+    rows = run.neighbour(1)
+    assert [name for name, *_ in rows] == [
+        f"{server}: {what}"
+        for server in ("bare uvicorn", "Lamina")
+        for what in (
+            "hello alone, 1 connection",
+            "hello, 1 connection, while cpu is loaded (32 connections)",
+        )
+    ]
+    for name, measured, ratio, note in rows:
+        assert measured["rps"] > 0 and measured["errors"] == 0, name
+        if "while cpu" in name:
+            assert ratio.startswith("p50 ") and ratio.endswith("x of alone"), name
+            served = float(note.split()[2])  # "cpu served N req/s meanwhile"
+            assert served > 0, name

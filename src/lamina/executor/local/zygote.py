@@ -122,7 +122,11 @@ class ZygoteProcess(asyncio.Protocol):
                 cwd=self.fn.service_path,
                 stdin=asyncio.subprocess.DEVNULL,
                 # A session of its own (its instances join it): a terminal's Ctrl-C
-                # reaches only the platform, which drains and stops instances itself.
+                # reaches only the platform, which drains and stops instances itself. And
+                # Linux's autogroups then give each function one share of the CPU, as the
+                # gateway has one: a function with 10 busy instances on 2 cores left a no-op
+                # function's p50 as it was, but 10x slower with the instances in the
+                # platform's session (benchmarks/run.py --only neighbour, docs/benchmarks.md).
                 start_new_session=True,
             )
         finally:
