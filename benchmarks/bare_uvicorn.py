@@ -3,6 +3,9 @@
 `/hello` and `/cpu` call their handler on the event loop (a thread would only add a hop: the
 CPU-bound work holds the GIL either way); `/io` runs its blocking 20 ms sleep in a pool of 256
 threads, so no load the benchmarks apply (up to 256 connections) waits for a thread.
+
+    python benchmarks/bare_uvicorn.py PORT                # the floor: no access log
+    python benchmarks/bare_uvicorn.py PORT --access-log   # uvicorn's default: a line a request
 """
 
 from __future__ import annotations
@@ -55,7 +58,7 @@ if __name__ == "__main__":
         port=int(sys.argv[1]),
         loop="uvloop",
         http="httptools",
-        log_level="warning",
-        access_log=False,
+        log_level="info" if "--access-log" in sys.argv[2:] else "warning",
+        access_log="--access-log" in sys.argv[2:],
         lifespan="off",
     )

@@ -1,14 +1,15 @@
 """Lamina against its peers, in one run on this machine: the same three handlers behind each
 server, loaded by wrk with keep-alive connections at several concurrencies.
 
-    python benchmarks/compare.py                    # every peer, 10 s per cell (~13 minutes)
+    python benchmarks/compare.py                    # every peer, 10 s per cell (~15 minutes)
     python benchmarks/compare.py --quick            # a smoke run, 1 s per cell (~3 minutes)
     python benchmarks/compare.py --only lamina,uvicorn --duration 5
 
 Handlers (benchmarks/app/services/bench): a no-op `hello`, `io` (sleeps 20 ms with
 time.sleep, as a Lambda handler would) and `cpu` (about 5 ms of pure-Python work, calibrated
 once at the start and handed to every server as BENCH_CPU_LOOPS). Servers: Lamina (`lamina
-up`), bare uvicorn calling the handler in-process (the floor), serverless-offline (serverless
+up`), bare uvicorn calling the handler in-process (the floor; and again with uvicorn's default
+access log on), serverless-offline (serverless
 v3, Python handlers in a python3 child process, no Docker), Google's functions-framework (its
 default server), `chalice local` and Ray Serve (one replica, its HTTP proxy). The peers are
 installed by this script into benchmarks/.peers/ (never into Lamina's environment).

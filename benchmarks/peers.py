@@ -195,6 +195,13 @@ def uvicorn(port: int) -> Iterator[str]:
 
 
 @contextmanager
+def uvicorn_logged(port: int) -> Iterator[str]:
+    cmd = [sys.executable, str(HERE / "bare_uvicorn.py"), str(port), "--access-log"]
+    with _serve("uvicorn-logged", cmd, f"http://127.0.0.1:{port}", env=_env()) as url:
+        yield url
+
+
+@contextmanager
 def chalice(port: int) -> Iterator[str]:
     cmd = [str(VENV / "bin" / "chalice"), "local", "--host", "127.0.0.1", "--port", str(port)]
     cmd.append("--no-autoreload")
@@ -248,6 +255,7 @@ def serverless_offline(port: int) -> Iterator[str]:
 
 ALL = [
     Peer("uvicorn", "bare uvicorn (floor)", uvicorn),
+    Peer("uvicorn-logged", "bare uvicorn, access log on (its default)", uvicorn_logged),
     Peer("lamina", "Lamina", lamina),
     Peer("lamina-granian", "Lamina (--http granian)", lamina_granian),
     Peer("serverless-offline", "serverless-offline", serverless_offline),

@@ -145,9 +145,9 @@ def wrk(url: str, connections: int, duration_s: int) -> dict[str, float]:
     }
 
 
-def _floor(connections: int, duration_s: int) -> dict[str, float]:
+def _floor(connections: int, duration_s: int, *extra: str) -> dict[str, float]:
     port = free_port()
-    with process([sys.executable, str(HERE / "bare_uvicorn.py"), str(port)]):
+    with process([sys.executable, str(HERE / "bare_uvicorn.py"), str(port), *extra]):
         url = f"http://127.0.0.1:{port}/hello"
         wait_http(url)
         wrk(url, connections, 2)  # warm-up
@@ -184,7 +184,12 @@ def warm(
     results = {
         "bare uvicorn (in-process handler)": {
             key: statistics.mean(f[key] for f in floors) for key in floors[0]
-        }
+        },
+        # uvicorn as it starts by default, printing a line per request (to /dev/null here):
+        # a floor that, like Lamina with recording on, keeps a trace of every request.
+        "bare uvicorn, access log on (its default)": _floor(
+            connections, duration_s, "--access-log"
+        ),
     }
     for name, measured in runs.items():
         results[name] = {key: statistics.mean(m[key] for m in measured) for key in measured[0]}

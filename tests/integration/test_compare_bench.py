@@ -18,7 +18,7 @@ import compare  # noqa: E402
 import peers  # noqa: E402
 from run import free_port  # noqa: E402
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
 
 def table_rows(markdown: str) -> list[list[str]]:
@@ -27,9 +27,10 @@ def table_rows(markdown: str) -> list[list[str]]:
 
 
 def test_quick_run_of_lamina_and_the_floor_measures_every_cell(tmp_path: Path) -> None:
-    cmd = [sys.executable, str(BENCH / "compare.py"), "--quick", "--only", "lamina,uvicorn"]
+    cmd = [sys.executable, str(BENCH / "compare.py"), "--quick"]
+    cmd += ["--only", "lamina,uvicorn,uvicorn-logged"]
     cmd += ["--concurrency", "1,32", "--out", str(tmp_path)]  # --quick: 1 s, after 1 s warm-up
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=110)
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=170)
     assert done.returncode == 0, done.stderr[-3000:]
     text = (tmp_path / "compare.md").read_text()
     assert done.stdout.strip().endswith(text.strip()[-200:])  # printed as well as written
@@ -37,7 +38,11 @@ def test_quick_run_of_lamina_and_the_floor_measures_every_cell(tmp_path: Path) -
     cells = {(r[0], r[1], r[2]) for r in rows}
     assert cells == {
         (server, handler, n)
-        for server in ("bare uvicorn (floor)", "Lamina")
+        for server in (
+            "bare uvicorn (floor)",
+            "bare uvicorn, access log on (its default)",
+            "Lamina",
+        )
         for handler in ("hello", "io", "cpu")
         for n in ("1", "32")
     }
