@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 __all__ = ["BatchInsert"]
@@ -29,8 +29,14 @@ class BatchInsert:
             sql = self._sql[rows] = self._head + ", ".join([self._row] * rows)
         return sql
 
-    def run(self, rows: Sequence[Sequence[Any]], conn: sqlite3.Connection) -> None:
-        """Insert `rows` in order; chunks stay under SQLite's limit on bound parameters."""
+    def run(
+        self,
+        rows: Sequence[Sequence[Any]],
+        conn: sqlite3.Connection,
+        between: Callable[[], object] | None = None,
+    ) -> None:
+        """Insert `rows` in order; chunks stay under SQLite's limit on bound parameters.
+        `between` is called after each chunk but the last."""
         most = min(256, conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // self.width)
         chunk = 1 << (most.bit_length() - 1)  # the largest power of two <= most
         done = 0
@@ -40,3 +46,5 @@ class BatchInsert:
             part = rows[done : done + chunk]
             conn.execute(self.sql(chunk), [value for row in part for value in row]).close()
             done += chunk
+            if between is not None and done < len(rows):
+                between()
