@@ -145,13 +145,20 @@ def wrk(url: str, connections: int, duration_s: int) -> dict[str, float]:
     }
 
 
-def _floor(connections: int, duration_s: int, *extra: str) -> dict[str, float]:
+@contextmanager
+def bare_uvicorn(*extra: str) -> Iterator[str]:
+    """The floor (`bare_uvicorn.py`, `extra` its options) until the block ends; yields its URL."""
     port = free_port()
     with process([sys.executable, str(HERE / "bare_uvicorn.py"), str(port), *extra]):
-        url = f"http://127.0.0.1:{port}/hello"
-        wait_http(url)
-        wrk(url, connections, 2)  # warm-up
-        return wrk(url, connections, duration_s)
+        url = f"http://127.0.0.1:{port}"
+        wait_http(f"{url}/hello")
+        yield url
+
+
+def _floor(connections: int, duration_s: int, *extra: str) -> dict[str, float]:
+    with bare_uvicorn(*extra) as url:
+        wrk(f"{url}/hello", connections, 2)  # warm-up
+        return wrk(f"{url}/hello", connections, duration_s)
 
 
 Run = dict[str, float]  # one wrk run: rps, p50_ms, p99_ms, errors
@@ -220,10 +227,7 @@ def neighbour(duration_s: int) -> list[tuple[str, Run, str, str]]:
     (one process: hello waits behind the CPU-bound requests on its event loop) and on Lamina
     (each function's instances are processes of their own, in a session of their own)."""
     results: list[tuple[str, Run, str, str]] = []
-    port = free_port()
-    with process([sys.executable, str(HERE / "bare_uvicorn.py"), str(port)]):
-        url = f"http://127.0.0.1:{port}"
-        wait_http(f"{url}/hello")
+    with bare_uvicorn() as url:
         floor = _hello_beside_cpu(url, duration_s)
     with lamina_platform() as running:
         lamina = _hello_beside_cpu(running.gateway, duration_s)

@@ -125,23 +125,26 @@ class Invoker:
         pool = None if self.aliases else self.pools.get(function_id)
         if pool is None:
             pool = self.pool(function_id, request.request_id)
-        try:
-            return await pool.invoke(request)
-        except Throttled:
-            raise
-        except InvocationError as exc:
-            exc.version = pool.fn.version  # a failure that ran the code names its version
-            raise
-        except ShuttingDown:
-            # The pool was replaced (a hot reload) or retired (its alias moved) after it was
-            # picked: the invocation goes where the target leads now.
+        while True:
             try:
-                current = self.pool(function_id, request.request_id)
-            except FunctionNotFound:
-                raise ShuttingDown("the function's instances are stopping") from None
-            if current is pool:
+                return await pool.invoke(request)
+            except Throttled:
                 raise
-            return await _ran(current, request)
+            except InvocationError as exc:
+                # A failure that ran the code names the version that ran it, as a result does
+                # (the Invoke API's `X-Amz-Executed-Version`).
+                exc.version = pool.fn.version
+                raise
+            except ShuttingDown:
+                # The pool was replaced (a hot reload) or retired (its alias moved) after it
+                # was picked: the invocation goes where the target leads now.
+                try:
+                    current = self.pool(function_id, request.request_id)
+                except FunctionNotFound:
+                    raise ShuttingDown("the function's instances are stopping") from None
+                if current is pool:
+                    raise
+                pool = current
 
     # -- hot reload: a new pool per code revision ----------------------------------------------
     async def start_pool(self, config: PoolConfig, *, prewarm: bool = True) -> FunctionPool:
@@ -235,18 +238,6 @@ class Invoker:
                 row["placement"] = placed
             rows.append(row)
         return rows
-
-
-async def _ran(pool: FunctionPool, request: InvocationRequest) -> InvocationOutcome:
-    """`pool.invoke(request)`; a failure that ran the code (not a throttle) names the version
-    that ran it, as a result does (the Invoke API's `X-Amz-Executed-Version`)."""
-    try:
-        return await pool.invoke(request)
-    except Throttled:
-        raise
-    except InvocationError as exc:
-        exc.version = pool.fn.version
-        raise
 
 
 def _counts(pools: list[FunctionPool]) -> dict[str, int]:
