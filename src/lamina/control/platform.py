@@ -37,8 +37,9 @@ from lamina.events.queues import queue_store_name
 from lamina.events.scheduler import ScheduledTarget, Scheduler, schedule_targets
 from lamina.executor import ExecutorBackend, FunctionConfig, create_backend
 from lamina.gateway import GatewayApp, RouteTarget
-from lamina.gateway.front import GatewayHttpProtocol, GranianFront
+from lamina.gateway.front import GranianFront
 from lamina.gateway.guard import GatewaySecurity
+from lamina.gateway.http1 import Http1Protocol
 from lamina.gateway.invoke_api import ACCOUNT, function_arn
 from lamina.invoker import Invoker, PoolConfig
 from lamina.invoker.aliases import qualified
@@ -333,7 +334,7 @@ class Platform:
             self._granian = front
             self._server_tasks.append(asyncio.create_task(front.serve()))
         else:
-            fronts.insert(0, (gateway, gateway_sock, GatewayHttpProtocol))
+            fronts.insert(0, (gateway, gateway_sock, Http1Protocol))
         for asgi, sock, http in fronts:
             config = uvicorn.Config(
                 asgi,

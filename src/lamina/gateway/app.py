@@ -55,7 +55,10 @@ class RouteTarget:
 
 
 class GatewayApp:
-    """ASGI app: match a route, build the API Gateway event, invoke, map the result back."""
+    """Match a route, build the API Gateway event, invoke, map the result back.
+
+    `handle(request)` answers a request read in full; the HTTP front (`gateway.http1`) calls
+    it directly. The object is also an ASGI app, for other servers (`--http granian`)."""
 
     def __init__(
         self,
@@ -78,38 +81,48 @@ class GatewayApp:
         self.router = Router(routes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The gateway as an ASGI app (`--http granian`, or any ASGI server)."""
         kind = scope["type"]
         if kind == "lifespan":
             await _lifespan(receive, send)
             return
         if kind != "http":
             return
-        if scope["path"].startswith(INVOKE_PREFIX):
-            await self.invoke_api(scope, receive, send)
-            return
-        request_id = new_request_id()
-        rid_header = [
-            (b"x-amzn-requestid", request_id.encode()),
-            (b"apigw-requestid", request_id.encode()),
-        ]
         try:
             request = await read_request(scope, receive)
         except BodyTooLarge:
-            refused = self.router.match(scope["method"], scope["path"])
-            self.requests.add(refused.route if refused else None, 413)
-            await send_response(send, json_error(413, "Request Entity Too Large"), rid_header)
-            return
+            response = self.too_large(scope["method"], scope["path"])
+        else:
+            response = await self.handle(request)
+        await send_response(send, response, head=scope["method"] == "HEAD")
+
+    def too_large(self, method: str, path: str) -> HttpResponse:
+        """The answer to a request whose body is over MAX_BODY_BYTES (not read)."""
+        if path.startswith(INVOKE_PREFIX):
+            return self.invoke_api.too_large()
+        refused = self.router.match(method, path)
+        self.requests.add(refused.route if refused else None, 413)
+        response = json_error(413, "Request Entity Too Large")
+        response.headers += _request_id_headers(new_request_id())
+        return response
+
+    async def handle(self, request: HttpRequest) -> HttpResponse:
+        """Answer one request read in full: the Invoke API, or a route's function."""
+        if request.path.startswith(INVOKE_PREFIX):
+            return await self.invoke_api.handle(request)
+        request_id = new_request_id()
+        extra = _request_id_headers(request_id)
         if self.cors is not None:
-            rid_header += self._cors_headers(request)
+            extra += self._cors_headers(request)
             if request.method == "OPTIONS" and request.header("access-control-request-method"):
                 self.requests.add(None, 204)  # a preflight, answered here
-                await send_response(send, HttpResponse(204, [], b""), rid_header)
-                return
+                return HttpResponse(204, extra, b"")
         match = self.router.match(request.method, request.path)
         if match is None:
             self.requests.add(None, 404)
-            await send_response(send, json_error(404, "Not Found"), rid_header)
-            return
+            response = json_error(404, "Not Found")
+            response.headers += extra
+            return response
         target = match.target
         now_ms = int(time.time() * 1000)
         if target.payload_format == "2.0":
@@ -126,9 +139,9 @@ class GatewayApp:
             except AuthDenied as denied:
                 response = _marked(json_error(denied.status, denied.message), denied.error_type)
                 response.headers += denied.headers
+                response.headers += extra
                 self.requests.add(match.route, denied.status)
-                await send_response(send, response, rid_header)
-                return
+                return response
         fid = target.function_id
         call = InvocationRequest(
             request_id,
@@ -140,10 +153,11 @@ class GatewayApp:
         response = await self._invoke(target, call)
         self.requests.add(match.route, response.status)
         if call.traceparent:  # the invocation's own span, once the invoker has made it
-            rid_header.append((TRACERESPONSE, call.traceparent.encode()))
+            extra.append((TRACERESPONSE, call.traceparent.encode()))
         if self.cors is not None:  # the gateway's CORS headers replace the function's
             response.headers = CorsPolicy.strip(response.headers)
-        await send_response(send, response, rid_header, head=request.method == "HEAD")
+        response.headers += extra
+        return response
 
     def _cors_headers(self, request: HttpRequest) -> list[tuple[bytes, bytes]]:
         """The CORS headers for this request: a preflight's, or an actual response's."""
@@ -182,6 +196,11 @@ class GatewayApp:
             response = _marked(response, "MalformedResponse")
             response.headers.append((b"x-lamina-error-message", _header_text(str(exc))))
             return response
+
+
+def _request_id_headers(request_id: str) -> list[tuple[bytes, bytes]]:
+    encoded = request_id.encode()
+    return [(b"x-amzn-requestid", encoded), (b"apigw-requestid", encoded)]
 
 
 def _lamina_error(exc: InvocationError) -> HttpResponse:

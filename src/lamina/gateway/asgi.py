@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from lamina.gateway.request import HttpRequest
-from lamina.gateway.responses import HttpResponse
+from lamina.gateway.responses import HttpResponse, framed
 
 __all__ = ["MAX_BODY_BYTES", "BodyTooLarge", "read_request", "send_response"]
 
@@ -72,18 +72,8 @@ async def read_request(scope: Scope, receive: Receive) -> HttpRequest:
     )
 
 
-async def send_response(
-    send: Send, response: HttpResponse, extra: list[tuple[bytes, bytes]], *, head: bool = False
-) -> None:
-    """Send `response` with `extra` headers, framed by a `content-length` as API Gateway's
-    are (the server would otherwise send the body chunked). A 1xx, 204 or 304 response has
-    no body, whatever the function returned; an answer to HEAD (`head`) names the length of
-    the body it does not send, when the function gave one."""
-    headers = response.headers + extra
-    body = response.body
-    if response.status < 200 or response.status in (204, 304):
-        body = b""
-    elif body or not head:
-        headers.append((b"content-length", b"%d" % len(body)))
+async def send_response(send: Send, response: HttpResponse, *, head: bool = False) -> None:
+    """Send `response` as `framed` makes it (an ASGI server leaves out a HEAD answer's body)."""
+    headers, body = framed(response, head=head)
     await send({"type": "http.response.start", "status": response.status, "headers": headers})
     await send({"type": "http.response.body", "body": body})

@@ -25,9 +25,9 @@ from lamina.errors import (
     Throttled,
 )
 from lamina.executor import InvocationRequest
-from lamina.gateway.asgi import BodyTooLarge, Receive, Scope, Send, read_request, send_response
 from lamina.gateway.counts import INVOKE_ROUTE, RequestCounts
 from lamina.gateway.ids import new_request_id
+from lamina.gateway.request import HttpRequest
 from lamina.gateway.responses import HttpResponse
 from lamina.invoker import Invoker
 from lamina.telemetry import FunctionOutput
@@ -91,16 +91,28 @@ class InvokeApi:
         self.submit_event = submit_event
         self.requests = requests  # responses by status, for the metrics
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def handle(self, request: HttpRequest) -> HttpResponse:
+        """Answer one Invoke API request, read in full."""
         request_id = new_request_id()
-        response = await self._handle(scope, receive, request_id)
+        response = await self._handle(request, request_id)
+        return self._answered(response, request_id)
+
+    def too_large(self) -> HttpResponse:
+        """The answer to a request whose body is over MAX_BODY_BYTES (not read)."""
+        response = _aws_error(
+            413, "RequestTooLargeException", "Request must be smaller than 6291456 bytes"
+        )
+        return self._answered(response, new_request_id())
+
+    def _answered(self, response: HttpResponse, request_id: str) -> HttpResponse:
         if self.requests is not None:
             self.requests.add(INVOKE_ROUTE, response.status)
-        await send_response(send, response, [(b"x-amzn-requestid", request_id.encode())])
+        response.headers.append((b"x-amzn-requestid", request_id.encode()))
+        return response
 
-    async def _handle(self, scope: Scope, receive: Receive, request_id: str) -> HttpResponse:
-        m = _PATH.match(scope["path"])
-        if m is None or scope["method"] != "POST":
+    async def _handle(self, request: HttpRequest, request_id: str) -> HttpResponse:
+        m = _PATH.match(request.path)
+        if m is None or request.method != "POST":
             return _aws_error(404, "UnknownOperationException", "Unknown operation")
         try:
             function_id, qualifier = parse_function_name(m.group("name"))
@@ -109,15 +121,9 @@ class InvokeApi:
                 400, "ValidationException", f"invalid function name {m.group('name')!r}"
             )
         # boto3 sends `Qualifier=` as a query parameter; a name may carry one too (`name:7`).
-        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        query = parse_qs(request.query_string)
         qualifier = qualifier or next(iter(query.get("Qualifier", [])), None)
         target = f"{function_id}:{qualifier}" if qualifier else function_id
-        try:
-            request = await read_request(scope, receive)
-        except BodyTooLarge:
-            return _aws_error(
-                413, "RequestTooLargeException", "Request must be smaller than 6291456 bytes"
-            )
         if not self.invoker.knows(target):
             arn = function_arn(function_id) + (f":{qualifier}" if qualifier else "")
             return _aws_error(404, "ResourceNotFoundException", f"Function not found: {arn}")

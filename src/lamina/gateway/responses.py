@@ -14,8 +14,9 @@ and the REST "Lambda proxy integration output format":
   `application/json`, as REST proxy integrations do.
 - Both: `statusCode` is an integer 100-599 (a string of digits is accepted); `body` is a
   string or absent; header names and values are strings, numbers or booleans, latin-1
-  encodable and free of CR/LF. `content-length`, `transfer-encoding` and `connection` from the
-  function are dropped: the server frames the body itself.
+  encodable; names are RFC 9110 tokens, values free of control characters but tab.
+  `content-length`, `transfer-encoding` and `connection` from the function are dropped: the
+  server frames the body itself.
 Anything else raises BadFunctionResponse, which the gateway turns into a 502.
 """
 
@@ -24,16 +25,25 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import orjson
 
-__all__ = ["BadFunctionResponse", "HttpResponse", "http_response_from_result", "json_error"]
+__all__ = [
+    "BadFunctionResponse",
+    "HttpResponse",
+    "framed",
+    "http_response_from_result",
+    "json_error",
+]
 
 _FRAMING_HEADERS = frozenset({"content-length", "transfer-encoding", "connection"})
 _JSON = b"application/json"
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # RFC 9110 field name
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # not allowed in a field value (tab is)
 
 
 @dataclass(slots=True)
@@ -47,6 +57,22 @@ class HttpResponse:
 
 class BadFunctionResponse(ValueError):
     """Raised when a function result cannot be mapped to an HTTP response; says why."""
+
+
+def framed(
+    response: HttpResponse, *, head: bool = False
+) -> tuple[list[tuple[bytes, bytes]], bytes]:
+    """The headers and body to send for `response`, framed by a `content-length` as API
+    Gateway's are. A 1xx, 204 or 304 response has no body, whatever the function returned; an
+    answer to HEAD (`head`) names the length of the body it does not send, when there is one."""
+    body = response.body
+    if response.status < 200 or response.status in (204, 304):
+        return response.headers, b""
+    if head:
+        if body:
+            return [*response.headers, (b"content-length", b"%d" % len(body))], b""
+        return response.headers, b""
+    return [*response.headers, (b"content-length", b"%d" % len(body))], body
 
 
 def json_error(status: int, message: str) -> HttpResponse:
@@ -117,14 +143,15 @@ def _text(value: Any, what: str) -> str:
 
 def _header(name: Any, value: Any) -> tuple[bytes, bytes] | None:
     """One header as lower-case latin-1 bytes; None for the framing headers we drop."""
-    if not isinstance(name, str) or not name or any(c in name for c in ":\r\n \t"):
+    if not isinstance(name, str) or not _TOKEN.fullmatch(name):
         raise BadFunctionResponse(f"invalid response header name {name!r}")
     lower = name.lower()
     if lower in _FRAMING_HEADERS:
         return None
     text = _text(value, f"value of header {name!r}")
-    if "\r" in text or "\n" in text:
-        raise BadFunctionResponse(f"value of header {name!r} contains a line break")
+    if _CONTROL.search(text):
+        what = "a line break" if "\r" in text or "\n" in text else "a control character"
+        raise BadFunctionResponse(f"value of header {name!r} contains {what}")
     try:
         return lower.encode("latin-1"), text.encode("latin-1")
     except UnicodeEncodeError:

@@ -229,7 +229,10 @@ class Zygote:
             if cgroup is not None:
                 _join_cgroup(cgroup)
             _set_name(b"lamina-spare")
-            theirs.sendall(_SPARE_READY)  # only now may the zygote rename its cgroup
+            try:
+                theirs.sendall(_SPARE_READY)  # only now may the zygote rename its cgroup
+            except OSError:  # dropped while getting ready (e.g. forked before its cgroup)
+                os._exit(0)
             message = recv_frame(theirs)
             if message is None:  # dropped by the zygote (or it is gone)
                 os._exit(0)

@@ -11,6 +11,7 @@ import pytest
 from lamina.gateway.responses import (
     BadFunctionResponse,
     HttpResponse,
+    framed,
     http_response_from_result,
     json_error,
 )
@@ -257,6 +258,18 @@ def test_v1_mapping(
             id="a header name with a space is invalid",
         ),
         pytest.param(
+            {"statusCode": 200, "headers": {"x(y)": "v"}},
+            "2.0",
+            "header name",
+            id="a header name that is not an HTTP token is invalid",
+        ),
+        pytest.param(
+            {"statusCode": 200, "headers": {"x": "a\x00b"}},
+            "2.0",
+            "control character",
+            id="a header value with a control character is invalid",
+        ),
+        pytest.param(
             {"statusCode": 200, "multiValueHeaders": {"x": "v"}},
             "1.0",
             "must be a list",
@@ -312,3 +325,30 @@ def test_json_error_has_api_gateway_shape(status: int, message: str) -> None:
     assert response.status == status
     assert response.headers == [(b"content-type", b"application/json")]
     assert orjson.loads(response.body) == {"message": message}
+
+
+def test_a_header_value_may_hold_a_tab() -> None:
+    response = http_response_from_result({"statusCode": 200, "headers": {"x": "a\tb"}}, "2.0")
+    assert response.headers == [(b"x", b"a\tb")]
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "head", "length", "sent"),
+    [
+        pytest.param(200, b"abc", False, b"3", b"abc", id="a body is framed by its length"),
+        pytest.param(200, b"", False, b"0", b"", id="an empty body says so"),
+        pytest.param(200, b"abc", True, b"3", b"", id="HEAD names the length, sends no body"),
+        pytest.param(200, b"", True, None, b"", id="HEAD of an empty body names none"),
+        pytest.param(204, b"abc", False, None, b"", id="204 has no body, whatever was given"),
+        pytest.param(304, b"abc", False, None, b"", id="304 has no body"),
+        pytest.param(103, b"abc", False, None, b"", id="1xx has no body"),
+    ],
+)
+def test_framed(status: int, body: bytes, head: bool, length: bytes | None, sent: bytes) -> None:
+    response = HttpResponse(status, [(b"x", b"1")], body)
+    headers, out = framed(response, head=head)
+    assert out == sent
+    lengths = [value for name, value in headers if name == b"content-length"]
+    assert lengths == ([length] if length is not None else [])
+    assert headers[0] == (b"x", b"1")
+    assert response.headers == [(b"x", b"1")]  # the response itself is left as it was
