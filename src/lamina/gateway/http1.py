@@ -8,14 +8,21 @@ each request into an ASGI scope and messages and the answer back into bytes: on 
 machine that was 44 µs of a core per request against 10 µs for a protocol that parses and
 answers directly (see docs/benchmarks.md), on the thread that is the gateway's bottleneck.
 
-What it keeps of an HTTP/1.1 server: keep-alive, with idle connections closed after
-`timeout_keep_alive` seconds; pipelined requests answered in order (reading pauses while one
-waits); `Expect: 100-continue`; chunked request bodies; a body over MAX_BODY_BYTES refused with
-413 (read and thrown away up to DISCARD_BYTES, so the client sees the answer, not a reset);
-`Connection: close` and HTTP/1.0; back-pressure from a client that does not read (reading
-pauses); a malformed request answered 400 and the connection closed; on shutdown, idle
-connections closed and busy ones closed after their answer. WebSocket upgrades are not served:
-the request is answered as plain HTTP and the connection closed.
+What it keeps of an HTTP/1.1 server:
+- keep-alive, with a connection idle for `timeout_keep_alive` seconds closed, and one stalled
+  in the middle of a request that long answered 408;
+- pipelined requests answered in order, reading paused while one waits; a malformed request
+  behind others answered 400 in its turn, then the connection closed;
+- `Expect: 100-continue` (HTTP/1.1); chunked request bodies; a client that half-closes after
+  its request still gets the answer;
+- a body over MAX_BODY_BYTES refused with 413, read and thrown away up to DISCARD_BYTES so the
+  client sees the answer and not a reset (at once, and the connection closed, past that or
+  when the client waits for a 100); a URL over MAX_URL_BYTES answered 414, headers over
+  MAX_HEADER_BYTES 431, a malformed request 400, each closing the connection;
+- `Connection: close` and HTTP/1.0; back-pressure from a client that does not read;
+- on shutdown, idle connections closed and busy ones closed after the answer in hand.
+Upgrades (WebSocket, h2c) are not served: the request is answered as plain HTTP/1.1 (400 if it
+has a body, which the parser does not read) and the connection closed.
 """
 
 from __future__ import annotations
@@ -33,9 +40,12 @@ from lamina.gateway.asgi import DISCARD_BYTES, MAX_BODY_BYTES
 from lamina.gateway.request import HttpRequest
 from lamina.gateway.responses import HttpResponse, framed, json_error
 
-__all__ = ["Handler", "Http1Protocol"]
+__all__ = ["MAX_HEADER_BYTES", "MAX_URL_BYTES", "Handler", "Http1Protocol"]
 
 log = logging.getLogger(__name__)
+
+MAX_URL_BYTES = 16 * 1024  # 414 past this
+MAX_HEADER_BYTES = 64 * 1024  # all header names and values together; 431 past this
 
 
 class Handler(Protocol):
@@ -69,6 +79,23 @@ class _Refused:
         self.path = path
 
 
+class _Bad:
+    """A request answered by the front itself (400, 408, 414, 431), then the connection closes."""
+
+    __slots__ = ("message", "status")
+
+    def __init__(self, status: int, message: str) -> None:
+        self.status = status
+        self.message = message
+
+
+class _Oversize(Exception):
+    """Raised from a parser callback when the URL or the headers are over their limit."""
+
+
+_Item = HttpRequest | _Refused | _Bad
+
+
 class Http1Protocol(asyncio.Protocol):
     """One client connection. Made by uvicorn's Server with its config and shared state."""
 
@@ -90,17 +117,21 @@ class Http1Protocol(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.client = ""
         self.busy = False  # a request is being answered
-        self.closing = False  # close once the request being answered is answered
-        self.pipeline: deque[tuple[HttpRequest | _Refused, bool]] = deque()
+        self.closing = False  # take no more requests; close once the pipeline is answered
+        self.pipeline: deque[tuple[_Item, bool]] = deque()  # (request, keep alive after it)
         self.reading_paused = False
         self.writing_paused = False
         self.last_active = 0.0
         self.idle_timer: asyncio.TimerHandle | None = None
         # the request being parsed
-        self.url = b""
+        self.in_request = False
+        self.url: list[bytes] = []
+        self.head_size = 0  # bytes of URL and headers
+        self.oversize: _Bad | None = None
         self.headers: list[tuple[str, str]] = []
         self.body: list[bytes] = []
         self.size = 0
+        self.declared = 0  # content-length, 0 when absent
         self.refused = False
 
     # -- connection ---------------------------------------------------------------------
@@ -125,14 +156,15 @@ class Http1Protocol(asyncio.Protocol):
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
-            self.closing = True  # what follows the upgrade request is not HTTP/1.1
-            if not self.busy:
-                self._close()
+            self._stop_reading()  # what follows the upgrade request is not HTTP/1.1
         except httptools.HttpParserError as exc:
-            self._bad_request(f"Invalid HTTP request received: {exc}")
+            bad = self.oversize or _Bad(400, f"Invalid HTTP request received: {exc}")
+            self._refuse(bad)
 
-    def eof_received(self) -> bool | None:
-        return None  # close once the transport has written what is pending
+    def eof_received(self) -> bool:
+        """The client sent all it will (it may still read): answer what it asked, then close."""
+        self._stop_reading()
+        return True  # keep the transport open for the answers
 
     def pause_writing(self) -> None:
         self.writing_paused = True
@@ -144,20 +176,31 @@ class Http1Protocol(asyncio.Protocol):
 
     def shutdown(self) -> None:
         """uvicorn's graceful shutdown: close when the request in hand is answered."""
+        self.pipeline.clear()
+        self._stop_reading()
+
+    def _stop_reading(self) -> None:
+        """Take no more requests; close once those taken are answered."""
         self.closing = True
-        if not self.busy:
+        if not self.busy and not self.pipeline:
             self._close()
+        else:
+            self._flow()
 
     def _check_idle(self) -> None:
-        """Close a connection idle for `keep_alive_s`; else look again when it could be."""
+        """Close a connection idle for `keep_alive_s` (408 when it stalled mid-request);
+        else look again when it could be."""
         self.idle_timer = None
         if self.transport is None or self.transport.is_closing():
             return
         left = self.keep_alive_s
-        if not self.busy:
+        if not self.busy and not self.pipeline:
             left -= self.loop.time() - self.last_active
             if left <= 0:
-                self._close()
+                if self.in_request:
+                    self._refuse(_Bad(408, "Request Timeout"))
+                else:
+                    self._close()
                 return
         self.idle_timer = self.loop.call_later(left, self._check_idle)
 
@@ -169,7 +212,7 @@ class Http1Protocol(asyncio.Protocol):
         """Read while nothing waits behind the request in hand and the client reads."""
         if self.transport is None or self.transport.is_closing():
             return
-        pause = bool(self.pipeline) or self.writing_paused
+        pause = bool(self.pipeline) or self.writing_paused or self.closing
         if pause != self.reading_paused:
             self.reading_paused = pause
             if pause:
@@ -177,55 +220,67 @@ class Http1Protocol(asyncio.Protocol):
             else:
                 self.transport.resume_reading()
 
-    def _bad_request(self, message: str) -> None:
-        log.warning("bad HTTP request", extra={"client": self.client, "error": message})
-        body = message.encode("latin-1", "replace")
-        if self.transport is not None and not self.transport.is_closing():
-            self.transport.write(
-                b"%scontent-type: text/plain; charset=utf-8\r\ncontent-length: %d\r\n%s\r\n%s"
-                % (STATUS_LINES[400], len(body), _CLOSE, body)
-            )
-        self.closing = True
-        self.pipeline.clear()
-        self._close()
+    def _refuse(self, bad: _Bad) -> None:
+        """Answer `bad` in its turn, after what came before it, then close."""
+        if self.closing and (self.busy or self.pipeline):
+            return  # already closing after other answers; the parser stopped here
+        log.warning(
+            "bad HTTP request",
+            extra={"client": self.client, "status": bad.status, "error": bad.message},
+        )
+        self._take(bad, keep_alive=False)
+        self._stop_reading()
 
     # -- parser callbacks -----------------------------------------------------------------
 
     def on_message_begin(self) -> None:
-        self.url = b""
+        self.in_request = True
+        self.url = []
+        self.head_size = 0
         self.headers = []
         self.body = []
         self.size = 0
+        self.declared = 0
         self.refused = False
 
     def on_url(self, url: bytes) -> None:
-        self.url += url
+        self.url.append(url)
+        self.head_size += len(url)
+        if self.head_size > MAX_URL_BYTES:
+            self.oversize = _Bad(414, f"URI Too Long: over {MAX_URL_BYTES} bytes")
+            raise _Oversize
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        self.head_size += len(name) + len(value)
+        if self.head_size > MAX_HEADER_BYTES:
+            self.oversize = _Bad(
+                431, f"Request Header Fields Too Large: over {MAX_HEADER_BYTES} bytes"
+            )
+            raise _Oversize
         self.headers.append((name.decode("latin-1").lower(), value.decode("latin-1")))
 
     def on_headers_complete(self) -> None:
         expect = False
         for name, value in self.headers:
             if name == "content-length":
-                if value.isdigit() and int(value) > MAX_BODY_BYTES:
-                    self.refused = True
+                self.declared = int(value) if value.isdigit() else 0
+                self.refused = self.declared > MAX_BODY_BYTES
             elif name == "expect" and value.lower() == "100-continue":
-                expect = True
-        if not expect or self.busy or self.pipeline or self.transport is None:
-            return  # a client that does not get its 100 sends the body after a moment
-        if self.refused:
-            self.closing = True  # answered at once; the client does not send the body
-            self.on_message_complete()
-        else:
+                expect = self.parser.get_http_version() == "1.1"
+        if self.refused and (expect or self.declared > DISCARD_BYTES):
+            self._take_early()  # the client waits for a 100, or the body is not worth reading
+            return
+        # A client that gets no 100 (its request waits behind others) sends the body anyway
+        # after a moment.
+        idle = not (self.busy or self.pipeline or self.closing)
+        if expect and idle and self.transport is not None and not self.transport.is_closing():
             self.transport.write(CONTINUE)
 
     def on_body(self, chunk: bytes) -> None:
         self.size += len(chunk)
         if self.refused:
-            if self.size > DISCARD_BYTES:
-                self.closing = True
-                self.on_message_complete()
+            if self.size > DISCARD_BYTES and not self.closing:
+                self._take_early()
             return
         if self.size > MAX_BODY_BYTES:
             self.refused = True
@@ -234,55 +289,78 @@ class Http1Protocol(asyncio.Protocol):
         self.body.append(chunk)
 
     def on_message_complete(self) -> None:
-        if self.closing and (self.busy or self.transport is None or self.transport.is_closing()):
-            return  # already answering the last request this connection takes
+        self.in_request = False
+        if self.closing:
+            return  # answered early, or no more requests are taken
         parser = self.parser
-        method = parser.get_method().decode("ascii")
-        try:
-            url = httptools.parse_url(self.url)
-        except httptools.HttpParserInvalidURLError:
-            self._bad_request(f"Invalid URL: {self.url[:200]!r}")
+        version = parser.get_http_version()
+        upgrade = parser.should_upgrade()
+        keep_alive = version != "1.0" and parser.should_keep_alive() and not upgrade
+        chunked = any(name == "transfer-encoding" for name, _ in self.headers)
+        if upgrade and (self.declared or chunked):  # the parser skipped the body
+            self._take(_Bad(400, "an upgrade request with a body is not served"), False)
             return
-        raw = url.path or b"/"
+        item = self._request(version)
+        if item is not None:
+            self._take(item, keep_alive)
+
+    def _take_early(self) -> None:
+        """Answer a refused body now, without reading it, and close after."""
+        item = self._request(self.parser.get_http_version())
+        if item is not None:
+            self._take(item, keep_alive=False)
+        self._stop_reading()
+
+    def _request(self, version: str) -> _Item | None:
+        """The request just parsed (a _Refused one past the body limit); None, answered 400,
+        when its URL does not parse."""
+        method = self.parser.get_method().decode("ascii")
+        raw_url = self.url[0] if len(self.url) == 1 else b"".join(self.url)
         try:
-            path = raw.decode("ascii")
-        except UnicodeDecodeError:
-            path = raw.decode("utf-8", "replace")
+            url = httptools.parse_url(raw_url)
+        except httptools.HttpParserInvalidURLError:
+            self._refuse(_Bad(400, f"Invalid URL: {raw_url[:200]!r}"))
+            return None
+        raw = url.path or b"/"
+        path = raw.decode("latin-1")  # llhttp lets only ASCII through
         if "%" in path:
             path = unquote(path)
-        version = parser.get_http_version()
-        keep_alive = version != "1.0" and parser.should_keep_alive() and not self.closing
-        item: HttpRequest | _Refused
         if self.refused:
-            item = _Refused(method, path)
-        else:
-            body = self.body
-            item = HttpRequest(
-                method=method,
-                path=path,
-                raw_path=raw.decode("latin-1"),
-                query_string=url.query.decode("latin-1") if url.query else "",
-                headers=tuple(self.headers),
-                body=body[0] if len(body) == 1 else b"".join(body),
-                source_ip=self.client,
-                protocol=f"HTTP/{version}",
-            )
-        if self.busy:
-            self.pipeline.append((item, keep_alive))
-            self._flow()
-            return
-        self._start(item, keep_alive)
+            return _Refused(method, path)
+        body = self.body
+        return HttpRequest(
+            method=method,
+            path=path,
+            raw_path=raw.decode("latin-1"),
+            query_string=url.query.decode("latin-1") if url.query else "",
+            headers=tuple(self.headers),
+            body=body[0] if len(body) == 1 else b"".join(body),
+            source_ip=self.client,
+            protocol=f"HTTP/{version}",
+        )
 
     # -- answering ----------------------------------------------------------------------------
 
-    def _start(self, item: HttpRequest | _Refused, keep_alive: bool) -> None:
+    def _take(self, item: _Item, keep_alive: bool) -> None:
+        """Answer `item` now, or after what is before it."""
+        if self.busy or self.pipeline:
+            self.pipeline.append((item, keep_alive))
+            self._flow()
+        else:
+            self._start(item, keep_alive)
+
+    def _start(self, item: _Item, keep_alive: bool) -> None:
         self.busy = True
-        if isinstance(item, _Refused):
+        if isinstance(item, HttpRequest):
+            task = self.loop.create_task(self._serve(item, keep_alive))
+            self.tasks.add(task)
+            task.add_done_callback(self.tasks.discard)
+        elif isinstance(item, _Refused):
             self._answer(self.app.too_large(item.method, item.path), item.method, keep_alive)
-            return
-        task = self.loop.create_task(self._serve(item, keep_alive))
-        self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
+        else:
+            text = f"{item.message}\n".encode("latin-1", "replace")
+            plain = [(b"content-type", b"text/plain; charset=utf-8")]
+            self._answer(HttpResponse(item.status, plain, text), "", keep_alive=False)
 
     async def _serve(self, request: HttpRequest, keep_alive: bool) -> None:
         try:
@@ -301,22 +379,31 @@ class Http1Protocol(asyncio.Protocol):
         transport = self.transport
         if transport is None or transport.is_closing():
             return
-        headers, body = framed(response, head=method == "HEAD")
-        parts = [STATUS_LINES.get(response.status) or _status_line(response.status)]
-        for name, value in headers:
-            parts += (name, b": ", value, b"\r\n")
-        close = not keep_alive or self.closing
-        if close:
-            parts.append(_CLOSE)
-        parts += (b"\r\n", body)
-        transport.write(b"".join(parts))
+        close = not keep_alive or (self.closing and not self.pipeline)
+        try:
+            data = _encode(response, head=method == "HEAD", close=close)
+        except Exception:  # a header that is not bytes: the app's bug, not the client's
+            log.exception("gateway error: unwritable response", extra={"method": method})
+            data = _encode(json_error(500, "Internal Server Error"), head=False, close=close)
+        transport.write(data)
         self.last_active = self.loop.time()
         if close:
             self.closing = True
             self.pipeline.clear()
             transport.close()
-            return
-        if self.pipeline:
+        elif self.pipeline:
             item, keep = self.pipeline.popleft()
             self._flow()
             self._start(item, keep)
+
+
+def _encode(response: HttpResponse, *, head: bool, close: bool) -> bytes:
+    """The response as it goes on the wire."""
+    headers, body = framed(response, head=head)
+    parts = [STATUS_LINES.get(response.status) or _status_line(response.status)]
+    for name, value in headers:
+        parts += (name, b": ", value, b"\r\n")
+    if close:
+        parts.append(_CLOSE)
+    parts += (b"\r\n", body)
+    return b"".join(parts)

@@ -12,9 +12,10 @@ and the REST "Lambda proxy integration output format":
   `headers` and `multiValueHeaders` are merged; a name in both takes only the
   `multiValueHeaders` values. Without a content type a non-empty body goes out as
   `application/json`, as REST proxy integrations do.
-- Both: `statusCode` is an integer 100-599 (a string of digits is accepted); `body` is a
-  string or absent; header names and values are strings, numbers or booleans, latin-1
-  encodable; names are RFC 9110 tokens, values free of control characters but tab.
+- Both: `statusCode` is an integer 200-599 (a string of digits is accepted; a 1xx is not a
+  final answer); `body` is a string or absent; header names and values are strings, numbers
+  or booleans, latin-1 encodable; names are RFC 9110 tokens, values free of control
+  characters but tab.
   `content-length`, `transfer-encoding` and `connection` from the function are dropped: the
   server frames the body itself.
 Anything else raises BadFunctionResponse, which the gateway turns into a 502.
@@ -125,11 +126,11 @@ def _structured(result: Mapping[str, Any], *, v2: bool) -> HttpResponse:
 
 def _status(value: Any) -> int:
     if isinstance(value, bool):
-        raise BadFunctionResponse(f"statusCode must be an integer 100-599, got {value!r}")
+        raise BadFunctionResponse(f"statusCode must be an integer 200-599, got {value!r}")
     if isinstance(value, str) and value.strip().isdigit():
         value = int(value.strip())
-    if not isinstance(value, int) or not 100 <= value <= 599:
-        raise BadFunctionResponse(f"statusCode must be an integer 100-599, got {value!r}")
+    if not isinstance(value, int) or not 200 <= value <= 599:
+        raise BadFunctionResponse(f"statusCode must be an integer 200-599, got {value!r}")
     return value
 
 

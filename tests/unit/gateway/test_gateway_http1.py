@@ -322,3 +322,119 @@ async def test_an_answer_for_a_client_that_left_is_dropped() -> None:
     app.gates["/slow"].set()
     await _settle()
     assert transport.data == b""
+
+
+async def test_a_client_that_half_closes_after_its_request_still_gets_the_answer() -> None:
+    app = FakeApp()
+    app.gates["/slow"] = asyncio.Event()
+    protocol, transport = await _connect(app)
+    protocol.data_received(b"GET /slow HTTP/1.1\r\n\r\n")
+    assert protocol.eof_received() is True  # the transport stays open for the answer
+    await _settle()
+    assert not transport.is_closing()
+    app.gates["/slow"].set()
+    await transport.closed
+    [(status, headers, body)] = _responses(transport.data)
+    assert (status, body) == (b"HTTP/1.1 200 OK", b"GET /slow")
+    assert headers[b"connection"] == b"close"
+
+
+async def test_end_of_input_on_an_idle_connection_closes_it() -> None:
+    protocol, transport = await _connect(FakeApp())
+    protocol.eof_received()
+    assert transport.is_closing()
+
+
+async def test_a_malformed_request_behind_another_is_answered_in_its_turn() -> None:
+    app = FakeApp()
+    app.gates["/slow"] = asyncio.Event()
+    protocol, transport = await _connect(app)
+    protocol.data_received(b"GET /slow HTTP/1.1\r\n\r\n")
+    await _settle()
+    protocol.data_received(b"GET /x HTTP/1.1\r\nBad Header\r\n\r\n")
+    assert transport.written == []  # the 400 does not overtake the answer in hand
+    app.gates["/slow"].set()
+    await transport.closed
+    answers = _responses(transport.data)
+    assert [(status, body[:7]) for status, _, body in answers] == [
+        (b"HTTP/1.1 200 OK", b"GET /sl"),
+        (b"HTTP/1.1 400 Bad Request", b"Invalid"),
+    ]
+    assert b"connection" not in answers[0][1]
+    assert answers[1][1][b"connection"] == b"close"
+
+
+async def test_an_upgrade_request_is_answered_as_plain_http_and_the_connection_closed() -> None:
+    app = FakeApp()
+    app.gates["/slow"] = asyncio.Event()
+    protocol, transport = await _connect(app)
+    protocol.data_received(b"GET /slow HTTP/1.1\r\n\r\n")
+    protocol.data_received(
+        b"GET /ws HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n\x81\x05hello"
+    )
+    app.gates["/slow"].set()
+    await transport.closed
+    answers = _responses(transport.data)
+    assert [body for _, _, body in answers] == [b"GET /slow", b"GET /ws"]
+    assert answers[1][1][b"connection"] == b"close"
+
+
+async def test_an_upgrade_request_with_a_body_is_refused() -> None:
+    app = FakeApp()
+    protocol, transport = await _connect(app)
+    protocol.data_received(
+        b"POST /p HTTP/1.1\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n"
+        b"HTTP2-Settings: AAMAAABkAAQAAP__\r\nContent-Length: 5\r\n\r\nhello"
+    )
+    await transport.closed
+    [(status, _, _)] = _responses(transport.data)
+    assert status == b"HTTP/1.1 400 Bad Request"
+    assert app.requests == []  # never handed on without its body
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "status"),
+    [
+        pytest.param(b"GET /" + b"a" * 200 + b" HTTP/1.1\r\n\r\n", 414, id="URL"),
+        pytest.param(
+            b"GET / HTTP/1.1\r\n" + b"x-a: " + b"b" * 200 + b"\r\n\r\n", 431, id="headers"
+        ),
+    ],
+)
+async def test_a_request_head_over_its_limit_is_refused_and_closed(
+    monkeypatch: pytest.MonkeyPatch, request_bytes: bytes, status: int
+) -> None:
+    monkeypatch.setattr(http1, "MAX_URL_BYTES", 100)
+    monkeypatch.setattr(http1, "MAX_HEADER_BYTES", 150)
+    app = FakeApp()
+    protocol, transport = await _connect(app)
+    for i in range(0, len(request_bytes), 16):  # as it may arrive: in pieces
+        if not transport.is_closing():
+            protocol.data_received(request_bytes[i : i + 16])
+    await transport.closed
+    [(line, headers, _)] = _responses(transport.data)
+    assert line.startswith(b"HTTP/1.1 %d " % status)
+    assert headers[b"connection"] == b"close"
+    assert app.requests == []
+
+
+async def test_an_http_1_0_client_gets_no_100_continue() -> None:
+    app = FakeApp()
+    protocol, transport = await _connect(app)
+    protocol.data_received(b"POST /p HTTP/1.0\r\nContent-Length: 2\r\nExpect: 100-continue\r\n\r\n")
+    assert transport.written == []
+    protocol.data_received(b"ok")
+    await transport.closed
+    [(_, _, body)] = _responses(transport.data)
+    assert body == b"POST /pok"
+
+
+async def test_a_request_stalled_halfway_is_answered_408_after_the_keep_alive_timeout() -> None:
+    app = FakeApp()
+    protocol, transport = await _connect(app, keep_alive_s=0.05)
+    protocol.data_received(b"POST /p HTTP/1.1\r\nContent-Length: 10\r\n\r\nhalf")
+    await transport.closed
+    [(status, headers, _)] = _responses(transport.data)
+    assert status == b"HTTP/1.1 408 Request Timeout"
+    assert headers[b"connection"] == b"close"
+    assert app.requests == []

@@ -215,12 +215,15 @@ def test_v1_mapping(
     [
         pytest.param("hello", "1.0", "needs an object", id="1.0 does not infer a string result"),
         pytest.param({"body": "x"}, "1.0", "needs statusCode", id="1.0 needs statusCode"),
-        pytest.param({"statusCode": 99}, "2.0", "100-599", id="a status below 100 is invalid"),
-        pytest.param({"statusCode": 600}, "1.0", "100-599", id="a status above 599 is invalid"),
-        pytest.param({"statusCode": True}, "2.0", "100-599", id="a boolean status is invalid"),
-        pytest.param({"statusCode": 200.5}, "2.0", "100-599", id="a fractional status is invalid"),
-        pytest.param({"statusCode": "ok"}, "2.0", "100-599", id="a non-numeric status is invalid"),
-        pytest.param({"statusCode": None}, "2.0", "100-599", id="a null status is invalid"),
+        pytest.param({"statusCode": 99}, "2.0", "200-599", id="a status below 100 is invalid"),
+        pytest.param(
+            {"statusCode": 101}, "2.0", "200-599", id="a 1xx status is not a final answer"
+        ),
+        pytest.param({"statusCode": 600}, "1.0", "200-599", id="a status above 599 is invalid"),
+        pytest.param({"statusCode": True}, "2.0", "200-599", id="a boolean status is invalid"),
+        pytest.param({"statusCode": 200.5}, "2.0", "200-599", id="a fractional status is invalid"),
+        pytest.param({"statusCode": "ok"}, "2.0", "200-599", id="a non-numeric status is invalid"),
+        pytest.param({"statusCode": None}, "2.0", "200-599", id="a null status is invalid"),
         pytest.param(
             {"statusCode": 200, "body": {"a": 1}},
             "2.0",
