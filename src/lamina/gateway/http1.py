@@ -296,8 +296,8 @@ class Http1Protocol(asyncio.Protocol):
         version = parser.get_http_version()
         upgrade = parser.should_upgrade()
         keep_alive = version != "1.0" and parser.should_keep_alive() and not upgrade
-        chunked = any(name == "transfer-encoding" for name, _ in self.headers)
-        if upgrade and (self.declared or chunked):  # the parser skipped the body
+        if upgrade and (self.declared or any(n == "transfer-encoding" for n, _ in self.headers)):
+            # the parser skipped the body
             self._take(_Bad(400, "an upgrade request with a body is not served"), False)
             return
         item = self._request(version)
