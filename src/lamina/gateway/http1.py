@@ -321,17 +321,15 @@ class Http1Protocol(asyncio.Protocol):
         except httptools.HttpParserInvalidURLError:
             self._refuse(_Bad(400, f"Invalid URL: {raw_url[:200]!r}"))
             return None
-        raw = url.path or b"/"
-        path = raw.decode("latin-1")  # llhttp lets only ASCII through
-        if "%" in path:
-            path = unquote(path)
+        raw_path = (url.path or b"/").decode("latin-1")  # llhttp lets only ASCII through
+        path = unquote(raw_path) if "%" in raw_path else raw_path
         if self.refused:
             return _Refused(method, path)
         body = self.body
         return HttpRequest(
             method=method,
             path=path,
-            raw_path=raw.decode("latin-1"),
+            raw_path=raw_path,
             query_string=url.query.decode("latin-1") if url.query else "",
             headers=tuple(self.headers),
             body=body[0] if len(body) == 1 else b"".join(body),

@@ -25,6 +25,7 @@ from lamina.errors import (
     Throttled,
 )
 from lamina.executor import InvocationRequest
+from lamina.gateway.asgi import MAX_BODY_BYTES
 from lamina.gateway.counts import INVOKE_ROUTE, RequestCounts
 from lamina.gateway.ids import new_request_id
 from lamina.gateway.request import HttpRequest
@@ -100,7 +101,7 @@ class InvokeApi:
     def too_large(self) -> HttpResponse:
         """The answer to a request whose body is over MAX_BODY_BYTES (not read)."""
         response = _aws_error(
-            413, "RequestTooLargeException", "Request must be smaller than 6291456 bytes"
+            413, "RequestTooLargeException", f"Request must be smaller than {MAX_BODY_BYTES} bytes"
         )
         return self._answered(response, new_request_id())
 

@@ -67,13 +67,9 @@ def framed(
     Gateway's are. A 1xx, 204 or 304 response has no body, whatever the function returned; an
     answer to HEAD (`head`) names the length of the body it does not send, when there is one."""
     body = response.body
-    if response.status < 200 or response.status in (204, 304):
+    if response.status < 200 or response.status in (204, 304) or (head and not body):
         return response.headers, b""
-    if head:
-        if body:
-            return [*response.headers, (b"content-length", b"%d" % len(body))], b""
-        return response.headers, b""
-    return [*response.headers, (b"content-length", b"%d" % len(body))], body
+    return [*response.headers, (b"content-length", b"%d" % len(body))], b"" if head else body
 
 
 def json_error(status: int, message: str) -> HttpResponse:
