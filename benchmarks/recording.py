@@ -18,7 +18,7 @@ Two parts, each in this process against the real code:
   counter, trace ids starting with their second and millisecond, as Lamina makes them),
   decoded from the frame the platform sends and inserted with the table's indexes, and
   without each index in turn, to show what each costs (the variants taking turns `--runs`
-  times; the medians).
+  times; the medians). The same for log rows, one line per invocation.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ from lamina.invoker.pool import FunctionPool, PoolConfig
 from lamina.scaling.policy import ScalingSpec
 from lamina.store import open_store
 from lamina.store._batch import BatchInsert
-from lamina.store._rows import INVOCATION_COLUMNS
+from lamina.store._rows import INVOCATION_COLUMNS, LOG_COLUMNS
 from lamina.telemetry.metrics import Metrics
 from lamina.telemetry.recorder import Recorder
 
@@ -54,12 +54,15 @@ console = Console(stderr=True)
 CONCURRENCY = 32  # invocations in flight, as `wrk -c32` in run.py
 ROWS_PER_S = 10_000  # about what the warm path serves on this machine
 CHUNK = 2000  # rows per frame and transaction, as the recorder writes them
-INDEXES = (
-    "invocations_function_start",
-    "invocations_start",
-    "invocations_request",
-    "invocations_trace",
-)
+INDEXES = {
+    "invocations": (
+        "invocations_function_start",
+        "invocations_start",
+        "invocations_request",
+        "invocations_trace",
+    ),
+    "logs": ("logs_function", "logs_request", "logs_time"),
+}
 
 
 class _Instance:
@@ -186,6 +189,22 @@ def platform_thread(runs: int, invocations: int) -> dict[str, float]:
     return {m: statistics.median(v) for m, v in samples.items()}
 
 
+def _log_rows(second: int, first: int, count: int) -> list[tuple[Any, ...]]:
+    """`count` log rows (one line printed per invocation) as the recorder sends them."""
+    return [
+        (
+            second * 1000 + (first + i) // 10,
+            "bench.logline",
+            f"3f2a9c1e-7b4d-4e21-a9c3-{second * ROWS_PER_S + first + i:012x}",
+            "5d0c2e1a9b7f",
+            "stdout",
+            "INFO",
+            "a line the function printed",
+        )
+        for i in range(count)
+    ]
+
+
 def _rows(second: int, first: int, count: int) -> list[tuple[Any, ...]]:
     """`count` invocation rows as the recorder sends them, in simulated second `second`."""
     start_ms = second * 1000  # row i of the second starts at millisecond i // 10
@@ -213,9 +232,10 @@ def _rows(second: int, first: int, count: int) -> list[tuple[Any, ...]]:
     ]
 
 
-def writer_row_us(drop: str | None, seconds: int) -> tuple[float, float]:
-    """(decode, insert) CPU µs per row over the last half of `seconds` simulated seconds, on a
-    fresh database with Lamina's schema and the writer's settings, without index `drop`."""
+def writer_row_us(table: str, drop: str | None, seconds: int) -> tuple[float, float]:
+    """(decode, insert) CPU µs per row of `table` (invocations or logs) over the last half of
+    `seconds` simulated seconds, on a fresh database with Lamina's schema and the writer's
+    settings, without index `drop`."""
     with tempfile.TemporaryDirectory() as tmp:
 
         async def create() -> None:
@@ -229,14 +249,15 @@ def writer_row_us(drop: str | None, seconds: int) -> tuple[float, float]:
             conn.execute(f"PRAGMA {pragma}")
         if drop is not None:
             conn.execute(f"DROP INDEX {drop}")
-        insert = BatchInsert("invocations", INVOCATION_COLUMNS)
+        insert = BatchInsert(table, INVOCATION_COLUMNS if table == "invocations" else LOG_COLUMNS)
+        make = _rows if table == "invocations" else _log_rows
         base = int(time.time())
         decode = write = 0.0
         measured = 0
         for s in range(seconds):
             for first in range(0, ROWS_PER_S, CHUNK):
-                rows = _rows(base + s, first, CHUNK)
-                frame = orjson.dumps({"table": "invocations", "rows": rows})
+                rows = make(base + s, first, CHUNK)
+                frame = orjson.dumps({"table": table, "rows": rows})
                 t0 = time.process_time()
                 rows = orjson.loads(frame)["rows"]
                 t1 = time.process_time()
@@ -250,15 +271,15 @@ def writer_row_us(drop: str | None, seconds: int) -> tuple[float, float]:
     return decode / measured * 1e6, write / measured * 1e6
 
 
-def writer_parts(runs: int, seconds: int) -> dict[str | None, tuple[float, float]]:
-    """Median (decode, insert) µs per row with every index (key None) and without each one,
-    the variants taking turns `runs` times."""
-    variants: list[str | None] = [None, *INDEXES]
+def writer_parts(table: str, runs: int, seconds: int) -> dict[str | None, tuple[float, float]]:
+    """Median (decode, insert) µs per row of `table` with every index (key None) and without
+    each one, the variants taking turns `runs` times."""
+    variants: list[str | None] = [None, *INDEXES[table]]
     samples: dict[str | None, list[tuple[float, float]]] = {v: [] for v in variants}
     for i in range(runs):
-        console.print(f"  writer process: round {i + 1} of {runs}")
+        console.print(f"  writer process, {table}: round {i + 1} of {runs}")
         for variant in variants[i % len(variants) :] + variants[: i % len(variants)]:
-            samples[variant].append(writer_row_us(variant, seconds))
+            samples[variant].append(writer_row_us(table, variant, seconds))
     return {
         v: (statistics.median(d for d, _ in got), statistics.median(w for _, w in got))
         for v, got in samples.items()
@@ -304,15 +325,17 @@ def main() -> None:
             "handed to the recorder, then written",
         ],
     ]
-    writer = writer_parts(args.runs, args.seconds)
-    decode, full = writer[None]
-    rows.append(["writer: decode the frame", f"{decode:.2f}", "", "per row"])
-    rows.append(["writer: insert, all four indexes", f"{full:.2f}", "", "per row"])
-    for index in INDEXES:
-        without = writer[index][1]
-        rows.append(
-            [f"writer: insert without {index}", f"{without:.2f}", f"{without - full:+.2f}", ""]
-        )
+    for table, what in (("invocations", "record"), ("logs", "log line")):
+        writer = writer_parts(table, args.runs, args.seconds)
+        decode, full = writer[None]
+        count = len(INDEXES[table])
+        rows.append([f"writer: decode the frame, {what}", f"{decode:.2f}", "", "per row"])
+        rows.append([f"writer: insert a {what}, all {count} indexes", f"{full:.2f}", "", ""])
+        for index in INDEXES[table]:
+            without = writer[index][1]
+            rows.append(
+                [f"writer: insert without {index}", f"{without:.2f}", f"{without - full:+.2f}", ""]
+            )
     print_table(["part", "CPU µs", "difference", "notes"], rows, markdown=args.markdown)
 
 

@@ -29,7 +29,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -168,24 +168,37 @@ Measured = dict[str, Run]  # benchmark name -> the mean of its runs
 def warm(
     connections: int, duration_s: int, pairs: int = 3
 ) -> tuple[Measured, dict[str, list[Run]]]:
-    """The mean of each benchmark's runs, and the runs themselves."""
+    """The mean of each benchmark's runs, and the runs themselves.
+
+    The three Lamina platforms (recording on, off, and on with granian) are all up at once and
+    their runs take turns, recording on and off alternating within each pair (on, off, off,
+    on, ...): a drift of the machine between runs then lands on both sides. (Started one after
+    another, a platform per pair, the pairs of one run spread from 2% to 36% on a noisy
+    machine.) An idle platform takes no CPU: its instances and writer wait in poll()."""
     floors = [_floor(connections, duration_s)]  # and again at the end: the mean of both
-    # Recording on and off alternate in `pairs` pairs (on, off, off, on, on, off, ...) and each
-    # figure is the mean of its runs, so that a drift of the machine during the run does not
-    # land on one side; the gateway on granian (recording on) runs twice in between.
-    order: list[tuple[str, tuple[str, ...]]] = []
-    for i in range(pairs):
-        pair = [("on", ()), ("off (--no-record)", ("--no-record",))]
-        order += pair if i % 2 == 0 else pair[::-1]
-        if i < 2:
-            order.append(("on, --http granian", ("--http", "granian")))
+    variants = {
+        "on": (),
+        "off (--no-record)": ("--no-record",),
+        "on, --http granian": ("--http", "granian"),
+    }
     runs: dict[str, list[Run]] = {}
-    for recording, extra in order:
-        with lamina_platform(*extra) as (gateway, _admin, _token, _pid):
-            for path, what in (("hello", "no-op"), ("logline", "prints a line")):
+    with ExitStack() as stack:
+        gateways = {
+            name: stack.enter_context(lamina_platform(*extra)).gateway
+            for name, extra in variants.items()
+        }
+        for path, what in (("hello", "no-op"), ("logline", "prints a line")):
+            for gateway in gateways.values():
                 wrk(f"{gateway}/{path}", connections, 3)  # warm-up: scale out to the load
+            order: list[str] = []
+            for i in range(pairs):
+                pair = ["on", "off (--no-record)"]
+                order += pair if i % 2 == 0 else pair[::-1]
+                if i < 2:  # the granian front twice, in between
+                    order.append("on, --http granian")
+            for recording in order:
                 runs.setdefault(f"Lamina, {what}, recording {recording}", []).append(
-                    wrk(f"{gateway}/{path}", connections, duration_s)
+                    wrk(f"{gateways[recording]}/{path}", connections, duration_s)
                 )
     floors.append(_floor(connections, duration_s))
     results = {
@@ -198,8 +211,12 @@ def warm(
             connections, duration_s, "--access-log"
         ),
     }
-    for name, measured in runs.items():
-        results[name] = {key: statistics.mean(m[key] for m in measured) for key in measured[0]}
+    for recording in variants:  # the table's order: on, off, granian; no-op first in each
+        for what in ("no-op", "prints a line"):
+            measured = runs[f"Lamina, {what}, recording {recording}"]
+            results[f"Lamina, {what}, recording {recording}"] = {
+                key: statistics.mean(m[key] for m in measured) for key in measured[0]
+            }
     return results, runs
 
 
@@ -246,17 +263,18 @@ def neighbour(duration_s: int) -> list[tuple[str, Run, str, str]]:
 
 def recording_cost(results: Measured, runs: dict[str, list[Run]]) -> dict[str, str]:
     """The share of requests/s that records, logs and metrics cost, per function: from the
-    means, and per pair of runs (the spread shows the machine's noise)."""
+    means, the median pair (one disturbed run moves it less), and each pair of runs (the
+    spread shows the machine's noise)."""
     notes = {}
     for what in ("no-op", "prints a line"):
         on, off = (f"Lamina, {what}, recording {r}" for r in ("on", "off (--no-record)"))
         per_pair = [
-            f"{(1 - a['rps'] / b['rps']) * 100:.1f}%"
-            for a, b in zip(runs[on], runs[off], strict=True)
+            (1 - a["rps"] / b["rps"]) * 100 for a, b in zip(runs[on], runs[off], strict=True)
         ]
         notes[on] = (
             f"recording costs {(1 - results[on]['rps'] / results[off]['rps']) * 100:.1f}% "
-            f"(pairs: {', '.join(per_pair)})"
+            f"(median pair {statistics.median(per_pair):.1f}%; pairs: "
+            f"{', '.join(f'{c:.1f}%' for c in per_pair)})"
         )
     return notes
 

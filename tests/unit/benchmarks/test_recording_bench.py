@@ -16,10 +16,11 @@ def test_the_platform_part_measures_each_mode_and_recording_costs_cpu() -> None:
     assert medians["all"] > medians["off"], "a recorder that costs nothing records nothing"
 
 
-def test_the_writer_part_inserts_real_rows_with_and_without_each_index() -> None:
-    decode, insert = recording.writer_row_us(None, seconds=2)
+@pytest.mark.parametrize("table", ["invocations", "logs"])
+def test_the_writer_part_inserts_real_rows_with_and_without_each_index(table: str) -> None:
+    decode, insert = recording.writer_row_us(table, None, seconds=2)
     assert 0 < decode < insert
-    for index in recording.INDEXES:
-        assert recording.writer_row_us(index, seconds=2)[1] > 0
+    for index in recording.INDEXES[table]:
+        assert recording.writer_row_us(table, index, seconds=2)[1] > 0
     with pytest.raises(sqlite3.OperationalError, match="no such index"):
-        recording.writer_row_us("invocations_gone", seconds=2)
+        recording.writer_row_us(table, f"{table}_gone", seconds=2)
