@@ -154,7 +154,9 @@ def test_cli_status_and_invoke_talk_to_the_running_platform(tmp_path: Path) -> N
     app = _app(tmp_path)
     with lamina_up(app) as up, ThreadPoolExecutor(3) as pool:
         status = pool.submit(_cli, "status", "-C", str(app))
-        echoed = pool.submit(_cli, "invoke", "svc.echo", "-C", str(app), "--data", '{"x": [1, 2]}')
+        # --payload, as `aws lambda invoke` names it (--data and -d are the same option)
+        payload = ("--payload", '{"x": [1, 2]}')
+        echoed = pool.submit(_cli, "invoke", "svc.echo", "-C", str(app), *payload)
         failed = pool.submit(_cli, "invoke", "svc.fail", "-C", str(app))
         status_run, echo_run, fail_run = status.result(), echoed.result(), failed.result()
         output = up.output()

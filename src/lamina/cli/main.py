@@ -331,7 +331,13 @@ def _payload(data: str | None) -> bytes:
 def invoke(
     function_id: Annotated[str, typer.Argument(help="Function id, service.function.")],
     data: Annotated[
-        str | None, typer.Option("--data", "-d", help="JSON payload, or @file.json.")
+        str | None,
+        typer.Option(
+            "--data",
+            "-d",
+            "--payload",
+            help="JSON payload, or @file.json (--payload: the aws CLI's name for it).",
+        ),
     ] = None,
     async_: Annotated[
         bool, typer.Option("--async", help="Queue the invocation and return at once.")
