@@ -77,7 +77,10 @@ def send_frame(sock: socket.socket, message: dict[str, Any]) -> None:
 def _recv_exactly(sock: socket.socket, size: int) -> bytes | None:
     chunks = bytearray()
     while len(chunks) < size:
-        chunk = sock.recv(size - len(chunks))
+        try:
+            chunk = sock.recv(size - len(chunks))
+        except ConnectionResetError:  # the peer closed with what we sent it unread: gone too
+            return None
         if not chunk:
             return None
         chunks += chunk
@@ -85,7 +88,8 @@ def _recv_exactly(sock: socket.socket, size: int) -> bytes | None:
 
 
 def recv_frame(sock: socket.socket) -> dict[str, Any] | None:
-    """Blocking receive of one frame; None at end of stream."""
+    """Blocking receive of one frame; None at end of stream, or when the peer closed before
+    reading what it was sent (ECONNRESET on a Unix socket)."""
     head = _recv_exactly(sock, 4)
     if head is None:
         return None

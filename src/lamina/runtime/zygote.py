@@ -233,10 +233,7 @@ class Zygote:
                 theirs.sendall(_SPARE_READY)  # only now may the zygote rename its cgroup
             except OSError:  # dropped while getting ready (e.g. forked before its cgroup)
                 os._exit(0)
-            try:
-                message = recv_frame(theirs)
-            except OSError:  # dropped with its ready byte unread: ECONNRESET, not end of file
-                message = None
+            message = recv_frame(theirs)
             if message is None:  # dropped by the zygote (or it is gone)
                 os._exit(0)
             theirs.close()

@@ -1,13 +1,14 @@
 from __future__ import annotations
 
 import decimal
+import socket
 
 import orjson
 import pytest
 
 from lamina.runtime.context import FunctionInfo, LambdaContext
 from lamina.runtime.instance import encode_result, error_body
-from lamina.runtime.protocol import FrameReader, encode
+from lamina.runtime.protocol import FrameReader, encode, recv_frame
 
 
 def test_frames_split_anywhere_are_reassembled_in_order() -> None:
@@ -80,3 +81,11 @@ def test_context_reports_remaining_time_and_memory_as_a_string() -> None:
     assert ctx.get_remaining_time_in_millis() == 0
     assert ctx.function_name == "svc.fn"
     assert ctx.invoked_function_arn.endswith(":function:svc.fn")
+
+
+def test_a_peer_that_closed_without_reading_ends_the_stream_as_end_of_file_does() -> None:
+    ours, theirs = socket.socketpair()
+    with ours:
+        ours.sendall(b"r")  # as a spare says it is ready, or a zygote answers
+        theirs.close()  # with that unread: our read gets ECONNRESET, not b""
+        assert recv_frame(ours) is None
