@@ -73,6 +73,7 @@ class _Instance:
     init_ms = 1.0
     node = None
     alive = True
+    serial = False
 
     def __init__(self, iid: str) -> None:
         self.iid = iid

@@ -86,8 +86,9 @@ class Running(NamedTuple):
 
 
 @contextmanager
-def lamina_platform(*extra: str) -> Iterator[Running]:
-    """`lamina up` on a copy of the bench app; yields its URLs, admin token and pid."""
+def lamina_platform(*extra: str, src: Path | None = None) -> Iterator[Running]:
+    """`lamina up` on a copy of the bench app; yields its URLs, admin token and pid. With
+    `src`, the `lamina` package is imported from that folder (another checkout's `src/`)."""
     with tempfile.TemporaryDirectory() as tmp:
         app = Path(tmp) / "app"
         shutil.copytree(HERE / "app", app)
@@ -107,7 +108,11 @@ def lamina_platform(*extra: str) -> Iterator[Running]:
             "WARNING",
             *extra,
         ]
-        with process(cmd) as proc:
+        env = None
+        if src is not None:
+            path = [str(src), *filter(None, [os.environ.get("PYTHONPATH")])]
+            env = {**os.environ, "PYTHONPATH": os.pathsep.join(path)}
+        with process(cmd, env=env) as proc:
             url = f"http://127.0.0.1:{port}"
             wait_http(f"{url}/hello")
             token = (app / ".lamina" / "admin-token").read_text().strip()

@@ -18,6 +18,7 @@ from lamina.executor.types import (
     InvocationRequest,
     InvocationResult,
     LogSink,
+    NotStarted,
 )
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "InvocationRequest",
     "InvocationResult",
     "LogSink",
+    "NotStarted",
     "create_backend",
 ]
 

@@ -14,6 +14,7 @@ __all__ = [
     "InvocationRequest",
     "InvocationResult",
     "LogSink",
+    "NotStarted",
 ]
 
 INIT_TIMEOUT_S = 10.0  # AWS Lambda's limit for the init phase (importing the handler module)
@@ -54,6 +55,10 @@ class InvocationRequest:
     # replaces it with the invocation's own context (same trace, its span id as parent-id),
     # which the instance passes on to what the function calls.
     traceparent: str | None = None
+    # Milliseconds it waited inside the instance, sent behind another invocation, before it
+    # started (set by the executor; 0 when it started as it arrived). Not part of its
+    # duration: records and billing count from its start.
+    queued_ms: float = 0.0
 
 
 @dataclass(slots=True)  # not frozen: built on every request, frozen __init__ is slower
@@ -65,11 +70,21 @@ class InvocationResult:
     max_memory_mb: int | None = None  # the instance's peak resident memory, when it reported it
 
 
+class NotStarted(Exception):
+    """The instance was gone before it started this invocation, which was sent behind another
+    (see `Instance.serial`): nothing of it ran, and it may run on another instance."""
+
+
 class Instance(Protocol):
     iid: str
     pid: int
     function_id: str
     init_ms: float
+    # Whether it runs invocations one at a time in the order they were sent, so that the pool
+    # may send one behind the invocation it is running (it starts as soon as that one ends,
+    # without a round trip through the platform). When the instance dies, the one running
+    # fails and those behind it raise NotStarted.
+    serial: bool
 
     @property
     def node(self) -> Mapping[str, str] | None:

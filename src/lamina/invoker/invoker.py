@@ -246,6 +246,7 @@ def _counts(pools: list[FunctionPool]) -> dict[str, int]:
         "busy": sum(p.busy for p in pools),
         "starting": sum(p.starting for p in pools),
         "queued": sum(p.queued for p in pools),
+        "queued_behind": sum(p.queued_behind for p in pools),
         "in_flight": sum(p.in_flight for p in pools),
         "cold_starts": sum(p.stats.cold_starts for p in pools),
         "invocations": sum(p.stats.invocations for p in pools),

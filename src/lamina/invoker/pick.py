@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Protocol, TypeVar
 
-__all__ = ["pick_instance"]
+__all__ = ["can_send_behind", "pick_behind", "pick_instance"]
 
 
 class _SlotLike(Protocol):
@@ -30,3 +30,29 @@ def pick_instance(slots: Iterable[S], concurrency: int) -> S | None:
         if best is None or (slot.in_flight, slot.last_used_s) > (best.in_flight, best.last_used_s):
             best = slot
     return best
+
+
+class _SerialSlotLike(_SlotLike, Protocol):
+    serial: bool  # its instance runs what it is sent one at a time, in order
+
+
+T = TypeVar("T", bound=_SerialSlotLike)
+
+
+def pick_behind(slots: Iterable[T], since_s: float) -> T | None:
+    """The instance to send an invocation behind the one it runs, or None.
+
+    Only a serial instance running exactly one invocation, started at `since_s` or later (one
+    that has run longer may be stuck in a long one); of those, the one whose invocation started
+    first, as it should be the first to finish. Pinned by tests/unit/invoker/test_pick.py.
+    """
+    best: T | None = None
+    for slot in slots:
+        if can_send_behind(slot, since_s) and (best is None or slot.last_used_s < best.last_used_s):
+            best = slot
+    return best
+
+
+def can_send_behind(slot: _SerialSlotLike, since_s: float) -> bool:
+    """Whether `slot` may be sent an invocation behind the one it runs (see `pick_behind`)."""
+    return slot.serial and slot.in_flight == 1 and slot.last_used_s >= since_s

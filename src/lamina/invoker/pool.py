@@ -30,9 +30,10 @@ from lamina.executor import (
     Instance,
     InvocationRequest,
     InvocationResult,
+    NotStarted,
 )
 from lamina.invoker.capacity import Capacity
-from lamina.invoker.pick import pick_instance
+from lamina.invoker.pick import can_send_behind, pick_behind, pick_instance
 from lamina.scaling import (
     Decision,
     IdleHistory,
@@ -62,6 +63,12 @@ _STATUS: dict[type[InvocationError], str] = {  # record status of an invocation 
 
 _RETRY_START_S = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0)  # delays after consecutive failed starts
 _FULL_RETRY_S = (0.5, 10.0)  # other planes hold every lease: ask again (with, without waiters)
+# Sending an invocation behind the one an instance runs (see `_short_and_full`): only for a
+# function whose last SHORT_STREAK invocations each took at most SHORT_MS, onto an instance
+# whose current invocation started at most SHORT_MS ago.
+SHORT_MS = 10.0
+SHORT_STREAK = 32
+_SHORT_S = SHORT_MS / 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +105,7 @@ class _Slot:
     idle_since_s: float | None = None
     last_used_s: float = 0.0
     prewarmed: bool = False  # started ahead of demand: its first invocation is not a cold start
+    serial: bool = False  # the instance may be sent an invocation behind the one it runs
 
 
 def pool_key(function_id: str, version: str) -> str:
@@ -151,6 +159,8 @@ class FunctionPool:
         self._capacity = capacity
         self._leases: dict[str, str] = {}  # instance id -> its capacity lease
         self._full_until_s: float | None = None  # other planes hold every lease until then
+        self._behind = 0  # invocations sent to an instance behind the one it runs
+        self._short = 0  # invocations in a row that took at most SHORT_MS
         self.stats = PoolStats()
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -210,7 +220,13 @@ class FunctionPool:
 
     @property
     def queued(self) -> int:
-        return len(self._waiters)
+        """Invocations waiting: for a free instance, or inside one behind its current one."""
+        return len(self._waiters) + self._behind
+
+    @property
+    def queued_behind(self) -> int:
+        """Of `queued`, those sent to an instance behind the invocation it runs."""
+        return self._behind
 
     @property
     def starting(self) -> int:
@@ -230,121 +246,148 @@ class FunctionPool:
         request.traceparent = span.traceparent  # the context the function passes on
         if self._recorder is not None:
             return await self._invoke_recorded(request, self._recorder, span)
-        slot = await self._acquire(request.request_id)
-        cold = slot.served == 0 and not slot.prewarmed
-        slot.served += 1
-        self.stats.invocations += 1
-        try:
-            result = await slot.instance.invoke(request)
-        except InvocationError:
-            self.stats.errors += 1
-            raise
-        finally:
-            self._release(slot)
-        if not result.ok:
-            self.stats.errors += 1
-        return InvocationOutcome(
-            result, slot.instance.iid, cold, slot.instance.init_ms if cold else 0.0, self.fn.version
-        )
+        while True:
+            slot = await self._acquire(request.request_id)
+            cold = slot.served == 0 and not slot.prewarmed
+            slot.served += 1
+            self.stats.invocations += 1
+            started = self._clock.monotonic()
+            try:
+                result = await slot.instance.invoke(request)
+            except NotStarted:
+                self.stats.invocations -= 1
+                continue  # its instance died before it began: it runs on another
+            except InvocationError:
+                self.stats.errors += 1
+                raise
+            finally:
+                self._release(slot)
+            self._took(self._ran_ms(started, request.queued_ms))
+            if not result.ok:
+                self.stats.errors += 1
+            instance = slot.instance
+            return InvocationOutcome(
+                result, instance.iid, cold, instance.init_ms if cold else 0.0, self.fn.version
+            )
 
     async def _invoke_recorded(
         self, request: InvocationRequest, recorder: Recorder, span: InvocationSpan
     ) -> InvocationOutcome:
         """`invoke`, plus the invocation's record and its output lines for the recorder."""
         fid, rid = self.fn.id, request.request_id
-        try:
-            slot = await self._acquire(rid)
-        except Throttled:
-            start_ms = int(self._clock.wall() * 1000)
-            recorder.invocation(
-                InvocationRecord(
-                    rid,
-                    fid,
-                    request.trigger,
-                    start_ms,
-                    0.0,
-                    0,
-                    None,
-                    False,
-                    self.fn.memory_mb,
-                    None,
-                    "throttled",
-                    "TooManyRequestsException",
-                    trace_id=span.trace_id,
-                    span_id=span.span_id,
-                    parent_span_id=span.parent_span_id,
-                    version=self.fn.version,
-                )
-            )
-            raise
-        instance = slot.instance
-        cold = slot.served == 0 and not slot.prewarmed
-        slot.served += 1
-        self.stats.invocations += 1
         echo = request.on_log
-
-        def output(stream: str, text: str) -> None:
-            recorder.output(fid, rid, instance.iid, stream, text)
-            if echo is not None:
-                echo(stream, text)
-
-        request.on_log = output
-        status, error_type, max_memory = "cancelled", None, None
-        start_ms = int(self._clock.wall() * 1000)  # when the instance was handed the work
-        started = self._clock.monotonic()
-        try:
-            result = await instance.invoke(request)
-            max_memory = result.max_memory_mb
-            status = "ok"
-            if not result.ok:
-                self.stats.errors += 1
-                status = "error"
-                value = result.value if isinstance(result.value, dict) else {}
-                error_type = str(value.get("errorType", "Unhandled"))
-        except InvocationError as exc:
-            self.stats.errors += 1
-            status, error_type = _STATUS.get(type(exc), "error"), exc.error_type
-            raise
-        finally:
-            self._release(slot)
-            duration_ms = (self._clock.monotonic() - started) * 1000
-            recorder.invocation_row(  # an InvocationRow: this record as the store inserts it
-                (
-                    rid,
-                    fid,
-                    request.trigger,
-                    start_ms,
-                    duration_ms,
-                    max(1, math.ceil(duration_ms)),
-                    float(instance.init_ms) if cold else None,
-                    cold,
-                    self.fn.memory_mb,
-                    max_memory,
-                    status,
-                    error_type,
-                    instance.iid,
-                    span.trace_id,
-                    span.span_id,
-                    span.parent_span_id,
-                    self.fn.version,
+        while True:
+            try:
+                slot = await self._acquire(rid)
+            except Throttled:
+                start_ms = int(self._clock.wall() * 1000)
+                recorder.invocation(
+                    InvocationRecord(
+                        rid,
+                        fid,
+                        request.trigger,
+                        start_ms,
+                        0.0,
+                        0,
+                        None,
+                        False,
+                        self.fn.memory_mb,
+                        None,
+                        "throttled",
+                        "TooManyRequestsException",
+                        trace_id=span.trace_id,
+                        span_id=span.span_id,
+                        parent_span_id=span.parent_span_id,
+                        version=self.fn.version,
+                    )
                 )
+                raise
+            instance = slot.instance
+            cold = slot.served == 0 and not slot.prewarmed
+            slot.served += 1
+            self.stats.invocations += 1
+
+            def output(stream: str, text: str, iid: str = instance.iid) -> None:
+                recorder.output(fid, rid, iid, stream, text)
+                if echo is not None:
+                    echo(stream, text)
+
+            request.on_log = output
+            status, error_type, max_memory = "cancelled", None, None
+            start_ms = int(self._clock.wall() * 1000)  # when the instance was handed the work
+            started = self._clock.monotonic()
+            try:
+                result = await instance.invoke(request)
+                max_memory = result.max_memory_mb
+                status = "ok"
+                if not result.ok:
+                    self.stats.errors += 1
+                    status = "error"
+                    value = result.value if isinstance(result.value, dict) else {}
+                    error_type = str(value.get("errorType", "Unhandled"))
+            except NotStarted:
+                status = "not_started"
+                self.stats.invocations -= 1
+                continue  # its instance died before it began: it runs on another
+            except InvocationError as exc:
+                self.stats.errors += 1
+                status, error_type = _STATUS.get(type(exc), "error"), exc.error_type
+                raise
+            finally:
+                self._release(slot)
+                if status != "not_started":
+                    queued_ms = request.queued_ms
+                    duration_ms = self._ran_ms(started, queued_ms)
+                    self._took(duration_ms)
+                    recorder.invocation_row(  # an InvocationRow: the record as the store takes it
+                        (
+                            rid,
+                            fid,
+                            request.trigger,
+                            start_ms + int(queued_ms),
+                            duration_ms,
+                            max(1, math.ceil(duration_ms)),
+                            float(instance.init_ms) if cold else None,
+                            cold,
+                            self.fn.memory_mb,
+                            max_memory,
+                            status,
+                            error_type,
+                            instance.iid,
+                            span.trace_id,
+                            span.span_id,
+                            span.parent_span_id,
+                            self.fn.version,
+                        )
+                    )
+            return InvocationOutcome(
+                result, instance.iid, cold, instance.init_ms if cold else 0.0, self.fn.version
             )
-        return InvocationOutcome(
-            result, instance.iid, cold, instance.init_ms if cold else 0.0, self.fn.version
-        )
+
+    def _ran_ms(self, sent_s: float, queued_ms: float) -> float:
+        """How long an invocation sent at `sent_s` ran: from its start, which for one sent
+        behind another came `queued_ms` later. (The wait is the executor's real time: under a
+        test's fake clock it may be longer than all the time that passed.)"""
+        return max(0.0, (self._clock.monotonic() - sent_s) * 1000 - queued_ms)
+
+    def _took(self, duration_ms: float) -> None:
+        """An invocation ended after running `duration_ms`: count the short ones in a row."""
+        self._short = self._short + 1 if duration_ms <= SHORT_MS else 0
 
     async def _acquire(self, request_id: str) -> _Slot:
         if self._closing:
             raise ShuttingDown("the platform is shutting down; not accepting new invocations")
         if self._history.idle_since_s is not None:
             self._arrived()
-        slot = (
-            pick_instance(self._slots.values(), self.fn.concurrency) if not self._waiters else None
-        )
+        slot = None
+        if not self._waiters:
+            slot = pick_instance(self._slots.values(), self.fn.concurrency)
+            if slot is None and self._behind < self.config.max_queued and self._short_and_full():
+                slot = pick_behind(self._slots.values(), self._clock.monotonic() - _SHORT_S)
         if slot is not None:
             self._take(slot)
             return slot
-        if len(self._waiters) >= self._unstarted_slots() + self.config.max_queued:
+        if len(self._waiters) + self._behind >= self._unstarted_slots() + self.config.max_queued:
             self.stats.throttles += 1
             raise Throttled(
                 f"all {self.config.scaling.max_instances} instances are busy and "
@@ -412,6 +455,20 @@ class FunctionPool:
         if left:
             self._arm_queue_timer(min(left))
 
+    def _short_and_full(self) -> bool:
+        """Whether an invocation that finds no free instance may be sent behind one an
+        instance runs: the function's invocations are short, and no more instances can start.
+
+        That invocation begins the moment the one before it ends, instead of after the platform
+        has heard of the end and sent it (on a busy gateway that round trip is most of an
+        instance's time), and the instance's process is never put to sleep and woken in
+        between. Behind a short invocation it waits about as long as it would have for a free
+        instance; an invocation that turns out long holds the one behind it (never more than
+        one) until it ends, or until its timeout kills the instance and the one behind runs
+        elsewhere.
+        """
+        return self._short >= SHORT_STREAK and not self._has_room()
+
     def _has_room(self) -> bool:
         """Whether max_instances still allows starting an instance (else nothing to decide)."""
         return (
@@ -442,11 +499,17 @@ class FunctionPool:
 
     def _take(self, slot: _Slot) -> None:
         slot.in_flight += 1
+        if slot.in_flight > self.fn.concurrency:
+            self._behind += 1  # sent behind the one it runs; starts when that one ends
+        else:
+            slot.last_used_s = self._clock.monotonic()
         slot.idle_since_s = None
-        slot.last_used_s = self._clock.monotonic()
         self._idle.clear()
 
     def _release(self, slot: _Slot) -> None:
+        if slot.in_flight > self.fn.concurrency:
+            self._behind -= 1
+            slot.last_used_s = self._clock.monotonic()  # the one sent behind starts now
         slot.in_flight -= 1
         alive = slot.instance.alive and self._slots.get(slot.instance.iid) is slot
         if alive:
@@ -468,7 +531,12 @@ class FunctionPool:
 
     def _hand_over(self, slot: _Slot) -> None:
         """Give free capacity on `slot` to waiting invocations, oldest first."""
-        while self._waiters and slot.in_flight < self.fn.concurrency:
+        while self._waiters and (
+            slot.in_flight < self.fn.concurrency
+            or (
+                self._short_and_full() and can_send_behind(slot, self._clock.monotonic() - _SHORT_S)
+            )
+        ):
             waiter = self._waiters.popleft()
             if not waiter.done():
                 self._take(slot)
@@ -618,7 +686,14 @@ class FunctionPool:
         self._full_until_s = None
         self.stats.cold_starts += 1
         now = self._clock.monotonic()
-        slot = _Slot(instance, now, idle_since_s=now, last_used_s=now, prewarmed=prewarmed)
+        slot = _Slot(
+            instance,
+            now,
+            idle_since_s=now,
+            last_used_s=now,
+            prewarmed=prewarmed,
+            serial=instance.serial and self.fn.concurrency == 1,
+        )
         if self._closing and not self._waiters:
             self._spawn(instance.stop(1.0))
             return

@@ -257,6 +257,8 @@ class _Instance:
             "init_ms": init_ms,
             "modules": _learned_modules(base_modules, self.config.service_path),
             "is_async": inspect.iscoroutinefunction(handler),
+            # runs one invocation at a time, in the order sent (serve_sync without a pool)
+            "serial": self.config.concurrency == 1 and not inspect.iscoroutinefunction(handler),
         }
         self.channel.send_raw(encode(ready))
 
@@ -273,9 +275,12 @@ class _Instance:
     # -- invocation ----------------------------------------------------------------------------
     def context_for(self, message: dict[str, Any]) -> LambdaContext:
         ctx = message.get("ctx") or {}
+        deadline_ms = message.get("deadline_ms")
+        if deadline_ms is None:  # sent behind another invocation: its time counts from now
+            deadline_ms = int(time.time() * 1000) + message["timeout_ms"]
         return LambdaContext(
             aws_request_id=message["rid"],
-            deadline_ms=message["deadline_ms"],
+            deadline_ms=deadline_ms,
             info=self.config.info,
             client_context=ClientContext.from_dict(ctx.get("client_context")),
         )

@@ -4,8 +4,11 @@ A frame is a 4-byte big-endian length followed by one JSON object (orjson). The 
 names the message:
 
     platform -> instance   {"op": "invoke", "rid", "payload", "deadline_ms", "ctx"?, "tp"?},
-                           {"op": "stop"}  ("tp": the invocation's W3C traceparent)
-    instance -> platform   {"op": "ready", "pid", "init_ms", "modules"}
+                           {"op": "stop"}  ("tp": the invocation's W3C traceparent; an
+                           invocation sent behind another to a "serial" instance has
+                           "timeout_ms" instead of "deadline_ms": it counts from its start)
+    instance -> platform   {"op": "ready", "pid", "init_ms", "modules", "is_async", "serial"}
+                           ("serial": it runs invocations one at a time, in the order sent)
                            {"op": "init_error", "error": {errorType, errorMessage, stackTrace}}
                            {"op": "result", "rid", "result"} | {"op": "error", "rid", "error"}
                            {"op": "log", "rid", "stream", "text"}

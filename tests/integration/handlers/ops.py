@@ -140,3 +140,21 @@ def whoami(event, context):
             if "memory" in controllers.split(",") or (_id == "0" and not cgroup):
                 cgroup = path
     return {"pid": os.getpid(), "name": name, "cgroup": cgroup}
+
+
+def behind(event, context):
+    """For the tests of invocations sent behind another: `{"hang": true}` never returns;
+    `{"gate": port}` waits at the gate, then (with `"crash": true`) exits the process;
+    otherwise (or after the gate) returns its pid and the time it has left."""
+    body = _body(event)
+    if body.get("hang"):
+        threading.Event().wait()
+    if "gate" in body:
+        gated(event, context)
+        if body.get("crash"):
+            os._exit(3)
+    return {
+        "pid": os.getpid(),
+        "request_id": context.aws_request_id,
+        "remaining_ms": context.get_remaining_time_in_millis(),
+    }

@@ -111,6 +111,7 @@ _COUNTS = (
     "busy",
     "starting",
     "queued",
+    "queued_behind",
     "in_flight",
     "cold_starts",
     "invocations",

@@ -4,7 +4,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from lamina.invoker.pick import pick_instance
+from lamina.invoker.pick import pick_behind, pick_instance
 
 
 @dataclass
@@ -12,6 +12,7 @@ class Slot:
     name: str
     in_flight: int
     last_used_s: float
+    serial: bool = True
 
 
 @pytest.mark.parametrize(
@@ -41,4 +42,36 @@ class Slot:
 )
 def test_pick_instance(slots: list[Slot], concurrency: int, expected: str | None) -> None:
     picked = pick_instance(slots, concurrency)
+    assert (picked.name if picked else None) == expected
+
+
+@pytest.mark.parametrize(
+    ("slots", "expected"),
+    [
+        pytest.param([], None, id="no instances means no pick"),
+        pytest.param([Slot("idle", 0, 9.0)], None, id="an idle instance is picked as free"),
+        pytest.param(
+            [Slot("one", 1, 9.0), Slot("two", 2, 9.5)],
+            "one",
+            id="never more than one invocation behind the running one",
+        ),
+        pytest.param(
+            [Slot("async", 1, 9.0, serial=False)],
+            None,
+            id="an instance that runs what it is sent at once is never sent one behind",
+        ),
+        pytest.param(
+            [Slot("long", 1, 4.0), Slot("recent", 1, 9.0)],
+            "recent",
+            id="an invocation running since before the bound may be a long one: not behind it",
+        ),
+        pytest.param(
+            [Slot("later", 1, 9.0), Slot("first", 1, 5.0), Slot("mid", 1, 7.0)],
+            "first",
+            id="behind the invocation that started first, as it should end first",
+        ),
+    ],
+)
+def test_pick_behind(slots: list[Slot], expected: str | None) -> None:
+    picked = pick_behind(slots, since_s=5.0)
     assert (picked.name if picked else None) == expected

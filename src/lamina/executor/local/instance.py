@@ -13,7 +13,13 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from lamina.errors import FunctionCrashed, FunctionOutOfMemory, FunctionTimeout, InitError
-from lamina.executor.types import FunctionConfig, InvocationRequest, InvocationResult, LogSink
+from lamina.executor.types import (
+    FunctionConfig,
+    InvocationRequest,
+    InvocationResult,
+    LogSink,
+    NotStarted,
+)
 from lamina.runtime.protocol import encode
 
 __all__ = ["LocalInstance"]
@@ -58,6 +64,7 @@ class LocalInstance:
         self.pid = 0
         self.init_ms = 0.0
         self.modules: list[str] = []
+        self.serial = False  # set by its ready message (see Instance.serial)
         self._on_exit = on_exit
         self._oom_check = oom_check
         self._transport: asyncio.Transport | None = None
@@ -69,6 +76,10 @@ class LocalInstance:
         self._deadline_timer: asyncio.TimerHandle | None = None
         self._deadline_armed = 0.0  # the deadline the timer is armed for
         self._timed_out: set[str] = set()
+        # Invocations sent behind the one a serial instance runs, oldest first, with when each
+        # was sent (time.monotonic): the first starts, and gets its deadline, when the
+        # running one's result comes.
+        self._behind: dict[str, tuple[InvocationRequest, float]] = {}
         self._killed_by_us = False
         self.ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.exit_status: asyncio.Future[int | None] = asyncio.get_running_loop().create_future()
@@ -99,6 +110,8 @@ class LocalInstance:
             rid = message["rid"]
             self._deadlines.pop(rid, None)
             entry = self._pending.pop(rid, None)
+            if self._behind:
+                self._start_next()
             if entry is not None and not entry[0].done():
                 ok = op == "result"
                 rss_kb = message.get("rss")
@@ -111,6 +124,7 @@ class LocalInstance:
                 )
         elif op == "ready":
             self.init_ms = float(message.get("init_ms", 0.0))
+            self.serial = message.get("serial") is True
             self.modules = list(message.get("modules", []))
             if not self.ready.done():
                 self.ready.set_result(None)
@@ -155,7 +169,9 @@ class LocalInstance:
         for rid, (fut, _) in list(self._pending.items()):
             if fut.done():
                 continue
-            if rid in self._timed_out:
+            if rid in self._behind:
+                fut.set_exception(NotStarted(rid))
+            elif rid in self._timed_out:
                 fut.set_exception(
                     FunctionTimeout(
                         function_id=self.function_id, request_id=rid, timeout_s=self.timeout_s
@@ -179,6 +195,7 @@ class LocalInstance:
                     )
                 )
         self._pending.clear()
+        self._behind.clear()
         if not self.ready.done():
             self.ready.set_exception(
                 InitError(f"instance exited during init: {reason}", function_id=self.function_id)
@@ -197,24 +214,36 @@ class LocalInstance:
             )
         rid = request.request_id
         fut: asyncio.Future[InvocationResult] = self._loop.create_future()
+        behind = self.serial and bool(self._pending)  # the pool sent it behind the running one
         self._pending[rid] = (fut, request.on_log)
-        deadline_ms = int((time.time() + self.timeout_s) * 1000)
-        message: dict[str, Any] = {
-            "op": "invoke",
-            "rid": rid,
-            "payload": request.payload,
-            "deadline_ms": deadline_ms,
-        }
+        message: dict[str, Any] = {"op": "invoke", "rid": rid, "payload": request.payload}
+        if behind:
+            # It starts when the running one ends, and its time limit counts from then: the
+            # instance sets its deadline, and so does `_start_next` here.
+            message["timeout_ms"] = int(self.timeout_s * 1000)
+            self._behind[rid] = (request, time.monotonic())
+        else:
+            message["deadline_ms"] = int((time.time() + self.timeout_s) * 1000)
+            due = self._loop.time() + self.timeout_s
+            self._deadlines[rid] = due
+            if self._deadline_timer is None:
+                self._arm_deadline(due)
         if request.client_context:
             message["ctx"] = {"client_context": dict(request.client_context)}
         if request.traceparent:
             message["tp"] = request.traceparent
+        self._transport.write(encode(message))
+        return await fut
+
+    def _start_next(self) -> None:
+        """The running invocation ended: the first one sent behind it starts now."""
+        rid = next(iter(self._behind))
+        request, sent = self._behind.pop(rid)
+        request.queued_ms = (time.monotonic() - sent) * 1000
         due = self._loop.time() + self.timeout_s
         self._deadlines[rid] = due
         if self._deadline_timer is None:
             self._arm_deadline(due)
-        self._transport.write(encode(message))
-        return await fut
 
     def _check_deadlines(self) -> None:
         """The armed deadline came: time out what is due, and watch for the next one."""

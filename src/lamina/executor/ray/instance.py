@@ -58,6 +58,7 @@ class RayInstance:
         self.timeout_s = fn.timeout_s
         self.pid = 0
         self.init_ms = 0.0
+        self.serial = False  # a Ray actor call at a time: nothing is sent behind another
         self.node: Mapping[str, str] | None = None
         self._actor = actor
         self._on_exit = on_exit

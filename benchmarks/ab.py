@@ -1,0 +1,135 @@
+"""This checkout's Lamina against another commit of it, side by side: both platforms up at
+once on copies of the bench app, `wrk` runs on each taking turns (the order within a pair
+alternates, so neither always runs on a warmer machine), and the median of the pairs' ratios.
+On a machine whose speed drifts by more than the change being measured, runs a minute apart
+cannot be compared; a pair's two runs are seconds apart.
+
+    python benchmarks/ab.py --base HEAD~1                 # 16 pairs of 8 s on /hello, c=32
+    python benchmarks/ab.py --base main --path /logline --pairs 8 --markdown
+    python benchmarks/ab.py --base v0.1 -- --no-record    # after --: options for both `lamina up`
+
+The base commit is checked out into a temporary `git worktree` (removed afterwards) and its
+`src/` put first on PYTHONPATH; this checkout runs from its own `src/`. Needs `wrk`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from loadgen import Load
+from loadgen import run as wrk
+from rich.progress import Progress
+from run import console, lamina_platform, print_table
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class Pair:
+    base: Load
+    tree: Load
+
+    @property
+    def ratio(self) -> float:
+        return self.tree.rps / self.base.rps if self.base.rps else float("nan")
+
+
+def tree_first(index: int) -> bool:
+    """Whether pair `index` (from 0) loads this checkout first: every other pair."""
+    return index % 2 == 0
+
+
+def summary(pairs: Sequence[Pair]) -> dict[str, float]:
+    """The median ratio (this checkout's req/s over the base's), its range, how many pairs
+    this checkout won, and each side's median req/s and p99."""
+    ratios = [p.ratio for p in pairs]
+    return {
+        "median_ratio": statistics.median(ratios),
+        "min_ratio": min(ratios),
+        "max_ratio": max(ratios),
+        "won": sum(r > 1 for r in ratios),
+        "base_rps": statistics.median(p.base.rps for p in pairs),
+        "tree_rps": statistics.median(p.tree.rps for p in pairs),
+        "base_p99": statistics.median(p.base.latency(99) for p in pairs),
+        "tree_p99": statistics.median(p.tree.latency(99) for p in pairs),
+    }
+
+
+@contextmanager
+def worktree(ref: str) -> Iterator[Path]:
+    """`ref` checked out in a temporary folder."""
+    with tempfile.TemporaryDirectory(prefix="lamina-ab-") as tmp:
+        folder = Path(tmp) / "base"
+        subprocess.run(
+            ["git", "-C", str(REPO), "worktree", "add", "--detach", "-q", str(folder), ref],
+            check=True,
+        )
+        try:
+            yield folder
+        finally:
+            subprocess.run(
+                ["git", "-C", str(REPO), "worktree", "remove", "--force", str(folder)],
+                check=False,
+            )
+
+
+def measure(args: argparse.Namespace) -> list[Pair]:
+    pairs = []
+    with ExitStack() as stack:
+        base_src = stack.enter_context(worktree(args.base)) / "src"
+        console.print(f"[bold]starting[/] {args.base} and this checkout")
+        base = stack.enter_context(lamina_platform(*args.up, src=base_src)).gateway
+        tree = stack.enter_context(lamina_platform(*args.up, src=REPO / "src")).gateway
+        with Progress(console=console) as progress:
+            task = progress.add_task(f"{args.pairs} pairs on {args.path}", total=args.pairs)
+            for i in range(args.pairs):
+                order = [tree, base] if tree_first(i) else [base, tree]
+                loads = {u: wrk(u + args.path, args.connections, args.duration) for u in order}
+                pairs.append(Pair(base=loads[base], tree=loads[tree]))
+                progress.advance(task)
+    return pairs
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--base", required=True, help="the commit to compare against (git ref)")
+    parser.add_argument("--pairs", type=int, default=16, help="pairs of runs (default 16)")
+    parser.add_argument("--duration", type=int, default=8, help="seconds per wrk run")
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--path", default="/hello", help="route of the bench app to load")
+    parser.add_argument("--markdown", action="store_true", help="print the table as Markdown")
+    parser.add_argument("up", nargs="*", help="after --: options for both `lamina up`")
+    args = parser.parse_args(argv)
+    if args.pairs < 1:
+        parser.error("--pairs must be at least 1")
+    pairs = measure(args)
+    rows = [
+        [str(i + 1), f"{p.base.rps:.0f}", f"{p.tree.rps:.0f}", f"{p.ratio:.3f}"]
+        for i, p in enumerate(pairs)
+    ]
+    s = summary(pairs)
+    rows.append(
+        [
+            "median",
+            f"{s['base_rps']:.0f} (p99 {s['base_p99']:.2f} ms)",
+            f"{s['tree_rps']:.0f} (p99 {s['tree_p99']:.2f} ms)",
+            f"{s['median_ratio']:.3f} (range {s['min_ratio']:.3f}-{s['max_ratio']:.3f}; "
+            f"faster in {s['won']:.0f} of {len(pairs)})",
+        ]
+    )
+    headers = ["pair", f"{args.base} req/s", "this checkout req/s", "ratio"]
+    print_table(headers, rows, markdown=args.markdown)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,180 @@
+"""Invocations sent behind the one an instance runs, when a short function has no instance
+free and can start no more (see FunctionPool._short_and_full): each still runs alone, with
+its own time limit and billed duration from its own start, and an instance that dies fails
+only the invocation it was running; the one behind runs on another instance.
+
+The platform runs on a fake clock that stands still unless the test moves it: every
+invocation then took no time, and the pool sends behind as soon as it has seen SHORT_STREAK
+short invocations in a row."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+from handlers.ops import Gate
+from harness import client_for, run_platform
+
+from lamina.clock import FakeClock
+from lamina.control import Platform
+from lamina.invoker.pool import SHORT_MS, SHORT_STREAK
+
+
+def _app(app_dir: Callable[..., Path], **settings: Any) -> Path:
+    fn = {"handler": "ops.behind", "events": [{"http": "POST /fn"}], "max_instances": 1}
+    return app_dir({"fn": {**fn, **settings}})
+
+
+def _status(platform: Platform) -> dict[str, Any]:
+    assert platform.invoker is not None
+    [entry] = [f for f in platform.invoker.status() if f["id"] == "svc.fn"]
+    return entry
+
+
+async def _until(platform: Platform, key: str, value: int) -> dict[str, Any]:
+    async with asyncio.timeout(5):
+        while (status := _status(platform))[key] != value:
+            await asyncio.sleep(0.01)
+    return status
+
+
+async def _short_streak(client: httpx.AsyncClient) -> int:
+    """Run the invocations that show the function is short; the instance's pid."""
+    pids = set()
+    for _ in range(SHORT_STREAK):
+        response = await client.post("/fn", json={})
+        assert response.status_code == 200
+        pids.add(response.json()["pid"])
+    [pid] = pids
+    return pid
+
+
+async def _records(platform: Platform, *request_ids: str) -> list[dict[str, Any]]:
+    assert platform.recorder is not None
+    await platform.recorder.flush()
+    auth = {"Authorization": f"Bearer {platform.token}"}
+    records = []
+    async with httpx.AsyncClient(base_url=platform.admin_url, timeout=10) as admin:
+        for rid in request_ids:
+            reply = await admin.get("/invocations", params={"request_id": rid}, headers=auth)
+            assert reply.status_code == 200, reply.text
+            records += reply.json()
+    return records
+
+
+async def test_when_the_instance_dies_the_invocation_sent_behind_runs_on_a_new_one(
+    app_dir: Callable[..., Path],
+) -> None:
+    app = _app(app_dir, max_queued=2)
+    async with (
+        run_platform(app, clock=FakeClock()) as platform,
+        client_for(platform) as client,
+        Gate() as gate,
+        asyncio.TaskGroup() as tasks,
+    ):
+        first_pid = await _short_streak(client)
+        crashing = tasks.create_task(client.post("/fn", json={"gate": gate.port, "crash": True}))
+        await gate.arrivals(1)
+        behind = tasks.create_task(client.post("/fn", json={}))
+        waiting = await _until(platform, "queued_behind", 1)
+        gate.open()
+        crashed, served = await crashing, await behind
+        after = _status(platform)
+        records = await _records(
+            platform, crashed.headers["x-amzn-requestid"], served.headers["x-amzn-requestid"]
+        )
+    assert waiting["queued"] == 1, "an invocation sent behind another counts as queued"
+    assert crashed.status_code == 502
+    assert served.status_code == 200, "the crash must fail only the invocation it ran"
+    assert served.json()["pid"] != first_pid
+    assert after["errors"] == 1 and after["invocations"] == SHORT_STREAK + 2
+    assert after["queued"] == after["queued_behind"] == 0
+    assert [r["status"] for r in records] == ["crashed", "ok"], "one record per invocation"
+
+
+async def test_when_the_running_invocation_times_out_the_one_behind_runs_on_a_new_one(
+    app_dir: Callable[..., Path],
+) -> None:
+    app = _app(app_dir, timeout=1)
+    async with (
+        run_platform(app, clock=FakeClock()) as platform,
+        client_for(platform) as client,
+        asyncio.TaskGroup() as tasks,
+    ):
+        first_pid = await _short_streak(client)
+        hanging = tasks.create_task(client.post("/fn", json={"hang": True}))
+        await _until(platform, "busy", 1)
+        behind = tasks.create_task(client.post("/fn", json={}))
+        await _until(platform, "queued_behind", 1)
+        timed_out, served = await hanging, await behind
+    assert timed_out.status_code == 504
+    assert served.status_code == 200
+    assert served.json()["pid"] != first_pid
+    assert served.json()["remaining_ms"] > 500, "its own 1 s limit, from its own start"
+
+
+async def test_an_invocation_sent_behind_gets_its_time_limit_and_billing_from_its_start(
+    app_dir: Callable[..., Path],
+) -> None:
+    clock = FakeClock()
+    app = _app(app_dir, timeout=2)
+    async with (
+        run_platform(app, clock=clock) as platform,
+        client_for(platform) as client,
+        Gate() as gate,
+        asyncio.TaskGroup() as tasks,
+    ):
+        pid = await _short_streak(client)
+        running = tasks.create_task(client.post("/fn", json={"gate": gate.port}))
+        await gate.arrivals(1)
+        behind = tasks.create_task(client.post("/fn", json={}))
+        await _until(platform, "queued_behind", 1)
+        # The invocation in front runs for a second (of real time, which the instance's
+        # clock counts, and of the platform's clock, which bills it) before it ends.
+        await asyncio.sleep(1.0)
+        clock.advance(1.0)
+        gate.open()
+        first, second = await running, await behind
+        records = await _records(
+            platform, first.headers["x-amzn-requestid"], second.headers["x-amzn-requestid"]
+        )
+    assert first.status_code == second.status_code == 200
+    assert first.json()["pid"] == second.json()["pid"] == pid, "sent behind, on one instance"
+    assert second.json()["remaining_ms"] > 1700, "2 s from its start, not from when it was sent"
+    [ran, waited] = records
+    assert ran["duration_ms"] >= 1000
+    assert waited["duration_ms"] < 100, "the second it waited behind is not billed"
+
+
+async def test_no_invocation_is_sent_behind_one_running_longer_than_a_short_one(
+    app_dir: Callable[..., Path],
+) -> None:
+    clock = FakeClock()
+    app = _app(app_dir, max_queued=2)
+    async with (
+        run_platform(app, clock=clock) as platform,
+        client_for(platform) as client,
+        Gate() as gate,
+        Gate() as later,
+        asyncio.TaskGroup() as tasks,
+    ):
+        await _short_streak(client)
+        running = tasks.create_task(client.post("/fn", json={"gate": gate.port}))
+        await gate.arrivals(1)
+        clock.advance(SHORT_MS / 1000 * 2)  # it has run for longer than a short invocation
+        waiting = tasks.create_task(client.post("/fn", json={}))
+        queued = await _until(platform, "queued", 1)
+        gate.open()
+        await running, await waiting
+        # That long invocation ended the streak: the next one waits in the pool's queue too.
+        running = tasks.create_task(client.post("/fn", json={"gate": later.port}))
+        await later.arrivals(1)
+        waiting = tasks.create_task(client.post("/fn", json={}))
+        queued_again = await _until(platform, "queued", 1)
+        later.open()
+        await running, await waiting
+    assert queued["queued_behind"] == 0
+    assert queued_again["queued_behind"] == 0
