@@ -1,5 +1,5 @@
 """Invocations sent behind the one an instance runs, when a short function has no instance
-free and can start no more (see FunctionPool._short_and_full): each still runs alone, with
+free and can start no more (see FunctionPool._may_send_behind): each still runs alone, with
 its own time limit and billed duration from its own start, and an instance that dies fails
 only the invocation it was running; the one behind runs on another instance.
 
@@ -87,6 +87,7 @@ async def test_when_the_instance_dies_the_invocation_sent_behind_runs_on_a_new_o
             platform, crashed.headers["x-amzn-requestid"], served.headers["x-amzn-requestid"]
         )
     assert waiting["queued"] == 1, "an invocation sent behind another counts as queued"
+    assert waiting["in_flight"] == 1, "and not as running"
     assert crashed.status_code == 502
     assert served.status_code == 200, "the crash must fail only the invocation it ran"
     assert served.json()["pid"] != first_pid
@@ -178,3 +179,45 @@ async def test_no_invocation_is_sent_behind_one_running_longer_than_a_short_one(
         await running, await waiting
     assert queued["queued_behind"] == 0
     assert queued_again["queued_behind"] == 0
+
+
+async def test_with_max_queued_0_nothing_is_sent_behind(app_dir: Callable[..., Path]) -> None:
+    app = _app(app_dir, max_queued=0)
+    async with (
+        run_platform(app, clock=FakeClock()) as platform,
+        client_for(platform) as client,
+        Gate() as gate,
+        asyncio.TaskGroup() as tasks,
+    ):
+        await _short_streak(client)
+        running = tasks.create_task(client.post("/fn", json={"gate": gate.port}))
+        await gate.arrivals(1)
+        throttled = await client.post("/fn", json={})
+        gate.open()
+        served = await running
+    assert throttled.status_code == 429, "max_queued 0: no invocation waits, not even behind"
+    assert served.status_code == 200
+
+
+async def test_a_crash_ends_the_short_streak(app_dir: Callable[..., Path]) -> None:
+    app = _app(app_dir, max_queued=2)
+    async with (
+        run_platform(app, clock=FakeClock()) as platform,
+        client_for(platform) as client,
+        Gate() as gate,
+        Gate() as later,
+        asyncio.TaskGroup() as tasks,
+    ):
+        await _short_streak(client)
+        crashing = tasks.create_task(client.post("/fn", json={"gate": gate.port, "crash": True}))
+        await gate.arrivals(1)
+        gate.open()
+        crashed = await crashing  # quick, but its instance did not survive it
+        running = tasks.create_task(client.post("/fn", json={"gate": later.port}))
+        await later.arrivals(1)
+        waiting = tasks.create_task(client.post("/fn", json={}))
+        queued = await _until(platform, "queued", 1)
+        later.open()
+        await running, await waiting
+    assert crashed.status_code == 502
+    assert queued["queued_behind"] == 0, "no sending behind a function whose instances crash"

@@ -33,7 +33,10 @@ def pick_instance(slots: Iterable[S], concurrency: int) -> S | None:
 
 
 class _SerialSlotLike(_SlotLike, Protocol):
-    serial: bool  # its instance runs what it is sent one at a time, in order
+    @property
+    def serial(self) -> bool:
+        """Its instance is alive and runs what it is sent one at a time, in order."""
+        ...
 
 
 T = TypeVar("T", bound=_SerialSlotLike)

@@ -63,9 +63,9 @@ _STATUS: dict[type[InvocationError], str] = {  # record status of an invocation 
 
 _RETRY_START_S = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0)  # delays after consecutive failed starts
 _FULL_RETRY_S = (0.5, 10.0)  # other planes hold every lease: ask again (with, without waiters)
-# Sending an invocation behind the one an instance runs (see `_short_and_full`): only for a
-# function whose last SHORT_STREAK invocations each took at most SHORT_MS, onto an instance
-# whose current invocation started at most SHORT_MS ago.
+# Sending an invocation behind the one an instance runs (see `_may_send_behind`): only for a
+# function whose last SHORT_STREAK invocations each took at most SHORT_MS and left their
+# instance running, onto an instance whose current invocation started at most SHORT_MS ago.
 SHORT_MS = 10.0
 SHORT_STREAK = 32
 _SHORT_S = SHORT_MS / 1000
@@ -105,7 +105,13 @@ class _Slot:
     idle_since_s: float | None = None
     last_used_s: float = 0.0
     prewarmed: bool = False  # started ahead of demand: its first invocation is not a cold start
-    serial: bool = False  # the instance may be sent an invocation behind the one it runs
+    in_order: bool = False  # its instance runs what it is sent one at a time, in order
+
+    @property
+    def serial(self) -> bool:
+        """Whether it may be sent an invocation behind the one it runs: never once its
+        instance has died (its slot stays until the exit is handled)."""
+        return self.in_order and self.instance.alive
 
 
 def pool_key(function_id: str, version: str) -> str:
@@ -160,6 +166,7 @@ class FunctionPool:
         self._leases: dict[str, str] = {}  # instance id -> its capacity lease
         self._full_until_s: float | None = None  # other planes hold every lease until then
         self._behind = 0  # invocations sent to an instance behind the one it runs
+        self._retries: set[asyncio.Future[_Slot]] = set()  # waiters that were sent behind
         self._short = 0  # invocations in a row that took at most SHORT_MS
         self.stats = PoolStats()
 
@@ -216,7 +223,9 @@ class FunctionPool:
 
     @property
     def in_flight(self) -> int:
-        return sum(s.in_flight for s in self._slots.values())
+        """Invocations running (not those waiting inside an instance, which are `queued`)."""
+        most = self.fn.concurrency
+        return sum(min(s.in_flight, most) for s in self._slots.values())
 
     @property
     def queued(self) -> int:
@@ -246,23 +255,29 @@ class FunctionPool:
         request.traceparent = span.traceparent  # the context the function passes on
         if self._recorder is not None:
             return await self._invoke_recorded(request, self._recorder, span)
+        retry = False
         while True:
-            slot = await self._acquire(request.request_id)
+            slot = await self._acquire(request.request_id, retry=retry)
             cold = slot.served == 0 and not slot.prewarmed
             slot.served += 1
             self.stats.invocations += 1
-            started = self._clock.monotonic()
+            started: float | None = self._clock.monotonic()
+            survived = ended = False
             try:
                 result = await slot.instance.invoke(request)
+                survived = ended = True
             except NotStarted:
                 self.stats.invocations -= 1
+                started, retry = None, True
                 continue  # its instance died before it began: it runs on another
             except InvocationError:
                 self.stats.errors += 1
+                ended = True
                 raise
             finally:
-                self._release(slot)
-            self._took(self._ran_ms(started, request.queued_ms))
+                self._release(slot, ended)
+                if started is not None:
+                    self._took(self._ran_ms(started, request.queued_ms), survived)
             if not result.ok:
                 self.stats.errors += 1
             instance = slot.instance
@@ -276,9 +291,10 @@ class FunctionPool:
         """`invoke`, plus the invocation's record and its output lines for the recorder."""
         fid, rid = self.fn.id, request.request_id
         echo = request.on_log
+        retry = False
         while True:
             try:
-                slot = await self._acquire(rid)
+                slot = await self._acquire(rid, retry=retry)
             except Throttled:
                 start_ms = int(self._clock.wall() * 1000)
                 recorder.invocation(
@@ -326,7 +342,7 @@ class FunctionPool:
                     value = result.value if isinstance(result.value, dict) else {}
                     error_type = str(value.get("errorType", "Unhandled"))
             except NotStarted:
-                status = "not_started"
+                status, retry = "not_started", True
                 self.stats.invocations -= 1
                 continue  # its instance died before it began: it runs on another
             except InvocationError as exc:
@@ -334,11 +350,11 @@ class FunctionPool:
                 status, error_type = _STATUS.get(type(exc), "error"), exc.error_type
                 raise
             finally:
-                self._release(slot)
+                self._release(slot, ended=status != "cancelled")
                 if status != "not_started":
                     queued_ms = request.queued_ms
                     duration_ms = self._ran_ms(started, queued_ms)
-                    self._took(duration_ms)
+                    self._took(duration_ms, survived=status in ("ok", "error"))
                     recorder.invocation_row(  # an InvocationRow: the record as the store takes it
                         (
                             rid,
@@ -370,24 +386,31 @@ class FunctionPool:
         test's fake clock it may be longer than all the time that passed.)"""
         return max(0.0, (self._clock.monotonic() - sent_s) * 1000 - queued_ms)
 
-    def _took(self, duration_ms: float) -> None:
-        """An invocation ended after running `duration_ms`: count the short ones in a row."""
-        self._short = self._short + 1 if duration_ms <= SHORT_MS else 0
+    def _took(self, duration_ms: float, survived: bool) -> None:
+        """An invocation ended after running `duration_ms`, its instance alive after it or
+        not (a crash, a timeout, the memory limit): count the short ones in a row that left
+        their instance running."""
+        self._short = self._short + 1 if survived and duration_ms <= SHORT_MS else 0
 
-    async def _acquire(self, request_id: str) -> _Slot:
-        if self._closing:
+    async def _acquire(self, request_id: str, retry: bool = False) -> _Slot:
+        """A slot for the invocation: at once, or after waiting in the queue. A `retry` (sent
+        behind an invocation on an instance that died before it could start) was accepted
+        already: it is neither refused for shutdown nor throttled, waits at the head of the
+        queue, and is not sent behind another again."""
+        if self._closing and not retry:
             raise ShuttingDown("the platform is shutting down; not accepting new invocations")
-        if self._history.idle_since_s is not None:
+        if self._history.idle_since_s is not None and not retry:
             self._arrived()
         slot = None
         if not self._waiters:
             slot = pick_instance(self._slots.values(), self.fn.concurrency)
-            if slot is None and self._behind < self.config.max_queued and self._short_and_full():
+            if slot is None and not retry and self._may_send_behind():
                 slot = pick_behind(self._slots.values(), self._clock.monotonic() - _SHORT_S)
         if slot is not None:
             self._take(slot)
             return slot
-        if len(self._waiters) + self._behind >= self._unstarted_slots() + self.config.max_queued:
+        queued = len(self._waiters) + self._behind
+        if not retry and queued >= self._unstarted_slots() + self.config.max_queued:
             self.stats.throttles += 1
             raise Throttled(
                 f"all {self.config.scaling.max_instances} instances are busy and "
@@ -396,7 +419,11 @@ class FunctionPool:
                 request_id=request_id,
             )
         waiter: asyncio.Future[_Slot] = asyncio.get_running_loop().create_future()
-        self._waiters.append(waiter)
+        if retry:
+            self._waiters.appendleft(waiter)
+            self._retries.add(waiter)
+        else:
+            self._waiters.append(waiter)
         self._idle.clear()
         wait_s = self.config.queue_timeout_s
         if self._has_room():
@@ -417,6 +444,7 @@ class FunctionPool:
         finally:
             del self._waiter_due[waiter]
             self._expired.discard(waiter)
+            self._retries.discard(waiter)
         with contextlib.suppress(ValueError):
             self._waiters.remove(waiter)
         self._check_idle()
@@ -455,9 +483,10 @@ class FunctionPool:
         if left:
             self._arm_queue_timer(min(left))
 
-    def _short_and_full(self) -> bool:
+    def _may_send_behind(self) -> bool:
         """Whether an invocation that finds no free instance may be sent behind one an
-        instance runs: the function's invocations are short, and no more instances can start.
+        instance runs: the function's invocations are short, no more instances can start, and
+        `max_queued` has room.
 
         That invocation begins the moment the one before it ends, instead of after the platform
         has heard of the end and sent it (on a busy gateway that round trip is most of an
@@ -467,7 +496,11 @@ class FunctionPool:
         one) until it ends, or until its timeout kills the instance and the one behind runs
         elsewhere.
         """
-        return self._short >= SHORT_STREAK and not self._has_room()
+        return (
+            self._short >= SHORT_STREAK
+            and self._behind < self.config.max_queued
+            and not self._has_room()
+        )
 
     def _has_room(self) -> bool:
         """Whether max_instances still allows starting an instance (else nothing to decide)."""
@@ -506,10 +539,13 @@ class FunctionPool:
         slot.idle_since_s = None
         self._idle.clear()
 
-    def _release(self, slot: _Slot) -> None:
+    def _release(self, slot: _Slot, ended: bool = False) -> None:
+        """An invocation on `slot` is over for the pool: it `ended` on the instance, or its
+        caller gave up on it (cancelled: the instance may still be running it)."""
         if slot.in_flight > self.fn.concurrency:
             self._behind -= 1
-            slot.last_used_s = self._clock.monotonic()  # the one sent behind starts now
+            if ended:
+                slot.last_used_s = self._clock.monotonic()  # the one sent behind starts now
         slot.in_flight -= 1
         alive = slot.instance.alive and self._slots.get(slot.instance.iid) is slot
         if alive:
@@ -534,7 +570,9 @@ class FunctionPool:
         while self._waiters and (
             slot.in_flight < self.fn.concurrency
             or (
-                self._short_and_full() and can_send_behind(slot, self._clock.monotonic() - _SHORT_S)
+                self._waiters[0] not in self._retries
+                and self._may_send_behind()
+                and can_send_behind(slot, self._clock.monotonic() - _SHORT_S)
             )
         ):
             waiter = self._waiters.popleft()
@@ -692,7 +730,7 @@ class FunctionPool:
             idle_since_s=now,
             last_used_s=now,
             prewarmed=prewarmed,
-            serial=instance.serial and self.fn.concurrency == 1,
+            in_order=instance.serial and self.fn.concurrency == 1,
         )
         if self._closing and not self._waiters:
             self._spawn(instance.stop(1.0))

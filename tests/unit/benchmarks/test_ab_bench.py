@@ -12,7 +12,7 @@ def _load(rps: float, p99_ms: float = 1.0) -> Load:
         requests=int(rps * 10),
         duration_s=10.0,
         errors={},
-        percentiles=((50.0, p99_ms / 2), (99.0, p99_ms)),
+        percentiles=((50.0, p99_ms / 2), (99.0, p99_ms), (99.9, p99_ms * 2)),
         max_ms=p99_ms,
     )
 
@@ -29,7 +29,7 @@ def test_the_summary_is_the_median_of_the_pairs_ratios_not_the_ratio_of_medians(
     assert (s["min_ratio"], s["max_ratio"]) == (pytest.approx(0.95), pytest.approx(1.2))
     assert s["won"] == 2
     assert (s["base_rps"], s["tree_rps"]) == (800, 760)
-    assert s["tree_p99"] == 1.0
+    assert s["tree_p99"] == 1.0 and s["tree_p999"] == 2.0
 
 
 def test_the_order_within_a_pair_alternates() -> None:

@@ -93,6 +93,9 @@ class InstanceHost:
         logger.setLevel(logging.INFO)
         try:
             self._instance = await self._backend.start_instance(fn, self._exited)
+            # Calls overlap on an actor only when one was abandoned: the platform's pool
+            # never sends behind a Ray instance, so neither does the actor.
+            self._instance.serial = False
         except InitError as exc:
             return {"init_error": error_fields(exc), "output": output.lines}
         finally:
