@@ -10,7 +10,9 @@ short invocations in a row."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -65,32 +67,53 @@ async def _records(platform: Platform, *request_ids: str) -> list[dict[str, Any]
     return records
 
 
+@dataclass
+class _Run:
+    platform: Platform
+    client: httpx.AsyncClient
+    gate: Gate
+    later: Gate  # a second gate, for a test that holds invocations twice
+    tasks: asyncio.TaskGroup
+    pid: int  # the instance that ran the short streak
+
+    def post(self, **body: Any) -> asyncio.Task[httpx.Response]:
+        """A request in the background (the task group cancels it if the test fails)."""
+        return self.tasks.create_task(self.client.post("/fn", json=body))
+
+
+@contextlib.asynccontextmanager
+async def _short_function(app: Path, clock: FakeClock | None = None) -> AsyncIterator[_Run]:
+    """The platform on a standing fake clock, its function past SHORT_STREAK short
+    invocations."""
+    async with (
+        run_platform(app, clock=clock or FakeClock()) as platform,
+        client_for(platform) as client,
+        Gate() as gate,
+        Gate() as later,
+        asyncio.TaskGroup() as tasks,
+    ):
+        yield _Run(platform, client, gate, later, tasks, await _short_streak(client))
+
+
 async def test_when_the_instance_dies_the_invocation_sent_behind_runs_on_a_new_one(
     app_dir: Callable[..., Path],
 ) -> None:
-    app = _app(app_dir, max_queued=2)
-    async with (
-        run_platform(app, clock=FakeClock()) as platform,
-        client_for(platform) as client,
-        Gate() as gate,
-        asyncio.TaskGroup() as tasks,
-    ):
-        first_pid = await _short_streak(client)
-        crashing = tasks.create_task(client.post("/fn", json={"gate": gate.port, "crash": True}))
-        await gate.arrivals(1)
-        behind = tasks.create_task(client.post("/fn", json={}))
-        waiting = await _until(platform, "queued_behind", 1)
-        gate.open()
+    async with _short_function(_app(app_dir, max_queued=2)) as run:
+        crashing = run.post(gate=run.gate.port, crash=True)
+        await run.gate.arrivals(1)
+        behind = run.post()
+        waiting = await _until(run.platform, "queued_behind", 1)
+        run.gate.open()
         crashed, served = await crashing, await behind
-        after = _status(platform)
+        after = _status(run.platform)
         records = await _records(
-            platform, crashed.headers["x-amzn-requestid"], served.headers["x-amzn-requestid"]
+            run.platform, crashed.headers["x-amzn-requestid"], served.headers["x-amzn-requestid"]
         )
     assert waiting["queued"] == 1, "an invocation sent behind another counts as queued"
     assert waiting["in_flight"] == 1, "and not as running"
     assert crashed.status_code == 502
     assert served.status_code == 200, "the crash must fail only the invocation it ran"
-    assert served.json()["pid"] != first_pid
+    assert served.json()["pid"] != run.pid
     assert after["errors"] == 1 and after["invocations"] == SHORT_STREAK + 2
     assert after["queued"] == after["queued_behind"] == 0
     assert [r["status"] for r in records] == ["crashed", "ok"], "one record per invocation"
@@ -99,21 +122,15 @@ async def test_when_the_instance_dies_the_invocation_sent_behind_runs_on_a_new_o
 async def test_when_the_running_invocation_times_out_the_one_behind_runs_on_a_new_one(
     app_dir: Callable[..., Path],
 ) -> None:
-    app = _app(app_dir, timeout=1)
-    async with (
-        run_platform(app, clock=FakeClock()) as platform,
-        client_for(platform) as client,
-        asyncio.TaskGroup() as tasks,
-    ):
-        first_pid = await _short_streak(client)
-        hanging = tasks.create_task(client.post("/fn", json={"hang": True}))
-        await _until(platform, "busy", 1)
-        behind = tasks.create_task(client.post("/fn", json={}))
-        await _until(platform, "queued_behind", 1)
+    async with _short_function(_app(app_dir, timeout=1)) as run:
+        hanging = run.post(hang=True)
+        await _until(run.platform, "busy", 1)
+        behind = run.post()
+        await _until(run.platform, "queued_behind", 1)
         timed_out, served = await hanging, await behind
     assert timed_out.status_code == 504
     assert served.status_code == 200
-    assert served.json()["pid"] != first_pid
+    assert served.json()["pid"] != run.pid
     assert served.json()["remaining_ms"] > 500, "its own 1 s limit, from its own start"
 
 
@@ -121,29 +138,22 @@ async def test_an_invocation_sent_behind_gets_its_time_limit_and_billing_from_it
     app_dir: Callable[..., Path],
 ) -> None:
     clock = FakeClock()
-    app = _app(app_dir, timeout=2)
-    async with (
-        run_platform(app, clock=clock) as platform,
-        client_for(platform) as client,
-        Gate() as gate,
-        asyncio.TaskGroup() as tasks,
-    ):
-        pid = await _short_streak(client)
-        running = tasks.create_task(client.post("/fn", json={"gate": gate.port}))
-        await gate.arrivals(1)
-        behind = tasks.create_task(client.post("/fn", json={}))
-        await _until(platform, "queued_behind", 1)
+    async with _short_function(_app(app_dir, timeout=2), clock) as run:
+        running = run.post(gate=run.gate.port)
+        await run.gate.arrivals(1)
+        behind = run.post()
+        await _until(run.platform, "queued_behind", 1)
         # The invocation in front runs for a second (of real time, which the instance's
         # clock counts, and of the platform's clock, which bills it) before it ends.
         await asyncio.sleep(1.0)
         clock.advance(1.0)
-        gate.open()
+        run.gate.open()
         first, second = await running, await behind
         records = await _records(
-            platform, first.headers["x-amzn-requestid"], second.headers["x-amzn-requestid"]
+            run.platform, first.headers["x-amzn-requestid"], second.headers["x-amzn-requestid"]
         )
     assert first.status_code == second.status_code == 200
-    assert first.json()["pid"] == second.json()["pid"] == pid, "sent behind, on one instance"
+    assert first.json()["pid"] == second.json()["pid"] == run.pid, "sent behind, one instance"
     assert second.json()["remaining_ms"] > 1700, "2 s from its start, not from when it was sent"
     [ran, waited] = records
     assert ran["duration_ms"] >= 1000
@@ -154,70 +164,47 @@ async def test_no_invocation_is_sent_behind_one_running_longer_than_a_short_one(
     app_dir: Callable[..., Path],
 ) -> None:
     clock = FakeClock()
-    app = _app(app_dir, max_queued=2)
-    async with (
-        run_platform(app, clock=clock) as platform,
-        client_for(platform) as client,
-        Gate() as gate,
-        Gate() as later,
-        asyncio.TaskGroup() as tasks,
-    ):
-        await _short_streak(client)
-        running = tasks.create_task(client.post("/fn", json={"gate": gate.port}))
-        await gate.arrivals(1)
+    async with _short_function(_app(app_dir, max_queued=2), clock) as run:
+        running = run.post(gate=run.gate.port)
+        await run.gate.arrivals(1)
         clock.advance(SHORT_MS / 1000 * 2)  # it has run for longer than a short invocation
-        waiting = tasks.create_task(client.post("/fn", json={}))
-        queued = await _until(platform, "queued", 1)
-        gate.open()
+        waiting = run.post()
+        queued = await _until(run.platform, "queued", 1)
+        run.gate.open()
         await running, await waiting
         # That long invocation ended the streak: the next one waits in the pool's queue too.
-        running = tasks.create_task(client.post("/fn", json={"gate": later.port}))
-        await later.arrivals(1)
-        waiting = tasks.create_task(client.post("/fn", json={}))
-        queued_again = await _until(platform, "queued", 1)
-        later.open()
+        running = run.post(gate=run.later.port)
+        await run.later.arrivals(1)
+        waiting = run.post()
+        queued_again = await _until(run.platform, "queued", 1)
+        run.later.open()
         await running, await waiting
     assert queued["queued_behind"] == 0
     assert queued_again["queued_behind"] == 0
 
 
 async def test_with_max_queued_0_nothing_is_sent_behind(app_dir: Callable[..., Path]) -> None:
-    app = _app(app_dir, max_queued=0)
-    async with (
-        run_platform(app, clock=FakeClock()) as platform,
-        client_for(platform) as client,
-        Gate() as gate,
-        asyncio.TaskGroup() as tasks,
-    ):
-        await _short_streak(client)
-        running = tasks.create_task(client.post("/fn", json={"gate": gate.port}))
-        await gate.arrivals(1)
-        throttled = await client.post("/fn", json={})
-        gate.open()
+    async with _short_function(_app(app_dir, max_queued=0)) as run:
+        running = run.post(gate=run.gate.port)
+        await run.gate.arrivals(1)
+        throttled = await run.client.post("/fn", json={})
+        run.gate.open()
         served = await running
     assert throttled.status_code == 429, "max_queued 0: no invocation waits, not even behind"
     assert served.status_code == 200
 
 
 async def test_a_crash_ends_the_short_streak(app_dir: Callable[..., Path]) -> None:
-    app = _app(app_dir, max_queued=2)
-    async with (
-        run_platform(app, clock=FakeClock()) as platform,
-        client_for(platform) as client,
-        Gate() as gate,
-        Gate() as later,
-        asyncio.TaskGroup() as tasks,
-    ):
-        await _short_streak(client)
-        crashing = tasks.create_task(client.post("/fn", json={"gate": gate.port, "crash": True}))
-        await gate.arrivals(1)
-        gate.open()
+    async with _short_function(_app(app_dir, max_queued=2)) as run:
+        crashing = run.post(gate=run.gate.port, crash=True)
+        await run.gate.arrivals(1)
+        run.gate.open()
         crashed = await crashing  # quick, but its instance did not survive it
-        running = tasks.create_task(client.post("/fn", json={"gate": later.port}))
-        await later.arrivals(1)
-        waiting = tasks.create_task(client.post("/fn", json={}))
-        queued = await _until(platform, "queued", 1)
-        later.open()
+        running = run.post(gate=run.later.port)
+        await run.later.arrivals(1)
+        waiting = run.post()
+        queued = await _until(run.platform, "queued", 1)
+        run.later.open()
         await running, await waiting
     assert crashed.status_code == 502
     assert queued["queued_behind"] == 0, "no sending behind a function whose instances crash"
