@@ -253,132 +253,148 @@ class FunctionPool:
     async def invoke(self, request: InvocationRequest) -> InvocationOutcome:
         span = invocation_span(request.traceparent)
         request.traceparent = span.traceparent  # the context the function passes on
-        if self._recorder is not None:
-            return await self._invoke_recorded(request, self._recorder, span)
+        recorder = self._recorder
         retry = False
         while True:
-            slot = await self._acquire(request.request_id, retry=retry)
+            try:
+                slot = await self._acquire(request.request_id, retry=retry)
+            except Throttled:
+                if recorder is not None:
+                    recorder.invocation(self._throttled(request, span))
+                raise
             cold = slot.served == 0 and not slot.prewarmed
             slot.served += 1
             self.stats.invocations += 1
-            started: float | None = self._clock.monotonic()
-            survived = ended = False
             try:
-                result = await slot.instance.invoke(request)
-                survived = ended = True
+                if recorder is None:
+                    return await self._run(slot, request, cold)
+                return await self._run_recorded(slot, request, cold, recorder, span)
             except NotStarted:
                 self.stats.invocations -= 1
-                started, retry = None, True
-                continue  # its instance died before it began: it runs on another
-            except InvocationError:
-                self.stats.errors += 1
-                ended = True
-                raise
-            finally:
-                self._release(slot, ended)
-                if started is not None:
-                    self._took(self._ran_ms(started, request.queued_ms), survived)
+                retry = True  # its instance died before it began: it runs on another
+
+    async def _run(self, slot: _Slot, request: InvocationRequest, cold: bool) -> InvocationOutcome:
+        """One invocation on `slot`, unrecorded."""
+        instance = slot.instance
+        status = "cancelled"
+        started = self._clock.monotonic()
+        try:
+            result = await instance.invoke(request)
+            status = "ok"  # its instance survived it (the handler may still have failed)
+        except NotStarted:
+            status = "not_started"
+            raise
+        except InvocationError as exc:
+            self.stats.errors += 1
+            status = _STATUS.get(type(exc), "error")
+            raise
+        finally:
+            self._finish(slot, started, request, status)
+        if not result.ok:
+            self.stats.errors += 1
+        return InvocationOutcome(
+            result, instance.iid, cold, instance.init_ms if cold else 0.0, self.fn.version
+        )
+
+    async def _run_recorded(
+        self,
+        slot: _Slot,
+        request: InvocationRequest,
+        cold: bool,
+        recorder: Recorder,
+        span: InvocationSpan,
+    ) -> InvocationOutcome:
+        """`_run`, plus the invocation's record and its output lines for the recorder."""
+        fid, rid, instance = self.fn.id, request.request_id, slot.instance
+        echo = request.on_log
+
+        def output(stream: str, text: str) -> None:
+            recorder.output(fid, rid, instance.iid, stream, text)
+            if echo is not None:
+                echo(stream, text)
+
+        request.on_log = output
+        status, error_type, max_memory = "cancelled", None, None
+        start_ms = int(self._clock.wall() * 1000)  # when the instance was handed the work
+        started = self._clock.monotonic()
+        try:
+            result = await instance.invoke(request)
+            max_memory = result.max_memory_mb
+            status = "ok"
             if not result.ok:
                 self.stats.errors += 1
-            instance = slot.instance
-            return InvocationOutcome(
-                result, instance.iid, cold, instance.init_ms if cold else 0.0, self.fn.version
-            )
-
-    async def _invoke_recorded(
-        self, request: InvocationRequest, recorder: Recorder, span: InvocationSpan
-    ) -> InvocationOutcome:
-        """`invoke`, plus the invocation's record and its output lines for the recorder."""
-        fid, rid = self.fn.id, request.request_id
-        echo = request.on_log
-        retry = False
-        while True:
-            try:
-                slot = await self._acquire(rid, retry=retry)
-            except Throttled:
-                start_ms = int(self._clock.wall() * 1000)
-                recorder.invocation(
-                    InvocationRecord(
+                status = "error"
+                value = result.value if isinstance(result.value, dict) else {}
+                error_type = str(value.get("errorType", "Unhandled"))
+        except NotStarted:
+            status = "not_started"
+            request.on_log = echo  # the next attempt wraps it for its own instance
+            raise
+        except InvocationError as exc:
+            self.stats.errors += 1
+            status, error_type = _STATUS.get(type(exc), "error"), exc.error_type
+            raise
+        finally:
+            duration_ms = self._finish(slot, started, request, status)
+            if status != "not_started":
+                recorder.invocation_row(  # an InvocationRow: this record as the store inserts it
+                    (
                         rid,
                         fid,
                         request.trigger,
-                        start_ms,
-                        0.0,
-                        0,
-                        None,
-                        False,
+                        start_ms + int(request.queued_ms),
+                        duration_ms,
+                        max(1, math.ceil(duration_ms)),
+                        float(instance.init_ms) if cold else None,
+                        cold,
                         self.fn.memory_mb,
-                        None,
-                        "throttled",
-                        "TooManyRequestsException",
-                        trace_id=span.trace_id,
-                        span_id=span.span_id,
-                        parent_span_id=span.parent_span_id,
-                        version=self.fn.version,
+                        max_memory,
+                        status,
+                        error_type,
+                        instance.iid,
+                        span.trace_id,
+                        span.span_id,
+                        span.parent_span_id,
+                        self.fn.version,
                     )
                 )
-                raise
-            instance = slot.instance
-            cold = slot.served == 0 and not slot.prewarmed
-            slot.served += 1
-            self.stats.invocations += 1
+        return InvocationOutcome(
+            result, instance.iid, cold, instance.init_ms if cold else 0.0, self.fn.version
+        )
 
-            def output(stream: str, text: str, iid: str = instance.iid) -> None:
-                recorder.output(fid, rid, iid, stream, text)
-                if echo is not None:
-                    echo(stream, text)
+    def _throttled(self, request: InvocationRequest, span: InvocationSpan) -> InvocationRecord:
+        """The record of an invocation throttled before it ran."""
+        return InvocationRecord(
+            request.request_id,
+            self.fn.id,
+            request.trigger,
+            int(self._clock.wall() * 1000),
+            0.0,
+            0,
+            None,
+            False,
+            self.fn.memory_mb,
+            None,
+            "throttled",
+            "TooManyRequestsException",
+            trace_id=span.trace_id,
+            span_id=span.span_id,
+            parent_span_id=span.parent_span_id,
+            version=self.fn.version,
+        )
 
-            request.on_log = output
-            status, error_type, max_memory = "cancelled", None, None
-            start_ms = int(self._clock.wall() * 1000)  # when the instance was handed the work
-            started = self._clock.monotonic()
-            try:
-                result = await instance.invoke(request)
-                max_memory = result.max_memory_mb
-                status = "ok"
-                if not result.ok:
-                    self.stats.errors += 1
-                    status = "error"
-                    value = result.value if isinstance(result.value, dict) else {}
-                    error_type = str(value.get("errorType", "Unhandled"))
-            except NotStarted:
-                status, retry = "not_started", True
-                self.stats.invocations -= 1
-                continue  # its instance died before it began: it runs on another
-            except InvocationError as exc:
-                self.stats.errors += 1
-                status, error_type = _STATUS.get(type(exc), "error"), exc.error_type
-                raise
-            finally:
-                self._release(slot, ended=status != "cancelled")
-                if status != "not_started":
-                    queued_ms = request.queued_ms
-                    duration_ms = self._ran_ms(started, queued_ms)
-                    self._took(duration_ms, survived=status in ("ok", "error"))
-                    recorder.invocation_row(  # an InvocationRow: the record as the store takes it
-                        (
-                            rid,
-                            fid,
-                            request.trigger,
-                            start_ms + int(queued_ms),
-                            duration_ms,
-                            max(1, math.ceil(duration_ms)),
-                            float(instance.init_ms) if cold else None,
-                            cold,
-                            self.fn.memory_mb,
-                            max_memory,
-                            status,
-                            error_type,
-                            instance.iid,
-                            span.trace_id,
-                            span.span_id,
-                            span.parent_span_id,
-                            self.fn.version,
-                        )
-                    )
-            return InvocationOutcome(
-                result, instance.iid, cold, instance.init_ms if cold else 0.0, self.fn.version
-            )
+    def _finish(
+        self, slot: _Slot, started_s: float, request: InvocationRequest, status: str
+    ) -> float:
+        """An invocation handed to `slot` at `started_s` is over for the pool, as `status`
+        says (`cancelled`: its caller gave up, the instance may still run it): free its
+        place, count it toward the short streak, and return how long it ran."""
+        self._release(slot, ended=status != "cancelled")
+        duration_ms = self._ran_ms(started_s, request.queued_ms)
+        if status != "not_started":
+            # ok / error: the instance survived it; timeout, crashed, ...: it did not
+            self._took(duration_ms, survived=status in ("ok", "error"))
+        return duration_ms
 
     def _ran_ms(self, sent_s: float, queued_ms: float) -> float:
         """How long an invocation sent at `sent_s` ran: from its start, which for one sent

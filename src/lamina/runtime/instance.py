@@ -251,14 +251,15 @@ class _Instance:
         init_ms = (time.perf_counter() - started) * 1000
         self.stderr.flush_request(None)
         self.stdout.flush_request(None)
+        is_async = inspect.iscoroutinefunction(handler)
         ready = {
             "op": "ready",
             "pid": os.getpid(),
             "init_ms": init_ms,
             "modules": _learned_modules(base_modules, self.config.service_path),
-            "is_async": inspect.iscoroutinefunction(handler),
+            "is_async": is_async,
             # runs one invocation at a time, in the order sent (serve_sync without a pool)
-            "serial": self.config.concurrency == 1 and not inspect.iscoroutinefunction(handler),
+            "serial": self.config.concurrency == 1 and not is_async,
         }
         self.channel.send_raw(encode(ready))
 
