@@ -65,6 +65,16 @@ def summary(pairs: Sequence[Pair]) -> dict[str, float]:
     }
 
 
+def commit_of(ref: str) -> str | None:
+    """The commit `ref` names in this repository, or None when it names none."""
+    found = subprocess.run(
+        ["git", "-C", str(REPO), "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"],
+        capture_output=True,
+        text=True,
+    )
+    return found.stdout.strip() if found.returncode == 0 else None
+
+
 @contextmanager
 def worktree(ref: str) -> Iterator[Path]:
     """`ref` checked out in a temporary folder."""
@@ -114,6 +124,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.pairs < 1:
         parser.error("--pairs must be at least 1")
+    if commit_of(args.base) is None:
+        parser.error(f"--base {args.base!r} names no commit of {REPO}")
     pairs = measure(args)
     rows = [
         [str(i + 1), f"{p.base.rps:.0f}", f"{p.tree.rps:.0f}", f"{p.ratio:.3f}"]
