@@ -27,7 +27,6 @@ import argparse
 import asyncio
 import gc
 import random
-import sqlite3
 import statistics
 import tempfile
 import time
@@ -47,6 +46,7 @@ from lamina.scaling.policy import ScalingSpec
 from lamina.store import open_store
 from lamina.store._batch import BatchInsert
 from lamina.store._rows import INVOCATION_COLUMNS, LOG_COLUMNS
+from lamina.store._writer import connect
 from lamina.telemetry.metrics import Metrics
 from lamina.telemetry.recorder import Recorder
 
@@ -245,9 +245,7 @@ def writer_row_us(table: str, drop: str | None, seconds: int) -> tuple[float, fl
             await store.close()
 
         asyncio.run(create())
-        conn = sqlite3.connect(Path(tmp) / "lamina.db", isolation_level=None)
-        for pragma in ("synchronous = NORMAL", "cache_size = -65536", "wal_autocheckpoint = 8000"):
-            conn.execute(f"PRAGMA {pragma}")
+        conn = connect(str(Path(tmp) / "lamina.db"), busy_timeout_ms=5000, synchronous="NORMAL")
         if drop is not None:
             conn.execute(f"DROP INDEX {drop}")
         insert = BatchInsert(table, INVOCATION_COLUMNS if table == "invocations" else LOG_COLUMNS)
