@@ -10,8 +10,8 @@ Two parts, each in this process against the real code:
   stand-in that answers on the next turn of the event loop, so the gateway, sockets and
   handler are left out and only what recording adds shows. CPU time of this process per
   invocation (the writer process is not in it), alternating on and off `--runs` times; the
-  medians, and the parts: recording with the record not kept (the request path alone), kept
-  but never written (plus holding a second of records), and everything. Also the CPU per
+  medians, and the parts: recording with the record not kept (the request path alone),
+  counted by the metrics and packed but never written, and everything. Also the CPU per
   line a function prints, from the recorder taking it to its write.
 - **The writer process.** Its work per row, as it does it: batches of 2000 invocation rows
   (one flush chunk, one transaction), 10,000 rows per simulated second (request ids from one
@@ -106,16 +106,15 @@ class _Backend:
 
 
 def _variant(recorder: Recorder, mode: str) -> None:
-    """Recording with its later stages cut off: `request` keeps no record, `kept` keeps a
-    second of them and drops them unwritten; `all` is the real thing."""
+    """Recording with its later stages cut off: `request` keeps no record, `packed` counts and
+    packs them (a few hundred at a time) and drops them unwritten; `all` is the real thing."""
     if mode == "request":
         recorder.invocation_row = lambda row: None  # type: ignore[method-assign]
-    elif mode == "kept":
+    elif mode == "packed":
 
-        async def drop(records: list[Any], raw: list[Any]) -> None:
+        async def drop(packs: list[Any], raw: list[Any]) -> None:
             return None
 
-        recorder.hand_over = recorder._invocations.clear  # type: ignore[method-assign]
         recorder._write = drop  # type: ignore[method-assign]
 
 
@@ -180,7 +179,7 @@ async def _line_us(lines: int) -> float:
 
 def platform_thread(runs: int, invocations: int) -> dict[str, float]:
     """Median CPU µs per invocation of each mode, the modes alternating `runs` times."""
-    modes = ("off", "request", "kept", "all")
+    modes = ("off", "request", "packed", "all")
     samples: dict[str, list[float]] = {m: [] for m in [*modes, "line"]}
     for i in range(runs):
         console.print(f"  platform's thread: round {i + 1} of {runs}")
@@ -306,15 +305,15 @@ def main() -> None:
             "the record, the output sink, the clock readings",
         ],
         [
-            "platform's thread: + a second of records kept",
-            f"{pool['kept']:.2f}",
-            f"+{pool['kept'] - pool['request']:.2f}",
-            "held until the flush, then freed",
+            "platform's thread: + records counted and packed",
+            f"{pool['packed']:.2f}",
+            f"+{pool['packed'] - pool['request']:.2f}",
+            "the metrics and the store's encoding, a few hundred records at a time",
         ],
         [
-            "platform's thread: + metrics, encoding, hand-over",
+            "platform's thread: + written",
             f"{pool['all']:.2f}",
-            f"+{pool['all'] - pool['kept']:.2f}",
+            f"+{pool['all'] - pool['packed']:.2f}",
             f"recording in all: +{pool['all'] - off:.2f} µs per invocation",
         ],
         [

@@ -4,15 +4,16 @@ lines, so that the platform's process never spends its GIL on them.
 Measured on the warm path: inserting a second's records from a thread of the platform's own
 process cost 9% of its requests/s on top of building them, although the thread ran on the
 other core — the gateway's event loop waited for the GIL each time the thread held it. The
-child costs the platform one encode and one pipe write per batch.
+child costs the platform the rows' encoding and one pipe write per batch.
 
-Protocol: the parent writes frames (4-byte big-endian length, then orjson) `{"table": "logs" |
-"invocations", "rows": [[...], ...]}` on the child's stdin; the child inserts each frame's rows
-in one transaction, in order, and answers `{"ok": true}` or `{"ok": false, "error": "..."}` on
-stdout. It exits when stdin closes, and (Linux) when the platform dies. One batch is in flight
-at a time. If the child dies before answering, the parent starts a new child and sends the batch
-again, once: SQLite rolled an unfinished transaction back, so the batch is written once, unless
-the child died between its commit and its answer (then the batch is written twice).
+Protocol: the parent writes frames (4-byte big-endian length, then JSON) `{"table": "logs" |
+"invocations", "rows": [[...], ...]}`, joined from rows packed beforehand (`pack_rows`), on the
+child's stdin; the child inserts each frame's rows in one transaction, in order, and answers
+`{"ok": true}` or `{"ok": false, "error": "..."}` on stdout. It exits when stdin closes, and
+(Linux) when the platform dies. One batch is in flight at a time. If the child dies before
+answering, the parent starts a new child and sends the batch again, once: SQLite rolled an
+unfinished transaction back, so the batch is written once, unless the child died between its
+commit and its answer (then the batch is written twice).
 """
 
 from __future__ import annotations
@@ -28,12 +29,24 @@ from typing import Any, cast
 import orjson
 
 from lamina.errors import StoreUnavailable
+from lamina.store._rows import storable_text
 
-__all__ = ["TelemetryWriter", "main"]
+__all__ = ["TelemetryWriter", "main", "pack_rows"]
 
 _HEADER = struct.Struct(">I")
 # Not `-m lamina.store._writer`: the package imports this module before runpy would run it.
 _CHILD = "import sys; from lamina.store._writer import main; main(sys.argv[1:])"
+
+
+def pack_rows(rows: Sequence[Sequence[Any]]) -> bytes:
+    """`rows` as `TelemetryWriter.write` takes them: a JSON array of arrays. Text that UTF-8
+    cannot hold (a lone surrogate) is stored with U+FFFD in its place, as in a log line."""
+    try:
+        return orjson.dumps(rows)
+    except orjson.JSONEncodeError:
+        return orjson.dumps(
+            [[storable_text(v) if isinstance(v, str) else v for v in row] for row in rows]
+        )
 
 
 class TelemetryWriter:
@@ -47,9 +60,11 @@ class TelemetryWriter:
         self._proc: asyncio.subprocess.Process | None = None
         self._lock = asyncio.Lock()
 
-    async def write(self, table: str, rows: Sequence[Sequence[Any]]) -> None:
-        """Insert `rows` into `table` in one transaction; returns once they are committed."""
-        frame = orjson.dumps({"table": table, "rows": rows})
+    async def write(self, table: str, packs: Sequence[bytes]) -> None:
+        """Insert the rows of `packs` (each `pack_rows`' JSON array) into `table`, in order, in
+        one transaction; returns once they are committed."""
+        rows = b",".join(pack[1:-1] for pack in packs if len(pack) > 2)  # arrays' items joined
+        frame = b'{"table":"%s","rows":[%s]}' % (table.encode(), rows)
         async with self._lock:
             for attempt in (1, 2):
                 proc = await self._child()

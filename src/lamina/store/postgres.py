@@ -76,6 +76,7 @@ from lamina.store.types import (
     LogLine,
     Message,
     NewMessage,
+    PackedRows,
     QueueStats,
     StatsRow,
 )
@@ -383,7 +384,14 @@ class PostgresStore:
         await self.add_invocation_rows([invocation_row(r) for r in records])
 
     async def add_invocation_rows(self, rows: Sequence[InvocationRow]) -> None:
-        if not rows:
+        await self.add_packed_invocations([rows])
+
+    def pack_invocation_rows(self, rows: Sequence[InvocationRow]) -> PackedRows:
+        """`rows` themselves: COPY takes them as they are."""
+        return rows
+
+    async def add_packed_invocations(self, packs: Sequence[PackedRows]) -> None:
+        if not any(packs):
             return
         async with (
             self._connection() as conn,
@@ -391,8 +399,9 @@ class PostgresStore:
             conn.cursor() as cur,
             cur.copy(_COPY_INVOCATIONS) as copy,
         ):
-            for row in rows:
-                await copy.write_row(row)
+            for rows in packs:
+                for row in rows:
+                    await copy.write_row(row)
 
     async def invocations(
         self,

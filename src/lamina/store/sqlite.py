@@ -51,7 +51,7 @@ from lamina.store._rows import (
     usage_from_row,
     usage_query,
 )
-from lamina.store._writer import TelemetryWriter
+from lamina.store._writer import TelemetryWriter, pack_rows
 from lamina.store.types import (
     AliasRecord,
     ApiKey,
@@ -63,6 +63,7 @@ from lamina.store.types import (
     LogLine,
     Message,
     NewMessage,
+    PackedRows,
     QueueStats,
     StatsRow,
 )
@@ -382,10 +383,19 @@ class SqliteStore:
         await self.add_invocation_rows([invocation_row(r) for r in records])
 
     async def add_invocation_rows(self, rows: Sequence[InvocationRow]) -> None:
-        """Insert rows in one transaction (`synchronous=NORMAL` unless `sync="full"`:
-        telemetry is not an accepted event, a power loss may drop the last batches)."""
         if rows:
-            await self._telemetry().write("invocations", rows)
+            await self.add_packed_invocations([self.pack_invocation_rows(rows)])
+
+    def pack_invocation_rows(self, rows: Sequence[InvocationRow]) -> PackedRows:
+        """`rows` as a JSON array, the form the telemetry writer process takes them in."""
+        return pack_rows(rows)
+
+    async def add_packed_invocations(self, packs: Sequence[PackedRows]) -> None:
+        """Insert the packs' rows in one transaction (`synchronous=NORMAL` unless
+        `sync="full"`: telemetry is not an accepted event, a power loss may drop the last
+        batches)."""
+        if packs:
+            await self._telemetry().write("invocations", packs)
 
     async def invocations(
         self,
@@ -436,7 +446,7 @@ class SqliteStore:
         can take it: a reader that sees seq N already sees every line below N, so `after_seq`
         never skips a line."""
         if lines:
-            await self._telemetry().write("logs", [log_row(line) for line in lines])
+            await self._telemetry().write("logs", [pack_rows([log_row(line) for line in lines])])
 
     async def logs(
         self,

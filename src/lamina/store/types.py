@@ -26,6 +26,7 @@ __all__ = [
     "LogLine",
     "Message",
     "NewMessage",
+    "PackedRows",
     "PlaneStore",
     "QueueStats",
     "StatsRow",
@@ -101,6 +102,9 @@ class InvocationRecord:
 # flush: a tuple of strings and numbers costs a third of the record's `__init__`, needs no
 # conversion before the insert, and the collector stops tracking it after its first pass.
 InvocationRow = tuple[Any, ...]
+# Invocation rows packed by a store for its own insert (`TelemetryStore.pack_invocation_rows`):
+# opaque to everyone else.
+PackedRows = Any
 
 
 def invocation_row(r: InvocationRecord) -> InvocationRow:
@@ -313,6 +317,17 @@ class TelemetryStore(Protocol):
 
     async def add_invocation_rows(self, rows: Sequence[InvocationRow]) -> None:
         """Insert rows (see `InvocationRow`) in one transaction (the recorder batches them)."""
+        ...
+
+    def pack_invocation_rows(self, rows: Sequence[InvocationRow]) -> PackedRows:
+        """`rows` in the form this store inserts them from (JSON for SQLite's writer process),
+        for `add_packed_invocations`. The recorder packs records a few hundred at a time as
+        they come, so the rows can be freed long before the batch is written."""
+        ...
+
+    async def add_packed_invocations(self, packs: Sequence[PackedRows]) -> None:
+        """Insert the rows of `packs` (from `pack_invocation_rows`), in order, in one
+        transaction."""
         ...
 
     async def invocations(

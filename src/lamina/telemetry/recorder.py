@@ -2,14 +2,18 @@
 memory and written to the store in batches, off the request path.
 
 Recording costs the request path one tuple append per invocation and per output line (a
-record is buffered as an `InvocationRow`, the tuple the store inserts); log lines are built
-and records and lines written by a background task every `flush_interval_s`. The buffer is
-bounded: past `max_buffered` entries the oldest are dropped and counted (`dropped`), so a slow
-store can never grow the platform's memory without bound.
+record is built as an `InvocationRow`, the tuple the store inserts). Every `PACK` records are
+handed to `on_records` (the metrics, which count rows) and packed in the store's form
+(`TelemetryStore.pack_invocation_rows`: JSON for SQLite's writer process), and the rows freed;
+`hand_over()` does it at once for the few not yet packed, so a metrics scrape right after some
+requests counts them all. Log lines are built, and packs and lines written, by a background
+task every `flush_interval_s`. The buffers are bounded: past `max_buffered` records (or lines)
+the oldest are dropped and counted (`dropped`), so a slow store can never grow the platform's
+memory without bound.
 
-Each record is also handed, once, to `on_records` (the metrics, which count rows), at the
-latest when it is written; `hand_over()` does it at once for what is buffered, so a metrics
-scrape right after some requests counts them all.
+Packing a few hundred at a time instead of holding a second's rows (10,000 tuples and their
+strings at full load) until the flush cost the platform's thread 1-2 µs less per invocation
+(`benchmarks/recording.py`, docs/benchmarks.md).
 
 Each flushed batch of records is also handed to the span exporter, when there is one
 (`telemetry.otlp`); handing over only queues it.
@@ -23,18 +27,19 @@ import logging
 import math
 from collections import deque
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from lamina.clock import Clock
 from lamina.store.types import (
     InvocationRecord,
     InvocationRow,
     LogLine,
+    PackedRows,
     TelemetryStore,
     invocation_row,
 )
 
-__all__ = ["Recorder", "SpanSink", "level_of", "report_lines"]
+__all__ = ["PACK", "Recorder", "SpanSink", "level_of", "report_lines"]
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +48,7 @@ _LEVEL_STARTS = frozenset("[DIWECFdiwecf")  # how a line that names its level ca
 # Output lines and records are encoded and written this many at a time, the event loop running
 # requests in between: a second's worth at full load never stalls requests for long.
 _CHUNK = 2000
+PACK = 256  # records counted and packed at a time
 
 
 def level_of(stream: str, text: str) -> str:
@@ -97,6 +103,12 @@ class SpanSink(Protocol):
         ...
 
 
+class _Pack(NamedTuple):
+    size: int  # records in it
+    packed: PackedRows  # the store's form of the rows
+    rows: list[InvocationRow] | None  # kept only for the span exporter
+
+
 class Recorder:
     """Collects records and output lines; a background task writes them to the store."""
 
@@ -116,8 +128,10 @@ class Recorder:
         self._clock = clock
         self._flush_interval_s = flush_interval_s
         self._retention_s = retention_s
-        self._invocations: deque[InvocationRow] = deque(maxlen=max_buffered)
-        self._handed: list[InvocationRow] = []  # seen by on_records, not yet written
+        self._pending: list[InvocationRow] = []  # not yet counted nor packed
+        self._packs: deque[_Pack] = deque()
+        self._packed = 0  # records in _packs
+        self._max_buffered = max_buffered
         self._on_records = on_records
         self._lines: deque[tuple[Any, ...]] = deque(maxlen=max_buffered)
         self._task: asyncio.Task[None] | None = None
@@ -133,9 +147,10 @@ class Recorder:
 
     def invocation_row(self, row: InvocationRow) -> None:
         """`invocation`, for a record already built as a row (the warm path's form)."""
-        if len(self._invocations) == self._invocations.maxlen:
-            self.dropped += 1
-        self._invocations.append(row)
+        pending = self._pending
+        pending.append(row)
+        if len(pending) >= PACK:
+            self.hand_over()
 
     def output(
         self,
@@ -179,18 +194,23 @@ class Recorder:
                 log.exception("writing invocation records and logs failed; will retry")
 
     def hand_over(self) -> None:
-        """Give the records buffered since the last call to `on_records`; they stay queued
-        for the next write. Synchronous and store-free: the metrics scrape calls it."""
-        if not self._invocations:
+        """Give the records not yet handed over to `on_records`, and pack them for the store;
+        they stay queued for the next write. Synchronous and store-free: the metrics scrape
+        calls it."""
+        rows, self._pending = self._pending, []
+        if not rows:
             return
-        records = list(self._invocations)
-        self._invocations.clear()
         if self._on_records is not None:
             try:
-                self._on_records(records)
+                self._on_records(rows)
             except Exception:  # metrics must never cost the records
                 log.exception("counting invocation records for the metrics failed")
-        self._handed += records
+        spans = rows if self._spans is not None else None
+        self._packs.append(_Pack(len(rows), self._store.pack_invocation_rows(rows), spans))
+        self._packed += len(rows)
+        while self._packed > self._max_buffered:
+            self._packed -= (oldest := self._packs.popleft()).size
+            self.dropped += oldest.size
 
     async def flush(self) -> None:
         """Write everything buffered now (tests call this instead of waiting). Returns once
@@ -198,20 +218,20 @@ class Recorder:
         under way (the background one) had taken: flushes run one at a time."""
         async with self._flushing:
             self.hand_over()
-            records, self._handed = self._handed, []
+            packs, self._packs, self._packed = list(self._packs), deque(), 0
             raw = list(self._lines)
             self._lines.clear()
             try:
-                await self._write(records, raw)
+                await self._write(packs, raw)
             finally:  # exported once stored (a trace a collector shows is in the dashboard too)
-                if records and self._spans is not None:
-                    self._spans.submit(records)
-            self.written += len(records)
+                if packs and self._spans is not None:
+                    self._spans.submit([row for pack in packs for row in pack.rows or ()])
+            self.written += sum(pack.size for pack in packs)
 
-    async def _write(self, records: list[InvocationRow], raw: list[tuple[Any, ...]]) -> None:
-        """Write a flush's lines and records a chunk at a time, requests served in between:
-        a second's worth of records at full load, encoded in one go, held the event loop for
-        tens of milliseconds (and every request waiting on it, the p99)."""
+    async def _write(self, packs: list[_Pack], raw: list[tuple[Any, ...]]) -> None:
+        """Write a flush's lines and records a chunk at a time (a transaction each), requests
+        served in between: a second's worth of lines at full load, encoded in one go, held the
+        event loop for tens of milliseconds (and every request waiting on it, the p99)."""
         for start in range(0, len(raw), _CHUNK):
             if start:
                 await asyncio.sleep(0)  # let requests run between chunks
@@ -223,10 +243,13 @@ class Recorder:
                         LogLine(time_ms, fid, rid, iid, stream, level_of(stream, part), part)
                     )
             await self._store.add_logs(lines)
-        for start in range(0, len(records), _CHUNK):
+        step = max(1, _CHUNK // PACK)
+        for start in range(0, len(packs), step):
             if start:
                 await asyncio.sleep(0)
-            await self._store.add_invocation_rows(records[start : start + _CHUNK])
+            await self._store.add_packed_invocations(
+                [pack.packed for pack in packs[start : start + step]]
+            )
 
     async def _prune(self) -> None:
         now = self._clock.monotonic()

@@ -11,7 +11,7 @@ import pytest
 from lamina.clock import FakeClock
 from lamina.store import Store
 from lamina.store.types import InvocationRecord, InvocationRow
-from lamina.telemetry.recorder import Recorder, level_of
+from lamina.telemetry.recorder import PACK, Recorder, level_of
 
 
 def _record(rid: str, start_ms: int) -> InvocationRecord:
@@ -87,6 +87,31 @@ async def test_each_record_reaches_the_metrics_once_and_the_store_too(store: Sto
     await recorder.flush()
     assert seen == ["a", "b", "c"]
     assert sorted(r.request_id for r in await store.invocations()) == ["a", "b", "c"]
+
+
+async def test_records_past_the_buffer_bound_are_dropped_oldest_first_and_counted(
+    store: Store,
+) -> None:
+    """A store that cannot keep up never grows the platform's memory past `max_buffered`
+    records: the oldest go (a pack at a time), the newest are written, and the loss is
+    counted, not silent."""
+    seen: list[str] = []
+    recorder = Recorder(
+        store,
+        FakeClock(),
+        max_buffered=2 * PACK,
+        on_records=lambda batch: seen.extend(row[0] for row in batch),
+    )
+    sent = [f"r{i:05d}" for i in range(3 * PACK + 10)]
+    for i, rid in enumerate(sent):  # nothing written in between: the store is "slow"
+        recorder.invocation(_record(rid, i))
+    await recorder.flush()
+
+    stored = sorted(r.request_id for r in await store.invocations(limit=10 * PACK))
+    assert 0 < len(stored) <= 2 * PACK
+    assert stored == sent[-len(stored) :], "the newest records are the ones kept"
+    assert recorder.dropped == len(sent) - len(stored)
+    assert seen == sent, "dropped or not, every record was counted by the metrics"
 
 
 class _Sink:
