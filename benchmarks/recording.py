@@ -112,7 +112,7 @@ def _variant(recorder: Recorder, mode: str) -> None:
         recorder.invocation_row = lambda row: None  # type: ignore[method-assign]
     elif mode == "packed":
 
-        async def drop(packs: list[Any], raw: list[Any]) -> None:
+        async def drop(table: str, packs: list[Any]) -> None:
             return None
 
         recorder._write = drop  # type: ignore[method-assign]
@@ -150,6 +150,8 @@ async def _pool_us(mode: str, invocations: int) -> float:
             await recorder.stop()
         await pool.close()
         if store is not None:
+            if mode == "all" and len(await store.invocations(limit=invocations)) < invocations:
+                raise RuntimeError("the recorder did not store every invocation it measured")
             await store.close()
     return spent / invocations * 1e6
 

@@ -18,6 +18,7 @@ from lamina.store.types import (
     StatsRow,
     invocation_from_row,
     invocation_row,
+    storable_text,
 )
 
 __all__ = [
@@ -155,20 +156,6 @@ def log_row(line: LogLine) -> tuple[Any, ...]:
         line.level,
         storable_text(line.message),
     )
-
-
-def storable_text(text: str) -> str:
-    """`text` as both backends can store it: NUL characters (which PostgreSQL text refuses and
-    SQLite's JSON functions cut at) and lone surrogates (which UTF-8 cannot encode) become
-    U+FFFD, as undecodable bytes do."""
-    if "\x00" in text:
-        text = text.replace("\x00", "\ufffd")
-    if not text.isascii():
-        try:
-            text.encode()
-        except UnicodeEncodeError:
-            text = text.encode(errors="surrogatepass").decode(errors="replace")
-    return text
 
 
 def log_from_row(row: Sequence[Any]) -> LogLine:

@@ -29,7 +29,7 @@ from typing import Any, cast
 import orjson
 
 from lamina.errors import StoreUnavailable
-from lamina.store._rows import storable_text
+from lamina.store.types import storable_text
 
 __all__ = ["TelemetryWriter", "main", "pack_rows"]
 

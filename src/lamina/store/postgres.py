@@ -31,7 +31,6 @@ import re
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import replace
 from types import TracebackType
 from typing import Any, Self
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -79,6 +78,7 @@ from lamina.store.types import (
     PackedRows,
     QueueStats,
     StatsRow,
+    TelemetryTable,
 )
 
 __all__ = ["PostgresStore"]
@@ -127,8 +127,10 @@ _STATS_ALL = """SELECT queue, count(*), count(*) FILTER (WHERE visible_ms <= %s)
 _CLAIM_TICK = """INSERT INTO schedule_ticks (schedule_id, tick_ms, owner) VALUES (%s, %s, %s)
   ON CONFLICT DO NOTHING"""
 _LAST_TICK = "SELECT max(tick_ms) FROM schedule_ticks WHERE schedule_id = %s"
-_COPY_INVOCATIONS = f"COPY invocations ({', '.join(INVOCATION_COLUMNS)}) FROM STDIN"
-_COPY_LOGS = f"COPY logs ({', '.join(LOG_COLUMNS)}) FROM STDIN"
+_COPY = {
+    "invocations": f"COPY invocations ({', '.join(INVOCATION_COLUMNS)}) FROM STDIN",
+    "logs": f"COPY logs ({', '.join(LOG_COLUMNS)}) FROM STDIN",
+}
 _LOCK = "SELECT pg_advisory_xact_lock(%s)"
 _PRUNE = (
     "DELETE FROM invocations WHERE start_ms < %s::bigint",
@@ -384,24 +386,25 @@ class PostgresStore:
         await self.add_invocation_rows([invocation_row(r) for r in records])
 
     async def add_invocation_rows(self, rows: Sequence[InvocationRow]) -> None:
-        await self.add_packed_invocations([rows])
+        await self.add_packed("invocations", [rows])
 
-    def pack_invocation_rows(self, rows: Sequence[InvocationRow]) -> PackedRows:
+    def pack_rows(self, table: TelemetryTable, rows: Sequence[Sequence[Any]]) -> PackedRows:
         """`rows` themselves: COPY takes them as they are."""
         return rows
 
-    async def add_packed_invocations(self, packs: Sequence[PackedRows]) -> None:
+    async def add_packed(self, table: TelemetryTable, packs: Sequence[PackedRows]) -> None:
+        """Insert the packs' rows in one transaction, in order; log lines under the schema's
+        log lock (see the module docstring: this is what keeps `after_seq` from skipping
+        lines)."""
         if not any(packs):
             return
-        async with (
-            self._connection() as conn,
-            conn.transaction(),
-            conn.cursor() as cur,
-            cur.copy(_COPY_INVOCATIONS) as copy,
-        ):
-            for rows in packs:
-                for row in rows:
-                    await copy.write_row(row)
+        async with self._connection() as conn, conn.transaction(), conn.cursor() as cur:
+            if table == "logs":
+                await cur.execute(_LOCK, (self._logs_lock,))
+            async with cur.copy(_COPY[table]) as copy:
+                for rows in packs:
+                    for row in rows:
+                        await copy.write_row(row)
 
     async def invocations(
         self,
@@ -447,18 +450,9 @@ class PostgresStore:
         return [usage_from_row(row) for row in await self._fetch(query, params)]
 
     async def add_logs(self, lines: Sequence[LogLine]) -> None:
-        """Insert lines in one transaction, in order, under the schema's log lock (see the
-        module docstring: this is what keeps `after_seq` from skipping lines). PostgreSQL text
-        cannot hold NUL, so a NUL in a message is stored as U+FFFD."""
-        if not lines:
-            return
-        async with self._connection() as conn, conn.transaction(), conn.cursor() as cur:
-            await cur.execute(_LOCK, (self._logs_lock,))
-            async with cur.copy(_COPY_LOGS) as copy:
-                for line in lines:
-                    if "\x00" in line.message:
-                        line = replace(line, message=line.message.replace("\x00", "\ufffd"))
-                    await copy.write_row(log_row(line))
+        """PostgreSQL text cannot hold NUL: a NUL in a message is stored as U+FFFD
+        (`storable_text`, in `log_row`)."""
+        await self.add_packed("logs", [[log_row(line) for line in lines]])
 
     async def logs(
         self,

@@ -66,6 +66,7 @@ from lamina.store.types import (
     PackedRows,
     QueueStats,
     StatsRow,
+    TelemetryTable,
 )
 
 __all__ = ["SqliteStore", "SyncMode"]
@@ -384,18 +385,21 @@ class SqliteStore:
 
     async def add_invocation_rows(self, rows: Sequence[InvocationRow]) -> None:
         if rows:
-            await self.add_packed_invocations([self.pack_invocation_rows(rows)])
+            await self.add_packed("invocations", [pack_rows(rows)])
 
-    def pack_invocation_rows(self, rows: Sequence[InvocationRow]) -> PackedRows:
+    def pack_rows(self, table: TelemetryTable, rows: Sequence[Sequence[Any]]) -> PackedRows:
         """`rows` as a JSON array, the form the telemetry writer process takes them in."""
         return pack_rows(rows)
 
-    async def add_packed_invocations(self, packs: Sequence[PackedRows]) -> None:
+    async def add_packed(self, table: TelemetryTable, packs: Sequence[PackedRows]) -> None:
         """Insert the packs' rows in one transaction (`synchronous=NORMAL` unless
         `sync="full"`: telemetry is not an accepted event, a power loss may drop the last
-        batches)."""
+        batches). For log lines, `seq` is the AUTOINCREMENT rowid, taken under the database's
+        write lock and committed before the next writer (in any process) can take it: a
+        reader that sees seq N already sees every line below N, so `after_seq` never skips a
+        line."""
         if packs:
-            await self._telemetry().write("invocations", packs)
+            await self._telemetry().write(table, packs)
 
     async def invocations(
         self,
@@ -441,12 +445,8 @@ class SqliteStore:
         return [usage_from_row(row) for row in await self._report(query, params)]
 
     async def add_logs(self, lines: Sequence[LogLine]) -> None:
-        """Insert lines in one transaction, in order. `seq` is the AUTOINCREMENT rowid, taken
-        under the database's write lock and committed before the next writer (in any process)
-        can take it: a reader that sees seq N already sees every line below N, so `after_seq`
-        never skips a line."""
         if lines:
-            await self._telemetry().write("logs", [pack_rows([log_row(line) for line in lines])])
+            await self.add_packed("logs", [pack_rows([log_row(line) for line in lines])])
 
     async def logs(
         self,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 __all__ = [
     "AliasRecord",
@@ -32,9 +32,11 @@ __all__ = [
     "StatsRow",
     "Store",
     "TelemetryStore",
+    "TelemetryTable",
     "VersionStore",
     "invocation_from_row",
     "invocation_row",
+    "storable_text",
 ]
 
 
@@ -102,9 +104,26 @@ class InvocationRecord:
 # flush: a tuple of strings and numbers costs a third of the record's `__init__`, needs no
 # conversion before the insert, and the collector stops tracking it after its first pass.
 InvocationRow = tuple[Any, ...]
-# Invocation rows packed by a store for its own insert (`TelemetryStore.pack_invocation_rows`):
-# opaque to everyone else.
+# Rows packed by a store for its own insert (`TelemetryStore.pack_rows`): opaque to everyone
+# else.
 PackedRows = Any
+# The tables the recorder fills: `InvocationRow`s, and log rows (time_ms, function_id,
+# request_id, instance_id, stream, level, message) with storable text (`storable_text`).
+TelemetryTable = Literal["invocations", "logs"]
+
+
+def storable_text(text: str) -> str:
+    """`text` as both backends can store it: NUL characters (which PostgreSQL text refuses and
+    SQLite's JSON functions cut at) and lone surrogates (which UTF-8 cannot encode) become
+    U+FFFD, as undecodable bytes do."""
+    if "\x00" in text:
+        text = text.replace("\x00", "\ufffd")
+    if not text.isascii():
+        try:
+            text.encode()
+        except UnicodeEncodeError:
+            text = text.encode(errors="surrogatepass").decode(errors="replace")
+    return text
 
 
 def invocation_row(r: InvocationRecord) -> InvocationRow:
@@ -319,15 +338,15 @@ class TelemetryStore(Protocol):
         """Insert rows (see `InvocationRow`) in one transaction (the recorder batches them)."""
         ...
 
-    def pack_invocation_rows(self, rows: Sequence[InvocationRow]) -> PackedRows:
-        """`rows` in the form this store inserts them from (JSON for SQLite's writer process),
-        for `add_packed_invocations`. The recorder packs records a few hundred at a time as
-        they come, so the rows can be freed long before the batch is written."""
+    def pack_rows(self, table: TelemetryTable, rows: Sequence[Sequence[Any]]) -> PackedRows:
+        """Rows of `table` in the form this store inserts them from (JSON for SQLite's writer
+        process), for `add_packed`. The recorder packs rows a few hundred at a time as they
+        come, so that they can be freed long before the batch is written."""
         ...
 
-    async def add_packed_invocations(self, packs: Sequence[PackedRows]) -> None:
-        """Insert the rows of `packs` (from `pack_invocation_rows`), in order, in one
-        transaction."""
+    async def add_packed(self, table: TelemetryTable, packs: Sequence[PackedRows]) -> None:
+        """Insert the rows of `packs` (from `pack_rows`), in order, in one transaction; log
+        lines get the next `seq`s, as with `add_logs`."""
         ...
 
     async def invocations(

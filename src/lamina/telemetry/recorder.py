@@ -4,11 +4,12 @@ memory and written to the store in batches, off the request path.
 Recording costs the request path one tuple append per invocation and per output line (a
 record is built as an `InvocationRow`, the tuple the store inserts). Every `PACK` records are
 handed to `on_records` (the metrics, which count rows) and packed in the store's form
-(`TelemetryStore.pack_invocation_rows`: JSON for SQLite's writer process), and the rows freed;
+(`TelemetryStore.pack_rows`: JSON for SQLite's writer process), and the rows freed;
 `hand_over()` does it at once for the few not yet packed, so a metrics scrape right after some
-requests counts them all. Log lines are built, and packs and lines written, by a background
-task every `flush_interval_s`. The buffers are bounded: past `max_buffered` records (or lines)
-the oldest are dropped and counted (`dropped`), so a slow store can never grow the platform's
+requests counts them all. Every `PACK` output lines are made log rows (one per line of text,
+with its level) and packed the same way. A background task writes the packs every
+`flush_interval_s`. The buffers are bounded: past `max_buffered` records (or log rows) the
+oldest pack is dropped and counted (`dropped`), so a slow store can never grow the platform's
 memory without bound.
 
 Packing a few hundred at a time instead of holding a second's rows (10,000 tuples and their
@@ -36,7 +37,9 @@ from lamina.store.types import (
     LogLine,
     PackedRows,
     TelemetryStore,
+    TelemetryTable,
     invocation_row,
+    storable_text,
 )
 
 __all__ = ["PACK", "Recorder", "SpanSink", "level_of", "report_lines"]
@@ -45,10 +48,10 @@ log = logging.getLogger(__name__)
 
 _LEVELS = ("DEBUG", "INFO", "WARNING", "WARN", "ERROR", "CRITICAL", "FATAL")
 _LEVEL_STARTS = frozenset("[DIWECFdiwecf")  # how a line that names its level can start
-# Output lines and records are encoded and written this many at a time, the event loop running
-# requests in between: a second's worth at full load never stalls requests for long.
-_CHUNK = 2000
-PACK = 256  # records counted and packed at a time
+PACK = 256  # records (or output lines) counted and packed at a time
+# Packs are written this many at a time (a transaction each), the event loop running requests
+# in between.
+_PACKS_PER_WRITE = 8
 
 
 def level_of(stream: str, text: str) -> str:
@@ -104,9 +107,35 @@ class SpanSink(Protocol):
 
 
 class _Pack(NamedTuple):
-    size: int  # records in it
+    size: int  # rows in it
     packed: PackedRows  # the store's form of the rows
-    rows: list[InvocationRow] | None  # kept only for the span exporter
+    rows: list[InvocationRow] | None  # records kept only for the span exporter
+
+
+class _Packs:
+    """One table's packs waiting to be written: at most `bound` rows, past which the oldest
+    pack is dropped and counted."""
+
+    def __init__(self, store: TelemetryStore, table: TelemetryTable, bound: int) -> None:
+        self._store = store
+        self.table = table
+        self._bound = bound
+        self._packs: deque[_Pack] = deque()
+        self._rows = 0
+        self.dropped = 0
+
+    def add(self, rows: list[Any], keep: list[InvocationRow] | None = None) -> None:
+        self._packs.append(_Pack(len(rows), self._store.pack_rows(self.table, rows), keep))
+        self._rows += len(rows)
+        while self._rows > self._bound:
+            self._rows -= (oldest := self._packs.popleft()).size
+            self.dropped += oldest.size
+
+    def take(self) -> list[_Pack]:
+        packs = list(self._packs)
+        self._packs.clear()
+        self._rows = 0
+        return packs
 
 
 class Recorder:
@@ -129,17 +158,20 @@ class Recorder:
         self._flush_interval_s = flush_interval_s
         self._retention_s = retention_s
         self._pending: list[InvocationRow] = []  # not yet counted nor packed
-        self._packs: deque[_Pack] = deque()
-        self._packed = 0  # records in _packs
-        self._max_buffered = max_buffered
+        self._records = _Packs(store, "invocations", max_buffered)
         self._on_records = on_records
-        self._lines: deque[tuple[Any, ...]] = deque(maxlen=max_buffered)
+        self._lines: list[tuple[Any, ...]] = []  # output not yet made log rows
+        self._logs = _Packs(store, "logs", max_buffered)
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._flushing = asyncio.Lock()
         self._last_prune_s = 0.0
-        self.dropped = 0
         self.written = 0
+
+    @property
+    def dropped(self) -> int:
+        """Records and log rows dropped unwritten: the store did not keep up."""
+        return self._records.dropped + self._logs.dropped
 
     # -- the request path: appends only ------------------------------------------------------
     def invocation(self, record: InvocationRecord) -> None:
@@ -160,9 +192,22 @@ class Recorder:
         stream: str,
         text: str,
     ) -> None:
-        if len(self._lines) == self._lines.maxlen:
-            self.dropped += 1
-        self._lines.append((self._clock.wall(), function_id, request_id, instance_id, stream, text))
+        lines = self._lines
+        lines.append((self._clock.wall(), function_id, request_id, instance_id, stream, text))
+        if len(lines) >= PACK:
+            self._pack_lines()
+
+    def _pack_lines(self) -> None:
+        """The output lines taken so far as log rows: a row per line of text, with its level."""
+        taken, self._lines = self._lines, []
+        rows = []
+        for time_s, fid, rid, iid, stream, text in taken:
+            time_ms = int(time_s * 1000)
+            for part in text.splitlines() or [""]:
+                rows.append(
+                    (time_ms, fid, rid, iid, stream, level_of(stream, part), storable_text(part))
+                )
+        self._logs.add(rows)
 
     # -- the background writer ---------------------------------------------------------------
     def start(self) -> None:
@@ -205,12 +250,7 @@ class Recorder:
                 self._on_records(rows)
             except Exception:  # metrics must never cost the records
                 log.exception("counting invocation records for the metrics failed")
-        spans = rows if self._spans is not None else None
-        self._packs.append(_Pack(len(rows), self._store.pack_invocation_rows(rows), spans))
-        self._packed += len(rows)
-        while self._packed > self._max_buffered:
-            self._packed -= (oldest := self._packs.popleft()).size
-            self.dropped += oldest.size
+        self._records.add(rows, keep=rows if self._spans is not None else None)
 
     async def flush(self) -> None:
         """Write everything buffered now (tests call this instead of waiting). Returns once
@@ -218,38 +258,25 @@ class Recorder:
         under way (the background one) had taken: flushes run one at a time."""
         async with self._flushing:
             self.hand_over()
-            packs, self._packs, self._packed = list(self._packs), deque(), 0
-            raw = list(self._lines)
-            self._lines.clear()
+            if self._lines:
+                self._pack_lines()
+            records, logs = self._records.take(), self._logs.take()
             try:
-                await self._write(packs, raw)
+                await self._write("logs", logs)
+                await self._write("invocations", records)
             finally:  # exported once stored (a trace a collector shows is in the dashboard too)
-                if packs and self._spans is not None:
-                    self._spans.submit([row for pack in packs for row in pack.rows or ()])
-            self.written += sum(pack.size for pack in packs)
+                if records and self._spans is not None:
+                    self._spans.submit([row for pack in records for row in pack.rows or ()])
+            self.written += sum(pack.size for pack in records)
 
-    async def _write(self, packs: list[_Pack], raw: list[tuple[Any, ...]]) -> None:
-        """Write a flush's lines and records a chunk at a time (a transaction each), requests
-        served in between: a second's worth of lines at full load, encoded in one go, held the
-        event loop for tens of milliseconds (and every request waiting on it, the p99)."""
-        for start in range(0, len(raw), _CHUNK):
-            if start:
-                await asyncio.sleep(0)  # let requests run between chunks
-            lines: list[LogLine] = []
-            for time_s, fid, rid, iid, stream, text in raw[start : start + _CHUNK]:
-                time_ms = int(time_s * 1000)
-                for part in text.splitlines() or [""]:
-                    lines.append(
-                        LogLine(time_ms, fid, rid, iid, stream, level_of(stream, part), part)
-                    )
-            await self._store.add_logs(lines)
-        step = max(1, _CHUNK // PACK)
-        for start in range(0, len(packs), step):
+    async def _write(self, table: TelemetryTable, packs: list[_Pack]) -> None:
+        """Write a flush's packs of `table` a few at a time (a transaction each), requests
+        served in between."""
+        for start in range(0, len(packs), _PACKS_PER_WRITE):
             if start:
                 await asyncio.sleep(0)
-            await self._store.add_packed_invocations(
-                [pack.packed for pack in packs[start : start + step]]
-            )
+            part = packs[start : start + _PACKS_PER_WRITE]
+            await self._store.add_packed(table, [pack.packed for pack in part])
 
     async def _prune(self) -> None:
         now = self._clock.monotonic()

@@ -10,7 +10,7 @@ import pytest
 
 from lamina.clock import FakeClock
 from lamina.store import Store
-from lamina.store.types import InvocationRecord, InvocationRow
+from lamina.store.types import InvocationRecord, InvocationRow, PackedRows, TelemetryTable
 from lamina.telemetry.recorder import PACK, Recorder, level_of
 
 
@@ -89,12 +89,12 @@ async def test_each_record_reaches_the_metrics_once_and_the_store_too(store: Sto
     assert sorted(r.request_id for r in await store.invocations()) == ["a", "b", "c"]
 
 
-async def test_records_past_the_buffer_bound_are_dropped_oldest_first_and_counted(
+async def test_records_and_lines_past_the_buffer_bound_are_dropped_oldest_first_and_counted(
     store: Store,
 ) -> None:
     """A store that cannot keep up never grows the platform's memory past `max_buffered`
-    records: the oldest go (a pack at a time), the newest are written, and the loss is
-    counted, not silent."""
+    records and as many log lines: the oldest go (a pack at a time), the newest are written,
+    and the loss is counted, not silent."""
     seen: list[str] = []
     recorder = Recorder(
         store,
@@ -105,12 +105,16 @@ async def test_records_past_the_buffer_bound_are_dropped_oldest_first_and_counte
     sent = [f"r{i:05d}" for i in range(3 * PACK + 10)]
     for i, rid in enumerate(sent):  # nothing written in between: the store is "slow"
         recorder.invocation(_record(rid, i))
+        recorder.output("svc.fn", rid, "i1", "stdout", f"line of {rid}")
     await recorder.flush()
 
     stored = sorted(r.request_id for r in await store.invocations(limit=10 * PACK))
+    lines = [line.message for line in await store.logs(limit=10 * PACK)]
     assert 0 < len(stored) <= 2 * PACK
+    assert 0 < len(lines) <= 2 * PACK
     assert stored == sent[-len(stored) :], "the newest records are the ones kept"
-    assert recorder.dropped == len(sent) - len(stored)
+    assert lines == [f"line of {rid}" for rid in sent[-len(lines) :]], "and the newest lines"
+    assert recorder.dropped == 2 * len(sent) - len(stored) - len(lines)
     assert seen == sent, "dropped or not, every record was counted by the metrics"
 
 
@@ -146,14 +150,14 @@ async def test_each_flushed_batch_goes_to_the_span_sink_which_is_closed_at_stop(
 async def test_flush_returns_once_a_flush_already_under_way_has_written_too(
     store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    written = store.add_invocation_rows
+    written = store.add_packed
     store_may_write = asyncio.Event()
 
-    async def held(rows: Sequence[InvocationRow]) -> None:
+    async def held(table: TelemetryTable, packs: Sequence[PackedRows]) -> None:
         await store_may_write.wait()
-        await written(rows)
+        await written(table, packs)
 
-    monkeypatch.setattr(store, "add_invocation_rows", held)
+    monkeypatch.setattr(store, "add_packed", held)
     recorder = Recorder(store, FakeClock())
     recorder.invocation(_record("a", 1))
     background = asyncio.create_task(recorder.flush())  # as the once-a-second flush does
