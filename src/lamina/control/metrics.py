@@ -61,8 +61,15 @@ class MetricsScrape:
             else []
         )
         requests = self.requests.snapshot() if self.requests is not None else []
+        dropped = self.recorder.dropped if self.recorder is not None else None
         return self.metrics.render(
-            Snapshot(self.clock.wall(), instances=instances, requests=requests, queues=queues)
+            Snapshot(
+                self.clock.wall(),
+                instances=instances,
+                requests=requests,
+                queues=queues,
+                telemetry_dropped=dropped,
+            )
         )
 
     async def _queues(self) -> list[QueueStats] | None:

@@ -209,6 +209,7 @@ class Snapshot:
     instances: Sequence[InstanceCount] = ()
     requests: Sequence[RequestCount] = ()
     queues: Sequence[QueueStats] | None = None  # None: the store could not be read
+    telemetry_dropped: int | None = None  # the recorder's `dropped`; None: not recording
 
 
 def _snapshot_families(snap: Snapshot) -> Iterator[Metric]:
@@ -229,6 +230,13 @@ def _snapshot_families(snap: Snapshot) -> Iterator[Metric]:
     for r in sorted(snap.requests, key=lambda r: (r.route, r.status)):
         requests.add_metric([r.route, str(r.status)], r.count)
     yield requests
+    if snap.telemetry_dropped is not None:
+        yield CounterMetricFamily(
+            "lamina_telemetry_dropped",
+            "Invocation records and log lines dropped unwritten: the store fell behind and "
+            "the recorder's buffer was full.",
+            value=snap.telemetry_dropped,
+        )
     if snap.queues is None:
         return
     depth = GaugeMetricFamily(

@@ -167,6 +167,7 @@ class Recorder:
         self._flushing = asyncio.Lock()
         self._last_prune_s = 0.0
         self.written = 0
+        self._dropped_told = 0  # drops already warned about
 
     @property
     def dropped(self) -> int:
@@ -268,6 +269,13 @@ class Recorder:
                 if records and self._spans is not None:
                     self._spans.submit([row for pack in records for row in pack.rows or ()])
             self.written += sum(pack.size for pack in records)
+            if self.dropped > self._dropped_told:
+                log.warning(
+                    "the store fell behind: invocation records or log lines were dropped "
+                    "unwritten (the lamina_telemetry_dropped_total metric counts them)",
+                    extra={"dropped": self.dropped - self._dropped_told, "total": self.dropped},
+                )
+                self._dropped_told = self.dropped
 
     async def _write(self, table: TelemetryTable, packs: list[_Pack]) -> None:
         """Write a flush's packs of `table` a few at a time (a transaction each), requests

@@ -90,7 +90,7 @@ async def test_each_record_reaches_the_metrics_once_and_the_store_too(store: Sto
 
 
 async def test_records_and_lines_past_the_buffer_bound_are_dropped_oldest_first_and_counted(
-    store: Store,
+    store: Store, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A store that cannot keep up never grows the platform's memory past `max_buffered`
     records and as many log lines: the oldest go (a pack at a time), the newest are written,
@@ -116,6 +116,8 @@ async def test_records_and_lines_past_the_buffer_bound_are_dropped_oldest_first_
     assert lines == [f"line of {rid}" for rid in sent[-len(lines) :]], "and the newest lines"
     assert recorder.dropped == 2 * len(sent) - len(stored) - len(lines)
     assert seen == sent, "dropped or not, every record was counted by the metrics"
+    warned = [r for r in caplog.records if "dropped unwritten" in r.getMessage()]
+    assert [r.levelname for r in warned] == ["WARNING"], "the loss is told once, as a warning"
 
 
 class _Sink:

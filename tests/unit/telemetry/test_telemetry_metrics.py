@@ -162,6 +162,12 @@ def test_the_snapshot_shows_instances_requests_queues_and_dead_letters() -> None
     assert ("lamina_queue_depth", (("queue", "dlq:queue:jobs"),)) not in samples
 
 
+def test_records_and_lines_the_recorder_dropped_are_counted_and_absent_without_recording() -> None:
+    samples = _scrape(Metrics(), Snapshot(now_s=0.0, telemetry_dropped=300))
+    assert _value(samples, "lamina_telemetry_dropped_total") == 300
+    assert "lamina_telemetry_dropped_total" not in _names(_scrape(Metrics(), Snapshot(now_s=0.0)))
+
+
 def test_without_queue_stats_the_queue_metrics_are_left_out() -> None:
     samples = _scrape(Metrics(), Snapshot(now_s=0.0, queues=None))
     assert not {"lamina_queue_depth", "lamina_dead_letters"} & _names(samples)
@@ -179,7 +185,7 @@ def test_without_records_the_invocation_metrics_are_left_out() -> None:
 def test_every_agreed_metric_family_is_exposed_with_its_type() -> None:
     metrics = Metrics()
     metrics.observe([_record(cold=True, init_ms=5.0), _record(status="throttled")])
-    text = metrics.render(Snapshot(now_s=0.0, queues=[])).decode()
+    text = metrics.render(Snapshot(now_s=0.0, queues=[], telemetry_dropped=0)).decode()
     types = {f.name: f.type for f in text_string_to_metric_families(text)}
     assert types == {
         "lamina_invocations": "counter",
@@ -193,4 +199,5 @@ def test_every_agreed_metric_family_is_exposed_with_its_type() -> None:
         "lamina_queue_depth": "gauge",
         "lamina_queue_oldest_age_seconds": "gauge",
         "lamina_dead_letters": "gauge",
+        "lamina_telemetry_dropped": "counter",
     }
