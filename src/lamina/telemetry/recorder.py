@@ -125,7 +125,13 @@ class _Packs:
         self.dropped = 0
 
     def add(self, rows: list[Any], keep: list[InvocationRow] | None = None) -> None:
-        self._packs.append(_Pack(len(rows), self._store.pack_rows(self.table, rows), keep))
+        try:
+            packed = self._store.pack_rows(self.table, rows)
+        except Exception:  # on the request path: a row the store cannot take costs only itself
+            log.exception("packing telemetry rows failed; dropped", extra={"table": self.table})
+            self.dropped += len(rows)
+            return
+        self._packs.append(_Pack(len(rows), packed, keep))
         self._rows += len(rows)
         while self._rows > self._bound:
             self._rows -= (oldest := self._packs.popleft()).size

@@ -120,6 +120,30 @@ async def test_records_and_lines_past_the_buffer_bound_are_dropped_oldest_first_
     assert [r.levelname for r in warned] == ["WARNING"], "the loss is told once, as a warning"
 
 
+async def test_rows_the_store_cannot_pack_are_dropped_and_counted_not_raised(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Packing runs on the request path: a failure there must cost the rows, not the request."""
+    pack = store.pack_rows
+    broken = True
+
+    def pack_once_broken(table: TelemetryTable, rows: Sequence[Sequence[object]]) -> PackedRows:
+        if broken:
+            raise TypeError("a value the store cannot encode")
+        return pack(table, rows)
+
+    monkeypatch.setattr(store, "pack_rows", pack_once_broken)
+    recorder = Recorder(store, FakeClock())
+    for i in range(PACK):  # the PACK-th record packs them: the failure happens here
+        recorder.invocation(_record(f"lost{i}", i))
+    broken = False
+    recorder.invocation(_record("kept", PACK))
+    await recorder.flush()
+
+    assert recorder.dropped == PACK
+    assert [r.request_id for r in await store.invocations()] == ["kept"]
+
+
 class _Sink:
     def __init__(self) -> None:
         self.batches: list[list[str]] = []
