@@ -133,6 +133,9 @@ class _Packs:
             return
         self._packs.append(_Pack(len(rows), packed, keep))
         self._rows += len(rows)
+        self._drop_past_bound()
+
+    def _drop_past_bound(self) -> None:
         while self._rows > self._bound:
             self._rows -= (oldest := self._packs.popleft()).size
             self.dropped += oldest.size
@@ -142,6 +145,13 @@ class _Packs:
         self._packs.clear()
         self._rows = 0
         return packs
+
+    def put_back(self, packs: list[_Pack]) -> None:
+        """`packs` (taken, not written) go back in front of what came since, within the
+        bound."""
+        self._packs.extendleft(reversed(packs))
+        self._rows += sum(pack.size for pack in packs)
+        self._drop_past_bound()
 
 
 class Recorder:
@@ -243,7 +253,7 @@ class Recorder:
                 await self.flush()
                 await self._prune()
             except Exception:
-                log.exception("writing invocation records and logs failed; will retry")
+                log.exception("writing invocation records and logs failed; will retry them")
 
     def hand_over(self) -> None:
         """Give the records not yet handed over to `on_records`, and pack them for the store;
@@ -262,19 +272,29 @@ class Recorder:
     async def flush(self) -> None:
         """Write everything buffered now (tests call this instead of waiting). Returns once
         all that was recorded before the call is in the store, also what a flush already
-        under way (the background one) had taken: flushes run one at a time."""
+        under way (the background one) had taken: flushes run one at a time.
+
+        What a failed (or cancelled) flush did not write stays buffered, to be written first
+        by the next one: a store that is down for a while loses nothing until the buffer's
+        bound is reached."""
         async with self._flushing:
             self.hand_over()
             if self._lines:
                 self._pack_lines()
-            records, logs = self._records.take(), self._logs.take()
+            pending = [(self._logs, self._logs.take()), (self._records, self._records.take())]
             try:
-                await self._write("logs", logs)
-                await self._write("invocations", records)
-            finally:  # exported once stored (a trace a collector shows is in the dashboard too)
-                if records and self._spans is not None:
-                    self._spans.submit([row for pack in records for row in pack.rows or ()])
-            self.written += sum(pack.size for pack in records)
+                for buffer, packs in pending:
+                    while packs:
+                        part = packs[:_PACKS_PER_WRITE]
+                        await self._store.add_packed(buffer.table, [p.packed for p in part])
+                        del packs[: len(part)]
+                        if buffer is self._records:
+                            self._stored(part)
+                        if packs:
+                            await asyncio.sleep(0)  # requests run between transactions
+            finally:
+                for buffer, packs in pending:
+                    buffer.put_back(packs)
             if self.dropped > self._dropped_told:
                 log.warning(
                     "the store fell behind: invocation records or log lines were dropped "
@@ -283,14 +303,12 @@ class Recorder:
                 )
                 self._dropped_told = self.dropped
 
-    async def _write(self, table: TelemetryTable, packs: list[_Pack]) -> None:
-        """Write a flush's packs of `table` a few at a time (a transaction each), requests
-        served in between."""
-        for start in range(0, len(packs), _PACKS_PER_WRITE):
-            if start:
-                await asyncio.sleep(0)
-            part = packs[start : start + _PACKS_PER_WRITE]
-            await self._store.add_packed(table, [pack.packed for pack in part])
+    def _stored(self, packs: list[_Pack]) -> None:
+        """`packs` of records are in the store: count them, and export them as spans (once
+        stored: a trace a collector shows is in the dashboard too)."""
+        self.written += sum(pack.size for pack in packs)
+        if self._spans is not None:
+            self._spans.submit([row for pack in packs for row in pack.rows or ()])
 
     async def _prune(self) -> None:
         now = self._clock.monotonic()

@@ -173,6 +173,39 @@ async def test_each_flushed_batch_goes_to_the_span_sink_which_is_closed_at_stop(
     assert len(await store.invocations()) == 3
 
 
+async def test_what_a_failed_flush_did_not_write_is_written_by_the_next_once(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A store that is down for a moment (a PostgreSQL restart) costs no record or line, and
+    no record is exported as a span twice."""
+    from lamina.errors import StoreUnavailable
+
+    written = store.add_packed
+    down = True
+
+    async def flaky(table: TelemetryTable, packs: Sequence[PackedRows]) -> None:
+        if down:
+            raise StoreUnavailable("the store is restarting", url="test")
+        await written(table, packs)
+
+    monkeypatch.setattr(store, "add_packed", flaky)
+    sink = _Sink()
+    recorder = Recorder(store, FakeClock(), spans=sink)
+    recorder.invocation(_record("a", 1))
+    recorder.output("svc.fn", "a", "i1", "stdout", "first")
+    with pytest.raises(StoreUnavailable):
+        await recorder.flush()
+    down = False
+    recorder.invocation(_record("b", 2))
+    recorder.output("svc.fn", "b", "i1", "stdout", "second")
+    await recorder.flush()
+
+    assert sorted(r.request_id for r in await store.invocations()) == ["a", "b"]
+    assert [line.message for line in await store.logs()] == ["first", "second"]
+    assert sink.batches == [["a", "b"]]
+    assert recorder.dropped == 0
+
+
 async def test_flush_returns_once_a_flush_already_under_way_has_written_too(
     store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
