@@ -61,6 +61,8 @@ def _refused(url: str, timeout: float = 5.0) -> bool:
             socket.create_connection(address, timeout=1).close()
         except ConnectionRefusedError:
             return True
+        except ConnectionResetError:
+            pass  # caught in the backlog of a listener being closed: poll until it is gone
         time.sleep(0.02)
     return False
 
