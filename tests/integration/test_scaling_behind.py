@@ -80,6 +80,17 @@ class _Run:
         """A request in the background (the task group cancels it if the test fails)."""
         return self.tasks.create_task(self.client.post("/fn", json=body))
 
+    async def one_waits(self, gate: Gate) -> dict[str, Any]:
+        """An invocation held by `gate`, and another sent while it runs: the platform's status
+        once that one waits; both are answered before this returns."""
+        running = self.post(gate=gate.port)
+        await gate.arrivals(1)
+        waiting = self.post()
+        queued = await _until(self.platform, "queued", 1)
+        gate.open()
+        await running, await waiting
+        return queued
+
 
 @contextlib.asynccontextmanager
 async def _short_function(app: Path, clock: FakeClock | None = None) -> AsyncIterator[_Run]:
@@ -173,12 +184,7 @@ async def test_no_invocation_is_sent_behind_one_running_longer_than_a_short_one(
         run.gate.open()
         await running, await waiting
         # That long invocation ended the streak: the next one waits in the pool's queue too.
-        running = run.post(gate=run.later.port)
-        await run.later.arrivals(1)
-        waiting = run.post()
-        queued_again = await _until(run.platform, "queued", 1)
-        run.later.open()
-        await running, await waiting
+        queued_again = await run.one_waits(run.later)
     assert queued["queued_behind"] == 0
     assert queued_again["queued_behind"] == 0
 
@@ -200,11 +206,6 @@ async def test_a_crash_ends_the_short_streak(app_dir: Callable[..., Path]) -> No
         await run.gate.arrivals(1)
         run.gate.open()
         crashed = await crashing  # quick, but its instance did not survive it
-        running = run.post(gate=run.later.port)
-        await run.later.arrivals(1)
-        waiting = run.post()
-        queued = await _until(run.platform, "queued", 1)
-        run.later.open()
-        await running, await waiting
+        queued = await run.one_waits(run.later)
     assert crashed.status_code == 502
     assert queued["queued_behind"] == 0, "no sending behind a function whose instances crash"
