@@ -52,6 +52,7 @@ PACK = 256  # records (or output lines) counted and packed at a time
 # Packs are written this many at a time (a transaction each), the event loop running requests
 # in between.
 _PACKS_PER_WRITE = 8
+FAILING_TOLD_EVERY_S = 60.0  # while the store keeps failing, a line in the log this often
 
 
 def level_of(stream: str, text: str) -> str:
@@ -121,7 +122,7 @@ class _Packs:
         self.table = table
         self._bound = bound
         self._packs: deque[_Pack] = deque()
-        self._rows = 0
+        self.rows = 0
         self.dropped = 0
 
     def add(self, rows: list[Any], keep: list[InvocationRow] | None = None) -> None:
@@ -132,26 +133,72 @@ class _Packs:
             self.dropped += len(rows)
             return
         self._packs.append(_Pack(len(rows), packed, keep))
-        self._rows += len(rows)
+        self.rows += len(rows)
         self._drop_past_bound()
 
     def _drop_past_bound(self) -> None:
-        while self._rows > self._bound:
-            self._rows -= (oldest := self._packs.popleft()).size
+        while self.rows > self._bound:
+            self.rows -= (oldest := self._packs.popleft()).size
             self.dropped += oldest.size
 
     def take(self) -> list[_Pack]:
         packs = list(self._packs)
         self._packs.clear()
-        self._rows = 0
+        self.rows = 0
         return packs
 
     def put_back(self, packs: list[_Pack]) -> None:
         """`packs` (taken, not written) go back in front of what came since, within the
         bound."""
         self._packs.extendleft(reversed(packs))
-        self._rows += sum(pack.size for pack in packs)
+        self.rows += sum(pack.size for pack in packs)
         self._drop_past_bound()
+
+
+class _Failing:
+    """What the log is told while the background flush fails (a store that is down): the
+    first failure with its traceback, then a line at most every `FAILING_TOLD_EVERY_S` while
+    it goes on, not one a flush, and a line when writing works again. The flush is retried
+    every interval all the while; what it could not write stays buffered (within the bound)."""
+
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+        self._since: float | None = None  # when the failing began
+        self._told = 0.0
+        self._failures = 0
+
+    def failed(self, exc: Exception, waiting: int) -> None:
+        now = self._clock.monotonic()
+        self._failures += 1
+        if self._since is None:
+            self._since = self._told = now
+            log.exception(
+                "writing invocation records and logs failed; retrying at every flush",
+                extra={"waiting": waiting},
+            )
+        elif now - self._told >= FAILING_TOLD_EVERY_S:
+            self._told = now
+            log.warning(
+                "writing invocation records and logs still fails",
+                extra={
+                    "failing_for_s": round(now - self._since),
+                    "failed_attempts": self._failures,
+                    "waiting": waiting,
+                    "error": f"{type(exc).__name__}: {exc}",
+                },
+            )
+
+    def worked(self) -> None:
+        if self._since is not None:
+            log.warning(
+                "writing invocation records and logs works again",
+                extra={
+                    "failed_for_s": round(self._clock.monotonic() - self._since),
+                    "failed_attempts": self._failures,
+                },
+            )
+            self._since = None
+            self._failures = 0
 
 
 class Recorder:
@@ -184,6 +231,11 @@ class Recorder:
         self._last_prune_s = 0.0
         self.written = 0
         self._dropped_told = 0  # drops already warned about
+
+    @property
+    def waiting(self) -> int:
+        """Records and output not yet written (packed or not)."""
+        return self._records.rows + self._logs.rows + len(self._pending) + len(self._lines)
 
     @property
     def dropped(self) -> int:
@@ -242,6 +294,7 @@ class Recorder:
             await asyncio.to_thread(self._spans.close)
 
     async def _run(self) -> None:
+        failing = _Failing(self._clock)
         while True:
             timer = self._clock.call_later(self._flush_interval_s, self._wake.set)
             try:
@@ -251,9 +304,14 @@ class Recorder:
             self._wake.clear()
             try:
                 await self.flush()
+            except Exception as exc:
+                failing.failed(exc, self.waiting)
+                continue
+            failing.worked()
+            try:
                 await self._prune()
-            except Exception:
-                log.exception("writing invocation records and logs failed; will retry them")
+            except Exception:  # tried again in a minute
+                log.exception("removing invocation records and logs past retention failed")
 
     def hand_over(self) -> None:
         """Give the records not yet handed over to `on_records`, and pack them for the store;

@@ -227,3 +227,56 @@ async def test_flush_returns_once_a_flush_already_under_way_has_written_too(
     store_may_write.set()
     await asyncio.gather(background, asked)
     assert [r.request_id for r in await store.invocations()] == ["a"]
+
+
+async def test_a_store_down_for_minutes_is_told_once_a_minute_not_at_every_flush(
+    store: Store, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Five minutes of a store that refuses every write (flushes a second apart): the log gets
+    the first failure with its traceback, a line a minute after it, one when writing works
+    again; and the record waiting all along is written then."""
+    from lamina.errors import StoreUnavailable
+
+    written = store.add_packed
+    attempted = asyncio.Event()
+    down = True
+
+    async def flaky(table: TelemetryTable, packs: Sequence[PackedRows]) -> None:
+        attempted.set()
+        if down:
+            raise StoreUnavailable("the store is restarting", url="test")
+        await written(table, packs)
+
+    monkeypatch.setattr(store, "add_packed", flaky)
+    clock = FakeClock(start_s=0)
+    recorder = Recorder(store, clock, flush_interval_s=1.0)
+    recorder.invocation(_record("kept", int(clock.wall() * 1000)))  # within the retention
+    caplog.set_level("INFO", logger="lamina.telemetry.recorder")
+    recorder.start()
+    try:
+        await asyncio.sleep(0)  # the writer task arms its timer before time moves
+        for _ in range(300):
+            clock.advance(1.0)
+            await asyncio.wait_for(attempted.wait(), 5)  # and has armed it again after
+            attempted.clear()
+        down = False
+        clock.advance(1.0)
+
+        async def kept() -> bool:
+            back = any(r.getMessage().endswith("works again") for r in caplog.records)
+            return back and [r.request_id for r in await store.invocations()] == ["kept"]
+
+        await _eventually(kept, "the waiting record to be written once the store is back")
+    finally:
+        await recorder.stop()
+
+    told = [r for r in caplog.records if r.name == "lamina.telemetry.recorder"]
+    assert [r.getMessage() for r in told] == [
+        "writing invocation records and logs failed; retrying at every flush",
+        *["writing invocation records and logs still fails"] * 4,  # at 61, 121, 181, 241 s
+        "writing invocation records and logs works again",
+    ]
+    assert told[0].exc_info is not None and told[0].waiting == 1  # type: ignore[attr-defined]
+    assert [r.failing_for_s for r in told[1:5]] == [60, 120, 180, 240]  # type: ignore[attr-defined]
+    assert told[1].error == "StoreUnavailable: store test: the store is restarting"  # type: ignore[attr-defined]
+    assert told[5].failed_attempts == 300  # type: ignore[attr-defined]
