@@ -85,12 +85,21 @@ def _forwarded(req: HttpRequest) -> list[tuple[str, str]]:
             forwarded_for = value if forwarded_for is None else f"{forwarded_for}, {value}"
         elif name not in ("x-forwarded-proto", "x-forwarded-port"):
             out.append((name, value))
+    out += _added_headers(req, forwarded_for, req.header("host"))
+    return out
+
+
+def _added_headers(
+    req: HttpRequest, forwarded_for: str | None, host: str | None
+) -> list[tuple[str, str]]:
+    """The x-forwarded-* headers API Gateway adds, given the client's own x-forwarded-for
+    (its values joined, None when it sent none) and its Host header."""
+    out: list[tuple[str, str]] = []
     if req.source_ip:
         forwarded_for = req.source_ip if not forwarded_for else f"{forwarded_for}, {req.source_ip}"
     if forwarded_for is not None:
         out.append(("x-forwarded-for", forwarded_for))
-    host = req.header("host") or ""
-    _, colon, port = host.rpartition(":")
+    _, colon, port = (host or "").rpartition(":")
     if not (colon and port.isdigit()):
         port = "443" if req.scheme == "https" else "80"
     out.append(("x-forwarded-port", port))
@@ -129,23 +138,37 @@ def http_api_v2_event(
     stage: str = "$default",
     domain_name: str | None = None,
 ) -> dict[str, Any]:
-    """The payload format 2.0 event for `req`, which matched `match`."""
+    """The payload format 2.0 event for `req`, which matched `match`.
+
+    Built on every request, in one pass over the headers (what `_forwarded` does, fused in):
+    this is the gateway's largest piece of pure Python per request."""
     headers: dict[str, str] = {}
     cookies: list[str] = []
-    for name, value in _forwarded(req):
+    forwarded_for: str | None = None
+    host = user_agent = None  # their first values
+    for name, value in req.headers:
         if name == "cookie":
             cookies.extend(c.strip() for c in value.split(";") if c.strip())
+        elif name == "x-forwarded-for":
+            forwarded_for = value if forwarded_for is None else f"{forwarded_for}, {value}"
+        elif name == "x-forwarded-proto" or name == "x-forwarded-port":
+            continue  # the gateway's own replace them
         elif name in headers:
             headers[name] = f"{headers[name]},{value}"
         else:
             headers[name] = value
+            if name == "host":
+                host = value
+            elif name == "user-agent":
+                user_agent = value
+    headers.update(_added_headers(req, forwarded_for, host))
     query: dict[str, str] = {}
-    for key, value in _query_pairs(req.query_string):
-        query[key] = f"{query[key]},{value}" if key in query else value
-    domain, prefix = _domain(req, domain_name)
-    path = _stage_prefix(stage) + req.path
+    if req.query_string:
+        for key, value in _query_pairs(req.query_string):
+            query[key] = f"{query[key]},{value}" if key in query else value
+    domain = domain_name or host or "localhost"
+    path = req.path if stage == "$default" else f"/{stage}{req.path}"
     route_key = str(match.route)
-    body, is_base64 = _encode_body(req)
 
     event: dict[str, Any] = {
         "version": "2.0",
@@ -162,24 +185,25 @@ def http_api_v2_event(
         "accountId": account_id,
         "apiId": api_id,
         "domainName": domain,
-        "domainPrefix": prefix,
+        "domainPrefix": domain.split(".", 1)[0],
         "http": {
             "method": req.method,
             "path": path,
             "protocol": req.protocol,
             "sourceIp": req.source_ip,
-            "userAgent": req.header("user-agent") or "",
+            "userAgent": user_agent or "",
         },
         "requestId": request_id,
         "routeKey": route_key,
         "stage": stage,
-        "time": format_request_time(time_epoch_ms),
+        "time": _format_second(time_epoch_ms // 1000),
         "timeEpoch": time_epoch_ms,
     }
     if match.path_params:
         event["pathParameters"] = dict(match.path_params)
-    if body is not None:
-        event["body"] = body
+    is_base64 = False
+    if req.body:
+        event["body"], is_base64 = _encode_body(req)
     event["isBase64Encoded"] = is_base64
     return event
 

@@ -83,7 +83,8 @@ def http_response_from_result(result: Any, payload_format: Literal["2.0", "1.0"]
     Raises BadFunctionResponse when the result does not follow the proxy response format.
     """
     if payload_format == "2.0":
-        if not (isinstance(result, Mapping) and "statusCode" in result):
+        # dict first: a JSON-decoded result is one, and the Mapping ABC's check costs more
+        if not (isinstance(result, (dict, Mapping)) and "statusCode" in result):
             body = result.encode("utf-8") if isinstance(result, str) else _dumps(result)
             return HttpResponse(200, [(b"content-type", _JSON)], body)
         return _structured(result, v2=True)

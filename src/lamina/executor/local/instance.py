@@ -84,13 +84,13 @@ class LocalInstance:
         self.ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.exit_status: asyncio.Future[int | None] = asyncio.get_running_loop().create_future()
         self._closed = False
+        # Not closed and not exited: an attribute, not a property, as the pool reads it
+        # several times per invocation (kept by `connection_lost` and `exited`).
+        self.alive = True
         self._exit_reported = False
         self._loop = asyncio.get_running_loop()
 
     # -- wiring -------------------------------------------------------------------------------
-    @property
-    def alive(self) -> bool:
-        return not self._closed and not self.exit_status.done()
 
     def attach(self, transport: asyncio.Transport, pid: int) -> None:
         self._transport = transport
@@ -140,10 +140,12 @@ class LocalInstance:
 
     def connection_lost(self) -> None:
         self._closed = True
+        self.alive = False
         self._loop.create_task(self._fail_pending())
 
     def exited(self, status: int) -> None:
         """Called by the zygote watcher when the process has been reaped."""
+        self.alive = False
         if not self.exit_status.done():
             self.exit_status.set_result(status)
         if self._transport is None:  # died before it connected
