@@ -10,7 +10,9 @@ answers directly (see docs/benchmarks.md), on the thread that is the gateway's b
 
 What it keeps of an HTTP/1.1 server:
 - keep-alive, with a connection idle for `timeout_keep_alive` seconds closed, and one stalled
-  in the middle of a request that long answered 408;
+  in the middle of a request that long answered 408; so is a request whose head is not in
+  within HEADERS_TIMEOUT_S of its first byte, or whose body is not within REQUEST_TIMEOUT_S,
+  however steadily its bytes trickle in (a slow-loris client holds no connection for long);
 - pipelined requests answered in order, reading paused while one waits; a malformed request
   behind others answered 400 in its turn, then the connection closed;
 - `Expect: 100-continue` (HTTP/1.1); chunked request bodies; a client that half-closes after
@@ -40,12 +42,24 @@ from lamina.gateway.asgi import DISCARD_BYTES, MAX_BODY_BYTES
 from lamina.gateway.request import HttpRequest
 from lamina.gateway.responses import HttpResponse, framed, json_error
 
-__all__ = ["MAX_HEADER_BYTES", "MAX_URL_BYTES", "Handler", "Http1Protocol"]
+__all__ = [
+    "HEADERS_TIMEOUT_S",
+    "MAX_HEADER_BYTES",
+    "MAX_URL_BYTES",
+    "REQUEST_TIMEOUT_S",
+    "Handler",
+    "Http1Protocol",
+]
 
 log = logging.getLogger(__name__)
 
 MAX_URL_BYTES = 16 * 1024  # 414 past this
 MAX_HEADER_BYTES = 64 * 1024  # all header names and values together; 431 past this
+# From a request's first byte: its head must be in within this (Node.js's headersTimeout), all
+# of it within REQUEST_TIMEOUT_S (its requestTimeout), else 408. Checked at least every
+# keep-alive period.
+HEADERS_TIMEOUT_S = 60.0
+REQUEST_TIMEOUT_S = 300.0
 
 
 class Handler(Protocol):
@@ -125,6 +139,10 @@ class Http1Protocol(asyncio.Protocol):
         self.idle_timer: asyncio.TimerHandle | None = None
         # the request being parsed
         self.in_request = False
+        self.began = 0.0  # when its first bytes came (loop time)
+        self.head_read = False
+        self.headers_timeout_s = HEADERS_TIMEOUT_S
+        self.request_timeout_s = REQUEST_TIMEOUT_S
         self.url: list[bytes] = []
         self.head_size = 0  # bytes of URL and headers
         self.oversize: _Bad | None = None
@@ -188,14 +206,19 @@ class Http1Protocol(asyncio.Protocol):
             self._flow()
 
     def _check_idle(self) -> None:
-        """Close a connection idle for `keep_alive_s` (408 when it stalled mid-request);
-        else look again when it could be."""
+        """Close a connection idle for `keep_alive_s`, answering 408 when it stalled
+        mid-request or the request in reading is past its time; else look again when it could
+        be."""
         self.idle_timer = None
         if self.transport is None or self.transport.is_closing():
             return
         left = self.keep_alive_s
         if not self.busy and not self.pipeline:
-            left -= self.loop.time() - self.last_active
+            now = self.loop.time()
+            left -= now - self.last_active
+            if self.in_request:
+                limit = self.request_timeout_s if self.head_read else self.headers_timeout_s
+                left = min(left, limit - (now - self.began))
             if left <= 0:
                 if self.in_request:
                     self._refuse(_Bad(408, "Request Timeout"))
@@ -235,6 +258,8 @@ class Http1Protocol(asyncio.Protocol):
 
     def on_message_begin(self) -> None:
         self.in_request = True
+        self.began = self.last_active  # set by data_received, which is feeding the parser
+        self.head_read = False
         self.url = []
         self.head_size = 0
         self.headers = []
@@ -260,6 +285,7 @@ class Http1Protocol(asyncio.Protocol):
         self.headers.append((name.decode("latin-1").lower(), value.decode("latin-1")))
 
     def on_headers_complete(self) -> None:
+        self.head_read = True
         expect = False
         for name, value in self.headers:
             if name == "content-length":

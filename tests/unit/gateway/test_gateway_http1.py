@@ -438,3 +438,51 @@ async def test_a_request_stalled_halfway_is_answered_408_after_the_keep_alive_ti
     assert status == b"HTTP/1.1 408 Request Timeout"
     assert headers[b"connection"] == b"close"
     assert app.requests == []
+
+
+async def _trickle(protocol: Http1Protocol, transport: FakeTransport, head: bytes) -> float:
+    """Send `head`, then a byte every 5 ms (never idle for the keep-alive timeout) until the
+    connection closes; how long that took."""
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    protocol.data_received(head)
+    while not transport.closed.done():
+        assert loop.time() - started < 5, "the trickling request was never cut off"
+        protocol.data_received(b"a")
+        await asyncio.sleep(0.005)
+    return loop.time() - started
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        pytest.param(b"GET /x HTTP/1.1\r\nX-Slow: ", id="a head that never ends"),
+        pytest.param(
+            b"POST /p HTTP/1.1\r\nContent-Length: 100000\r\n\r\n", id="a body that never ends"
+        ),
+    ],
+)
+async def test_a_request_trickling_in_is_answered_408_at_its_time_limit(head: bytes) -> None:
+    app = FakeApp()
+    protocol, transport = await _connect(app, keep_alive_s=0.05)
+    protocol.headers_timeout_s = 0.1
+    protocol.request_timeout_s = 0.2
+    took = await _trickle(protocol, transport, head)
+    [(status, headers, _)] = _responses(transport.data)
+    assert status == b"HTTP/1.1 408 Request Timeout"
+    assert headers[b"connection"] == b"close"
+    limit = 0.1 if b"\r\n\r\n" not in head else 0.2
+    assert limit <= took < limit + 1.0
+    assert app.requests == []
+
+
+async def test_a_request_read_slowly_within_its_limits_is_served() -> None:
+    app = FakeApp()
+    protocol, transport = await _connect(app, keep_alive_s=0.05)
+    protocol.headers_timeout_s = protocol.request_timeout_s = 5.0
+    for part in (b"POST /p HTTP/1.1\r\n", b"Content-Length: 2\r\n", b"\r\n", b"o", b"k"):
+        protocol.data_received(part)
+        await asyncio.sleep(0.03)  # under the keep-alive timeout between parts
+    await _settle()
+    [(status, _, body)] = _responses(transport.data)
+    assert (status, body) == (b"HTTP/1.1 200 OK", b"POST /pok")
