@@ -411,6 +411,8 @@ class Http1Protocol(asyncio.Protocol):
             data = _encode(json_error(500, "Internal Server Error"), head=False, close=close)
         transport.write(data)
         self.last_active = self.loop.time()
+        if self.in_request:  # one read behind this answer: its time limits count from now
+            self.began = self.last_active
         if close:
             self.closing = True
             self.pipeline.clear()

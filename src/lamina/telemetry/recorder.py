@@ -158,38 +158,48 @@ class _Packs:
 class _Failing:
     """What the log is told while the background flush fails (a store that is down): the
     first failure with its traceback, then a line at most every `FAILING_TOLD_EVERY_S` while
-    it goes on, not one a flush, and a line when writing works again. The flush is retried
-    every interval all the while; what it could not write stays buffered (within the bound)."""
+    it goes on, not one a flush, and a line when writing works again. A store that fails and
+    works by turns is told about no more often: a failure within a minute of the last line is
+    counted, not logged, and its recovery is not logged either. The flush is retried every
+    interval all the while; what it could not write stays buffered (within the bound)."""
 
     def __init__(self, clock: Clock) -> None:
         self._clock = clock
         self._since: float | None = None  # when the failing began
-        self._told = 0.0
-        self._failures = 0
+        self._told_at: float | None = None  # the last line about a failure
+        self._told = False  # a line told of this spell of failures
+        self._failures = 0  # in this spell
 
-    def failed(self, exc: Exception, waiting: int) -> None:
+    def failed(self, exc: Exception, waiting: int, dropped: int) -> None:
         now = self._clock.monotonic()
         self._failures += 1
         if self._since is None:
-            self._since = self._told = now
+            self._since = now
+        if self._told_at is not None and now - self._told_at < FAILING_TOLD_EVERY_S:
+            return
+        self._told_at = now
+        if not self._told:
+            self._told = True
             log.exception(
                 "writing invocation records and logs failed; retrying at every flush",
-                extra={"waiting": waiting},
+                extra={"waiting": waiting, "dropped": dropped},
             )
-        elif now - self._told >= FAILING_TOLD_EVERY_S:
-            self._told = now
-            log.warning(
-                "writing invocation records and logs still fails",
-                extra={
-                    "failing_for_s": round(now - self._since),
-                    "failed_attempts": self._failures,
-                    "waiting": waiting,
-                    "error": f"{type(exc).__name__}: {exc}",
-                },
-            )
+            return
+        log.warning(
+            "writing invocation records and logs still fails",
+            extra={
+                "failing_for_s": round(now - self._since),
+                "failed_attempts": self._failures,
+                "waiting": waiting,
+                "dropped": dropped,
+                "error": f"{type(exc).__name__}: {exc}",
+            },
+        )
 
     def worked(self) -> None:
-        if self._since is not None:
+        if self._since is None:
+            return
+        if self._told:
             log.warning(
                 "writing invocation records and logs works again",
                 extra={
@@ -197,8 +207,9 @@ class _Failing:
                     "failed_attempts": self._failures,
                 },
             )
-            self._since = None
-            self._failures = 0
+        self._since = None
+        self._told = False
+        self._failures = 0
 
 
 class Recorder:
@@ -305,7 +316,7 @@ class Recorder:
             try:
                 await self.flush()
             except Exception as exc:
-                failing.failed(exc, self.waiting)
+                failing.failed(exc, self.waiting, self.dropped)
                 continue
             failing.worked()
             try:

@@ -280,3 +280,53 @@ async def test_a_store_down_for_minutes_is_told_once_a_minute_not_at_every_flush
     assert [r.failing_for_s for r in told[1:5]] == [60, 120, 180, 240]  # type: ignore[attr-defined]
     assert told[1].error == "StoreUnavailable: store test: the store is restarting"  # type: ignore[attr-defined]
     assert told[5].failed_attempts == 300  # type: ignore[attr-defined]
+
+
+async def test_a_store_that_fails_and_works_by_turns_is_told_about_once_a_minute(
+    store: Store, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Two minutes of a store whose every other write fails (a locked file, a flaky link):
+    a failure and its recovery are told once a minute, the failures in between only counted;
+    every record is written."""
+    from lamina.errors import StoreUnavailable
+
+    written = store.add_packed
+    attempted = asyncio.Event()
+    attempts = 0
+
+    async def by_turns(table: TelemetryTable, packs: Sequence[PackedRows]) -> None:
+        nonlocal attempts
+        attempts += 1
+        try:
+            if attempts % 2:
+                raise StoreUnavailable("the store is busy", url="test")
+            await written(table, packs)
+        finally:
+            attempted.set()  # after the write: the flush then ends without waiting again
+
+    async def no_prune(**_: object) -> int:
+        return 0
+
+    monkeypatch.setattr(store, "add_packed", by_turns)
+    monkeypatch.setattr(store, "prune_telemetry", no_prune)
+    clock = FakeClock(start_s=0)
+    recorder = Recorder(store, clock, flush_interval_s=1.0)
+    caplog.set_level("INFO", logger="lamina.telemetry.recorder")
+    recorder.start()
+    try:
+        await asyncio.sleep(0)  # the writer task arms its timer before time moves
+        for second in range(120):
+            recorder.invocation(_record(f"r{second}", int(clock.wall() * 1000)))
+            clock.advance(1.0)
+            await asyncio.wait_for(attempted.wait(), 5)
+            attempted.clear()
+    finally:
+        await recorder.stop()
+
+    assert [r.getMessage() for r in caplog.records if r.name == "lamina.telemetry.recorder"] == [
+        "writing invocation records and logs failed; retrying at every flush",  # at 1 s
+        "writing invocation records and logs works again",
+        "writing invocation records and logs failed; retrying at every flush",  # at 61 s
+        "writing invocation records and logs works again",
+    ]
+    assert len(await store.invocations(limit=1000)) == 120

@@ -464,7 +464,8 @@ async def _trickle(protocol: Http1Protocol, transport: FakeTransport, head: byte
 )
 async def test_a_request_trickling_in_is_answered_408_at_its_time_limit(head: bytes) -> None:
     app = FakeApp()
-    protocol, transport = await _connect(app, keep_alive_s=0.05)
+    # keep-alive past both limits: the first check comes after them, with room for a stall
+    protocol, transport = await _connect(app, keep_alive_s=0.3)
     protocol.headers_timeout_s = 0.1
     protocol.request_timeout_s = 0.2
     took = await _trickle(protocol, transport, head)
@@ -478,11 +479,43 @@ async def test_a_request_trickling_in_is_answered_408_at_its_time_limit(head: by
 
 async def test_a_request_read_slowly_within_its_limits_is_served() -> None:
     app = FakeApp()
-    protocol, transport = await _connect(app, keep_alive_s=0.05)
+    protocol, transport = await _connect(app, keep_alive_s=1.0)
     protocol.headers_timeout_s = protocol.request_timeout_s = 5.0
     for part in (b"POST /p HTTP/1.1\r\n", b"Content-Length: 2\r\n", b"\r\n", b"o", b"k"):
         protocol.data_received(part)
-        await asyncio.sleep(0.03)  # under the keep-alive timeout between parts
+        await asyncio.sleep(0.1)  # well under the keep-alive timeout between parts
     await _settle()
     [(status, _, body)] = _responses(transport.data)
     assert (status, body) == (b"HTTP/1.1 200 OK", b"POST /pok")
+
+
+async def test_the_limits_count_from_a_requests_first_byte_not_from_the_connection() -> None:
+    """A connection kept alive past the head limit, then a request in two parts: served."""
+    app = FakeApp()
+    protocol, transport = await _connect(app, keep_alive_s=2.0)
+    protocol.headers_timeout_s = protocol.request_timeout_s = 0.2
+    protocol.data_received(b"GET /a HTTP/1.1\r\n\r\n")
+    await _settle()
+    await asyncio.sleep(0.4)  # idle, within keep-alive, past both limits
+    protocol.data_received(b"GET /b HTTP/1.1\r\n")
+    await asyncio.sleep(0.05)
+    protocol.data_received(b"\r\n")
+    await _settle()
+    assert [body for _, _, body in _responses(transport.data)] == [b"GET /a", b"GET /b"]
+
+
+async def test_a_request_read_behind_a_long_answer_is_timed_from_that_answer() -> None:
+    """The head of the next request comes in part while a long function runs; the time it
+    waited behind that answer does not count against it."""
+    app = FakeApp()
+    app.gates["/long"] = asyncio.Event()
+    protocol, transport = await _connect(app, keep_alive_s=2.0)
+    protocol.headers_timeout_s = protocol.request_timeout_s = 0.2
+    protocol.data_received(b"GET /long HTTP/1.1\r\n\r\nGET /next HTTP/1.1\r\n")
+    await asyncio.sleep(0.4)  # the long one runs past the next one's head limit
+    app.gates["/long"].set()
+    await _settle()
+    protocol._check_idle()  # as the idle timer would, now that the long one is answered
+    protocol.data_received(b"\r\n")  # the rest of the next one's head
+    await _settle()
+    assert [body for _, _, body in _responses(transport.data)] == [b"GET /long", b"GET /next"]
