@@ -113,9 +113,9 @@ def _query_pairs(query_string: str) -> list[tuple[str, str]]:
     return parse_qsl(query_string, keep_blank_values=True, encoding="utf-8", errors="replace")
 
 
-def _domain(req: HttpRequest, domain_name: str | None) -> tuple[str, str]:
+def _domain(domain_name: str | None, host: str | None) -> tuple[str, str]:
     """(domainName, domainPrefix): the configured name, else the Host header, else localhost."""
-    domain = domain_name or req.header("host") or "localhost"
+    domain = domain_name or host or "localhost"
     return domain, domain.split(".", 1)[0]
 
 
@@ -163,12 +163,12 @@ def http_api_v2_event(
                 user_agent = value
     headers.update(_added_headers(req, forwarded_for, host))
     query: dict[str, str] = {}
-    if req.query_string:
-        for key, value in _query_pairs(req.query_string):
-            query[key] = f"{query[key]},{value}" if key in query else value
-    domain = domain_name or host or "localhost"
-    path = req.path if stage == "$default" else f"/{stage}{req.path}"
+    for key, value in _query_pairs(req.query_string):
+        query[key] = f"{query[key]},{value}" if key in query else value
+    domain, prefix = _domain(domain_name, host)
+    path = _stage_prefix(stage) + req.path
     route_key = str(match.route)
+    body, is_base64 = _encode_body(req)
 
     event: dict[str, Any] = {
         "version": "2.0",
@@ -185,7 +185,7 @@ def http_api_v2_event(
         "accountId": account_id,
         "apiId": api_id,
         "domainName": domain,
-        "domainPrefix": domain.split(".", 1)[0],
+        "domainPrefix": prefix,
         "http": {
             "method": req.method,
             "path": path,
@@ -196,14 +196,13 @@ def http_api_v2_event(
         "requestId": request_id,
         "routeKey": route_key,
         "stage": stage,
-        "time": _format_second(time_epoch_ms // 1000),
+        "time": format_request_time(time_epoch_ms),
         "timeEpoch": time_epoch_ms,
     }
     if match.path_params:
         event["pathParameters"] = dict(match.path_params)
-    is_base64 = False
-    if req.body:
-        event["body"], is_base64 = _encode_body(req)
+    if body is not None:
+        event["body"] = body
     event["isBase64Encoded"] = is_base64
     return event
 
@@ -230,7 +229,7 @@ def rest_v1_event(
     for key, value in _query_pairs(req.query_string):
         query[key] = value
         multi_query.setdefault(key, []).append(value)
-    domain, prefix = _domain(req, domain_name)
+    domain, prefix = _domain(domain_name, req.header("host"))
     resource = _route_path(match)
     body, is_base64 = _encode_body(req)
     user_agent = req.header("user-agent") or ""

@@ -167,7 +167,6 @@ class _Failing:
         self._clock = clock
         self._since: float | None = None  # when the failing began
         self._told_at: float | None = None  # the last line about a failure
-        self._told = False  # a line told of this spell of failures
         self._failures = 0  # in this spell
 
     def failed(self, exc: Exception, waiting: int, dropped: int) -> None:
@@ -177,9 +176,9 @@ class _Failing:
             self._since = now
         if self._told_at is not None and now - self._told_at < FAILING_TOLD_EVERY_S:
             return
+        told = self._told_of_spell()
         self._told_at = now
-        if not self._told:
-            self._told = True
+        if not told:
             log.exception(
                 "writing invocation records and logs failed; retrying at every flush",
                 extra={"waiting": waiting, "dropped": dropped},
@@ -199,7 +198,7 @@ class _Failing:
     def worked(self) -> None:
         if self._since is None:
             return
-        if self._told:
+        if self._told_of_spell():
             log.warning(
                 "writing invocation records and logs works again",
                 extra={
@@ -208,8 +207,13 @@ class _Failing:
                 },
             )
         self._since = None
-        self._told = False
         self._failures = 0
+
+    def _told_of_spell(self) -> bool:
+        """Whether a line has told of the failures since `_since`."""
+        return (
+            self._since is not None and self._told_at is not None and self._told_at >= self._since
+        )
 
 
 class Recorder:
