@@ -12,6 +12,7 @@ from typing import Any
 
 from lamina.executor.types import (
     INIT_TIMEOUT_S,
+    Done,
     ExecutorBackend,
     FunctionConfig,
     Instance,
@@ -23,6 +24,7 @@ from lamina.executor.types import (
 
 __all__ = [
     "INIT_TIMEOUT_S",
+    "Done",
     "ExecutorBackend",
     "FunctionConfig",
     "Instance",

@@ -8,6 +8,7 @@ from typing import Any, Protocol
 
 __all__ = [
     "INIT_TIMEOUT_S",
+    "Done",
     "ExecutorBackend",
     "FunctionConfig",
     "Instance",
@@ -70,6 +71,10 @@ class InvocationResult:
     max_memory_mb: int | None = None  # the instance's peak resident memory, when it reported it
 
 
+# How an invocation started with `Instance.send` ends: (result, None) or (None, its error).
+Done = Callable[["InvocationResult | None", "BaseException | None"], None]
+
+
 class NotStarted(Exception):
     """The instance was gone before it started this invocation, which was sent behind another
     (see `Instance.serial`): nothing of it ran, and it may run on another instance."""
@@ -96,6 +101,12 @@ class Instance(Protocol):
 
     async def invoke(self, request: InvocationRequest) -> InvocationResult:
         """Run one invocation. Raises FunctionTimeout, FunctionCrashed or FunctionOutOfMemory."""
+        ...
+
+    def send(self, request: InvocationRequest, done: Done) -> None:
+        """`invoke` without a Task: start the invocation and return; `done(result, None)`,
+        or `done(None, error)` with what `invoke` would raise, is called once when it ends.
+        Raises what `invoke` would when the invocation cannot start."""
         ...
 
     async def stop(self, grace_s: float = 2.0) -> None:

@@ -33,6 +33,7 @@ import asyncio
 import http
 import logging
 from collections import deque
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 from urllib.parse import unquote
 
@@ -65,7 +66,12 @@ REQUEST_TIMEOUT_S = 300.0
 class Handler(Protocol):
     """What the front serves (GatewayApp)."""
 
-    async def handle(self, request: HttpRequest) -> HttpResponse: ...
+    def begin(
+        self, request: HttpRequest, respond: Callable[[HttpResponse], None]
+    ) -> HttpResponse | Awaitable[HttpResponse] | None:
+        """Answer `request`: the answer now, or what to await for it, or None when
+        `respond` will be called with it, once."""
+        ...
 
     def too_large(self, method: str, path: str) -> HttpResponse: ...
 
@@ -131,6 +137,7 @@ class Http1Protocol(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.client = ""
         self.busy = False  # a request is being answered
+        self.answering = ("", True)  # that request's method, and whether to keep alive after
         self.closing = False  # take no more requests; close once the pipeline is answered
         self.pipeline: deque[tuple[_Item, bool]] = deque()  # (request, keep alive after it)
         self.reading_paused = False
@@ -374,21 +381,46 @@ class Http1Protocol(asyncio.Protocol):
             self._start(item, keep_alive)
 
     def _start(self, item: _Item, keep_alive: bool) -> None:
-        self.busy = True
-        if isinstance(item, HttpRequest):
-            task = self.loop.create_task(self._serve(item, keep_alive))
-            self.tasks.add(task)
-            task.add_done_callback(self.tasks.discard)
-        elif isinstance(item, _Refused):
-            self._answer(self.app.too_large(item.method, item.path), item.method, keep_alive)
-        else:
-            text = f"{item.message}\n".encode("latin-1", "replace")
-            plain = [(b"content-type", b"text/plain; charset=utf-8")]
-            self._answer(HttpResponse(item.status, plain, text), "", keep_alive=False)
+        """Answer `item`, and those behind it in the pipeline that are answered at once."""
+        while True:
+            self.busy = True
+            method = ""
+            if isinstance(item, HttpRequest):
+                method = item.method
+                self.answering = (method, keep_alive)
+                try:
+                    answer = self.app.begin(item, self._respond)
+                except Exception:
+                    log.exception("gateway error", extra={"method": method, "path": item.path})
+                    answer = json_error(500, "Internal Server Error")
+                if answer is None:
+                    return  # `_respond` answers
+                if not isinstance(answer, HttpResponse):
+                    task = self.loop.create_task(self._serve(answer, item, keep_alive))
+                    self.tasks.add(task)
+                    task.add_done_callback(self.tasks.discard)
+                    return
+            elif isinstance(item, _Refused):
+                method = item.method
+                answer = self.app.too_large(item.method, item.path)
+            else:
+                text = f"{item.message}\n".encode("latin-1", "replace")
+                plain = [(b"content-type", b"text/plain; charset=utf-8")]
+                answer, keep_alive = HttpResponse(item.status, plain, text), False
+            following = self._write(answer, method, keep_alive)
+            if following is None:
+                return
+            item, keep_alive = following
 
-    async def _serve(self, request: HttpRequest, keep_alive: bool) -> None:
+    def _respond(self, response: HttpResponse) -> None:
+        """The answer to the request in hand, given later by the app (see `Handler.begin`)."""
+        self._answer(response, *self.answering)
+
+    async def _serve(
+        self, answer: Awaitable[HttpResponse], request: HttpRequest, keep_alive: bool
+    ) -> None:
         try:
-            response = await self.app.handle(request)
+            response = await answer
         except asyncio.CancelledError:
             self.busy = False
             self._close()  # past the grace period at shutdown
@@ -399,10 +431,20 @@ class Http1Protocol(asyncio.Protocol):
         self._answer(response, request.method, keep_alive)
 
     def _answer(self, response: HttpResponse, method: str, keep_alive: bool) -> None:
+        """Write the answer to the request in hand, then start on the next one."""
+        following = self._write(response, method, keep_alive)
+        if following is not None:
+            self._start(*following)
+
+    def _write(
+        self, response: HttpResponse, method: str, keep_alive: bool
+    ) -> tuple[_Item, bool] | None:
+        """Write the answer to the request in hand; the next request waiting, taken from the
+        pipeline, if any."""
         self.busy = False
         transport = self.transport
         if transport is None or transport.is_closing():
-            return
+            return None
         close = not keep_alive or (self.closing and not self.pipeline)
         try:
             data = _encode(response, head=method == "HEAD", close=close)
@@ -417,10 +459,12 @@ class Http1Protocol(asyncio.Protocol):
             self.closing = True
             self.pipeline.clear()
             transport.close()
-        elif self.pipeline:
-            item, keep = self.pipeline.popleft()
-            self._flow()
-            self._start(item, keep)
+            return None
+        if not self.pipeline:
+            return None
+        following = self.pipeline.popleft()
+        self._flow()
+        return following
 
 
 def _encode(response: HttpResponse, *, head: bool, close: bool) -> bytes:

@@ -19,7 +19,13 @@ from lamina.errors import (
     InvocationError,
 )
 from lamina.executor.local.instance import describe_exit
-from lamina.executor.types import FunctionConfig, InvocationRequest, InvocationResult, LogSink
+from lamina.executor.types import (
+    Done,
+    FunctionConfig,
+    InvocationRequest,
+    InvocationResult,
+    LogSink,
+)
 
 __all__ = ["RayInstance", "init_error"]
 
@@ -69,6 +75,7 @@ class RayInstance:
         self._drained = asyncio.Event()  # no invocation in flight
         self._drained.set()
         self.in_flight = 0
+        self._sends: set[asyncio.Task[InvocationResult]] = set()  # invocations `send` started
 
     def started(self, info: Mapping[str, Any]) -> None:
         """The actor's instance has run its init: remember where, and watch for its exit."""
@@ -114,6 +121,22 @@ class RayInstance:
             self._ray.kill(self._actor, no_restart=True)
 
     # -- invoking -------------------------------------------------------------------------------
+    def send(self, request: InvocationRequest, done: Done) -> None:
+        """`invoke` in a Task of its own: a call to Ray is awaited either way."""
+        task = asyncio.get_running_loop().create_task(self.invoke(request))
+        self._sends.add(task)
+
+        def finished(task: asyncio.Task[InvocationResult]) -> None:
+            self._sends.discard(task)
+            if task.cancelled():
+                done(None, asyncio.CancelledError())
+            elif (error := task.exception()) is not None:
+                done(None, error)
+            else:
+                done(task.result(), None)
+
+        task.add_done_callback(finished)
+
     async def invoke(self, request: InvocationRequest) -> InvocationResult:
         rid = request.request_id
         if self._dead:
