@@ -24,6 +24,12 @@ def pick_instance(slots: Iterable[S], concurrency: int) -> S | None:
     enough for keep-alive to stop them. Pinned by tests/unit/invoker/test_pick.py.
     """
     best: S | None = None
+    if concurrency == 1:  # the usual case, on every invocation: free means idle
+        used = 0.0
+        for slot in slots:
+            if slot.in_flight == 0 and (best is None or slot.last_used_s > used):
+                best, used = slot, slot.last_used_s
+        return best
     for slot in slots:
         if slot.in_flight >= concurrency:
             continue

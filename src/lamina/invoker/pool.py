@@ -214,6 +214,9 @@ class FunctionPool:
         self._leases: dict[str, str] = {}  # instance id -> its capacity lease
         self._full_until_s: float | None = None  # other planes hold every lease until then
         self._behind = 0  # invocations sent to an instance behind the one it runs
+        # Invocations handed to instances and not yet over for the pool (the sum of the
+        # slots' in_flight, counting slots already gone): idle at 0 with no one waiting.
+        self._running = 0
         self._retries: set[asyncio.Future[_Slot]] = set()  # waiters that were sent behind
         self._short = 0  # invocations in a row that took at most SHORT_MS
         self.stats = PoolStats()
@@ -632,6 +635,7 @@ class FunctionPool:
         return max(0, self.config.scaling.max_instances - len(self._slots)) * self.fn.concurrency
 
     def _take(self, slot: _Slot) -> None:
+        self._running += 1
         slot.in_flight += 1
         if slot.in_flight > self.fn.concurrency:
             self._behind += 1  # sent behind the one it runs; starts when that one ends
@@ -647,6 +651,7 @@ class FunctionPool:
             self._behind -= 1
             if ended:
                 slot.last_used_s = self._clock.monotonic()  # the one sent behind starts now
+        self._running -= 1
         slot.in_flight -= 1
         alive = slot.instance.alive and self._slots.get(slot.instance.iid) is slot
         if alive:
@@ -682,7 +687,7 @@ class FunctionPool:
                 waiter.set_result(slot)
 
     def _check_idle(self) -> None:
-        if not self._waiters and all(s.in_flight == 0 for s in self._slots.values()):
+        if not self._waiters and not self._running:
             self._idle.set()
 
     # -- scaling ----------------------------------------------------------------------------------

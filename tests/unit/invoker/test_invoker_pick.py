@@ -27,6 +27,12 @@ class Slot:
             id="the most recently used idle instance is picked so older ones can expire",
         ),
         pytest.param(
+            [Slot("first", 0, 5.0), Slot("busy", 1, 9.0), Slot("second", 0, 5.0)],
+            1,
+            "first",
+            id="of idle instances used at the same time the first is picked",
+        ),
+        pytest.param(
             [Slot("idle", 0, 9.0), Slot("busy", 2, 1.0)],
             4,
             "busy",
