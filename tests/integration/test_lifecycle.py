@@ -138,6 +138,34 @@ async def test_ctrl_c_drains_like_sigterm_though_every_process_of_the_group_gets
     assert recorded == {"svc.echo": "ok", "svc.gated": "ok"}  # the last batch landed too
 
 
+async def test_past_the_grace_period_a_request_still_running_is_cut_off_and_recorded_cancelled(
+    tmp_path: Path,
+) -> None:
+    """SIGTERM while a function runs past `--grace`: the gateway gives up on its answer (the
+    client's connection closes), the platform stops without waiting for it a second time,
+    and the record says the caller left (cancelled), not that the instance crashed."""
+    app = _app(tmp_path)
+    with lamina_up(app, "--grace", "1") as up:
+        async with (
+            Gate() as warm,
+            Gate() as gate,
+            httpx.AsyncClient(base_url=up.gateway_url, timeout=30) as client,
+        ):
+            warm.open()  # a first call passes: the next finds a warm instance, without a Task
+            assert (await client.post("/gated", json={"gate": warm.port})).status_code == 200
+            call = asyncio.ensure_future(client.post("/gated", json={"gate": gate.port}))
+            await gate.arrivals(1)
+            up.process.send_signal(signal.SIGTERM)
+            with pytest.raises(httpx.RemoteProtocolError):  # closed without an answer
+                await call
+            code = await asyncio.to_thread(up.process.wait, 15)
+            output = up.output()
+    assert code == 0, output
+    async with SqliteStore(app / ".lamina" / "lamina.db") as store:
+        recorded = sorted(r.status for r in await store.invocations(function_id="svc.gated"))
+    assert recorded == ["cancelled", "ok"], output
+
+
 def test_after_sigkill_of_the_platform_its_zygotes_and_instances_exit_on_their_own(
     tmp_path: Path,
 ) -> None:

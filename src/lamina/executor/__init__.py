@@ -20,6 +20,7 @@ from lamina.executor.types import (
     InvocationResult,
     LogSink,
     NotStarted,
+    finish_with,
 )
 
 __all__ = [
@@ -33,6 +34,7 @@ __all__ = [
     "LogSink",
     "NotStarted",
     "create_backend",
+    "finish_with",
 ]
 
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
+
+from lamina.errors import ShuttingDown
 
 __all__ = [
     "INIT_TIMEOUT_S",
@@ -16,6 +19,7 @@ __all__ = [
     "InvocationResult",
     "LogSink",
     "NotStarted",
+    "finish_with",
 ]
 
 INIT_TIMEOUT_S = 10.0  # AWS Lambda's limit for the init phase (importing the handler module)
@@ -73,6 +77,31 @@ class InvocationResult:
 
 # How an invocation started with `Instance.send` ends: (result, None) or (None, its error).
 Done = Callable[["InvocationResult | None", "BaseException | None"], None]
+
+
+T = TypeVar("T")
+
+
+def finish_with(
+    task: asyncio.Task[T],
+    tasks: set[asyncio.Task[Any]],
+    done: Callable[[T | None, BaseException | None], None],
+) -> None:
+    """Keep `task` in `tasks` until it ends, then call `done` once: (its result, None) or
+    (None, its error); a task cancelled before it ended (its owner stopping) ends with
+    ShuttingDown. For a `send` that runs `invoke` in a Task."""
+    tasks.add(task)
+
+    def ended(task: asyncio.Task[T]) -> None:
+        tasks.discard(task)
+        if task.cancelled():
+            done(None, ShuttingDown("the function's instances are stopping"))
+        elif (error := task.exception()) is not None:
+            done(None, error)
+        else:
+            done(task.result(), None)
+
+    task.add_done_callback(ended)
 
 
 class NotStarted(Exception):

@@ -6,6 +6,7 @@ span (`00-<trace id>-<span id>-<flags>`), so a client can look its trace up."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -18,7 +19,7 @@ from lamina.errors import (
     ShuttingDown,
     Throttled,
 )
-from lamina.executor import InvocationRequest
+from lamina.executor import Done, InvocationRequest
 from lamina.gateway.asgi import BodyTooLarge, Receive, Scope, Send, read_request, send_response
 from lamina.gateway.cors import CorsPolicy
 from lamina.gateway.counts import RequestCounts
@@ -118,10 +119,11 @@ class GatewayApp:
 
     def begin(
         self, request: HttpRequest, respond: Callable[[HttpResponse], None]
-    ) -> HttpResponse | Awaitable[HttpResponse] | None:
-        """`handle` without a Task where it can: the answer now (no route, a preflight), or
-        None when the request went straight to a free instance and `respond` will be given
-        the answer, or else what to await for it (in a Task).
+    ) -> HttpResponse | Awaitable[HttpResponse] | Callable[[], None]:
+        """`handle` without a Task where it can: the answer now (no route, a preflight); or,
+        when the request went straight to a free instance and `respond` will be given the
+        answer, how to give up on it (the connection is closing without it); or else what to
+        await for the answer (in a Task).
 
         Most requests are the second kind (see `FunctionPool.try_send`); a guarded route, an
         invocation that must wait for an instance, and the Invoke API take a Task."""
@@ -132,8 +134,10 @@ class GatewayApp:
             return call
         if call.target.guard is None:
             call.respond = respond
-            if self.invoker.try_send(call.target.function_id, call.invocation, call.ended):
-                return None
+            abandon = self.invoker.try_send(call.target.function_id, call.invocation, call.ended)
+            if abandon is not None:
+                call.abandon = abandon
+                return call.cancel
         return self._invoke(call)
 
     def _prepare(self, request: HttpRequest) -> HttpResponse | _Call:
@@ -228,7 +232,7 @@ class GatewayApp:
         if error is not None:
             if isinstance(error, InvocationError):
                 return _lamina_error(error)
-            if isinstance(error, ShuttingDown):
+            if isinstance(error, ShuttingDown | asyncio.CancelledError):
                 return _marked(json_error(503, "Service Unavailable"), "ShuttingDown")
             raise error  # the gateway's own failure: a 500
         assert outcome is not None
@@ -259,6 +263,7 @@ class _Call:
     calls when the invocation ends (`ended`)."""
 
     __slots__ = (
+        "abandon",
         "app",
         "event",
         "extra",
@@ -289,10 +294,13 @@ class _Call:
         self.extra = extra  # the gateway's own response headers
         self.time_epoch_ms = time_epoch_ms
         self.respond: Callable[[HttpResponse], None] | None = None
+        self.abandon: Done | None = None  # gives up on the invocation `begin` sent
 
     def ended(self, outcome: InvocationOutcome | None, error: BaseException | None) -> None:
-        """The invocation `begin` sent ended: answer."""
-        assert self.respond is not None
+        """The invocation `begin` sent ended: answer, unless the connection gave up."""
+        respond = self.respond
+        if respond is None:
+            return
         try:
             response = self.app._answer(self, outcome, error)
         except Exception:
@@ -300,7 +308,15 @@ class _Call:
                 "gateway error", extra={"method": self.request.method, "path": self.request.path}
             )
             response = json_error(500, "Internal Server Error")
-        self.respond(response)
+        respond(response)
+
+    def cancel(self) -> None:
+        """The connection closes without the answer (shutdown, past its grace period): the
+        invocation counts as cancelled, as a cancelled `handle` does, and its end is
+        ignored."""
+        self.respond = None
+        if self.abandon is not None:
+            self.abandon(None, asyncio.CancelledError())
 
 
 def _request_id_headers(request_id: str) -> list[tuple[bytes, bytes]]:

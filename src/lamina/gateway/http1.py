@@ -68,9 +68,10 @@ class Handler(Protocol):
 
     def begin(
         self, request: HttpRequest, respond: Callable[[HttpResponse], None]
-    ) -> HttpResponse | Awaitable[HttpResponse] | None:
-        """Answer `request`: the answer now, or what to await for it, or None when
-        `respond` will be called with it, once."""
+    ) -> HttpResponse | Awaitable[HttpResponse] | Callable[[], None]:
+        """Answer `request`: the answer now; or what to await for it; or, when `respond`
+        will be called with it once, how to give up on it (called when the connection is
+        closed without the answer)."""
         ...
 
     def too_large(self, method: str, path: str) -> HttpResponse: ...
@@ -109,6 +110,20 @@ class _Bad:
         self.message = message
 
 
+class _Waiting:
+    """Stands in uvicorn's set of tasks for an answer to come through `_respond`: past the
+    grace period at shutdown, uvicorn cancels it as it cancels the tasks."""
+
+    __slots__ = ("_protocol",)
+
+    def __init__(self, protocol: Http1Protocol) -> None:
+        self._protocol = protocol
+
+    def cancel(self, msg: object = None) -> bool:
+        self._protocol._give_up()
+        return True
+
+
 class _Oversize(Exception):
     """Raised from a parser callback when the URL or the headers are over their limit."""
 
@@ -130,7 +145,11 @@ class Http1Protocol(asyncio.Protocol):
         self.loop = _loop or asyncio.get_event_loop()
         self.keep_alive_s: float = config.timeout_keep_alive
         self.connections: set[Any] = server_state.connections  # waited for at shutdown
-        self.tasks: set[asyncio.Task[None]] = server_state.tasks  # cancelled past the grace
+        # Cancelled past the grace period at shutdown: the Tasks answering requests, and
+        # `waiting` while an answer is to come through `_respond`.
+        self.tasks: set[Any] = server_state.tasks
+        self.waiting = _Waiting(self)
+        self.abandon: Callable[[], None] | None = None  # gives up on the answer to come
         self.parser = httptools.HttpRequestParser(self)
         # answer the first of pipelined requests even when data follows a `Connection: close`
         self.parser.set_dangerous_leniencies(lenient_data_after_close=True)
@@ -393,9 +412,11 @@ class Http1Protocol(asyncio.Protocol):
                 except Exception:
                     log.exception("gateway error", extra={"method": method, "path": item.path})
                     answer = json_error(500, "Internal Server Error")
-                if answer is None:
-                    return  # `_respond` answers
                 if not isinstance(answer, HttpResponse):
+                    if callable(answer):  # `_respond` answers
+                        self.abandon = answer
+                        self.tasks.add(self.waiting)
+                        return
                     task = self.loop.create_task(self._serve(answer, item, keep_alive))
                     self.tasks.add(task)
                     task.add_done_callback(self.tasks.discard)
@@ -414,7 +435,20 @@ class Http1Protocol(asyncio.Protocol):
 
     def _respond(self, response: HttpResponse) -> None:
         """The answer to the request in hand, given later by the app (see `Handler.begin`)."""
+        self.abandon = None
+        self.tasks.discard(self.waiting)
         self._answer(response, *self.answering)
+
+    def _give_up(self) -> None:
+        """Shutdown past its grace period: close without the answer to come, as a cancelled
+        `_serve` does."""
+        abandon, self.abandon = self.abandon, None
+        if abandon is None:
+            return
+        self.busy = False
+        self._close()
+        abandon()
+        self.loop.call_soon(self.tasks.discard, self.waiting)  # uvicorn iterates over them now
 
     async def _serve(
         self, answer: Awaitable[HttpResponse], request: HttpRequest, keep_alive: bool

@@ -8,7 +8,7 @@ import contextlib
 import logging
 import math
 from collections import deque
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -25,12 +25,14 @@ from lamina.errors import (
 )
 from lamina.executor import (
     INIT_TIMEOUT_S,
+    Done,
     ExecutorBackend,
     FunctionConfig,
     Instance,
     InvocationRequest,
     InvocationResult,
     NotStarted,
+    finish_with,
 )
 from lamina.invoker.capacity import Capacity
 from lamina.invoker.pick import can_send_behind, pick_behind, pick_instance
@@ -126,6 +128,7 @@ class _Run:
         "cold",
         "echo",
         "function_id",
+        "over",
         "recorder",
         "request_id",
         "slot",
@@ -152,6 +155,7 @@ class _Run:
         self.echo = request.on_log
         self.start_ms = 0  # wall clock, when recorded
         self.started = 0.0  # monotonic
+        self.over = False  # its end was handled (`try_send`)
 
     def __call__(self, stream: str, text: str) -> None:
         assert self.recorder is not None
@@ -206,7 +210,7 @@ class FunctionPool:
         self._next_check_s: float | None = None
         self._janitor_due: float | None = None
         self._janitor_wake = asyncio.Event()
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
         self._janitor: asyncio.Task[None] | None = None
         self._idle = asyncio.Event()
         self._idle.set()
@@ -306,27 +310,38 @@ class FunctionPool:
         request.traceparent = span.traceparent  # the context the function passes on
         return await self._invoke(request, span)
 
-    def try_send(self, request: InvocationRequest, then: Then) -> bool:
+    def try_send(self, request: InvocationRequest, then: Then) -> Done | None:
         """`invoke` without a Task, when an instance can take `request` at once (the warm
-        path): start it and return True; `then(outcome, None)`, or `then(None, error)` with
-        what `invoke` would raise, is called once when it ends. False, with nothing done, when
-        it would have to wait, start an instance or be refused: `invoke` it instead.
+        path): start it; `then(outcome, None)`, or `then(None, error)` with what `invoke`
+        would raise, is called once when it ends. Returns how to give up on it (call it with
+        `(None, asyncio.CancelledError())`: the pool counts it as cancelled at once, as when
+        `invoke`'s caller is cancelled, and ignores its end). None, with nothing done, when it
+        would have to wait, start an instance or be refused: `invoke` it instead.
 
         The gateway's warm path: a Task and the chain of coroutines down to the instance cost
         its thread 1-3 µs a request more than these callbacks (docs/benchmarks.md)."""
         if self._closing:
-            return False
+            return None
         slot = self._slot_now(retry=False)
         if slot is None:
-            return False
+            return None
         span = invocation_span(request.traceparent)
         request.traceparent = span.traceparent
         run = self._begin(slot, request, span)
 
         def done(result: InvocationResult | None, error: BaseException | None) -> None:
-            outcome = self._end(run, request, result, error)
+            if run.over:  # given up on, or told twice
+                return
+            run.over = True
+            try:
+                outcome = self._end(run, request, result, error)
+            except Exception as failure:  # the caller must hear of it all the same
+                log.exception("ending an invocation failed", extra={"request_id": run.request_id})
+                then(None, failure)
+                return
             if isinstance(error, NotStarted):  # it runs on another instance
-                self._spawn(self._then(self._invoke(request, span, retry=True), then))
+                retry = self._invoke(request, span, retry=True)
+                finish_with(asyncio.get_running_loop().create_task(retry), self._tasks, then)
             else:
                 then(outcome, error)
 
@@ -334,19 +349,7 @@ class FunctionPool:
             slot.instance.send(request, done)
         except Exception as exc:  # its instance is gone: told on the next turn, as `invoke`
             asyncio.get_running_loop().call_soon(done, None, exc)
-        return True
-
-    @staticmethod
-    async def _then(invoking: Awaitable[InvocationOutcome], then: Then) -> None:
-        try:
-            outcome = await invoking
-        except asyncio.CancelledError:  # the pool is closing
-            then(None, ShuttingDown("the function's instances are stopping"))
-            raise
-        except Exception as exc:
-            then(None, exc)
-        else:
-            then(outcome, None)
+        return done
 
     async def _invoke(
         self, request: InvocationRequest, span: InvocationSpan, retry: bool = False
@@ -555,6 +558,10 @@ class FunctionPool:
         slot = pick_instance(self._slots.values(), self.fn.concurrency)
         if slot is None and not retry and self._may_send_behind():
             slot = pick_behind(self._slots.values(), self._clock.monotonic() - _SHORT_S)
+        if slot is not None and not slot.instance.alive:
+            # It died idle and its exit is not handled yet: not one to send to.
+            alive = (s for s in self._slots.values() if s.instance.alive)
+            slot = pick_instance(alive, self.fn.concurrency)
         if slot is not None:
             self._take(slot)
         return slot

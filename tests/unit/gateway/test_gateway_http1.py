@@ -535,15 +535,16 @@ class CallbackApp(FakeApp):
     def __init__(self) -> None:
         super().__init__()
         self.waiting: list[tuple[HttpRequest, Callable[[HttpResponse], None]]] = []
+        self.given_up: list[str] = []
 
     def begin(
         self, request: HttpRequest, respond: Callable[[HttpResponse], None]
-    ) -> HttpResponse | None:
+    ) -> HttpResponse | Callable[[], None]:
         self.requests.append(request)
         if request.path == "/now":
             return HttpResponse(404, [], b"now")
         self.waiting.append((request, respond))
-        return None
+        return lambda: self.given_up.append(request.path)
 
     def answer_next(self) -> None:
         request, respond = self.waiting.pop(0)
@@ -579,3 +580,36 @@ async def test_thousands_of_pipelined_requests_answered_at_once_are_all_answered
     assert len(answers) == count
     assert all(status == b"HTTP/1.1 404 Not Found" for status, _, _ in answers)
     assert transport.reading and not protocol.busy
+
+
+async def test_past_the_grace_period_an_answer_to_come_is_given_up_and_the_connection_closed() -> (
+    None
+):
+    app = CallbackApp()
+    config = SimpleNamespace(app=app, timeout_keep_alive=5)
+    state = SimpleNamespace(connections=set(), tasks=set())
+    protocol = Http1Protocol(config, state, {})
+    transport = FakeTransport()
+    protocol.connection_made(transport)  # type: ignore[arg-type]
+    protocol.data_received(b"GET /slow HTTP/1.1\r\n\r\n")
+    assert len(state.tasks) == 1, "uvicorn's shutdown waits for it, then cancels it"
+    protocol.shutdown()
+    assert not transport.is_closing()  # the answer in hand is waited for
+    for task in state.tasks:  # as uvicorn does past `timeout_graceful_shutdown`
+        task.cancel(msg="Task cancelled, timeout graceful shutdown exceeded")
+    assert transport.is_closing() and app.given_up == ["/slow"]
+    await asyncio.sleep(0)
+    assert not state.tasks
+    app.answer_next()  # the answer comes after all: dropped
+    assert transport.data == b""
+
+
+async def test_an_answer_that_comes_leaves_nothing_for_the_shutdown_to_wait_for() -> None:
+    app = CallbackApp()
+    config = SimpleNamespace(app=app, timeout_keep_alive=5)
+    state = SimpleNamespace(connections=set(), tasks=set())
+    protocol = Http1Protocol(config, state, {})
+    protocol.connection_made(FakeTransport())  # type: ignore[arg-type]
+    protocol.data_received(b"GET /a HTTP/1.1\r\n\r\n")
+    app.answer_next()
+    assert not state.tasks and not app.given_up

@@ -10,7 +10,7 @@ from collections.abc import Callable
 import pytest
 
 from lamina.clock import FakeClock
-from lamina.errors import FunctionCrashed
+from lamina.errors import FunctionCrashed, ShuttingDown
 from lamina.executor import (
     Done,
     FunctionConfig,
@@ -35,10 +35,11 @@ class StandIn:
         self.iid = iid
         self.function_id = "svc.fn"
         self.alive = True
+        self.refuse = False
         self.sent: list[tuple[InvocationRequest, Done]] = []
 
     def send(self, request: InvocationRequest, done: Done) -> None:
-        if not self.alive:
+        if not self.alive or self.refuse:
             raise FunctionCrashed("instance is not running", function_id=self.function_id)
         self.sent.append((request, done))
 
@@ -168,17 +169,59 @@ async def test_an_invocation_its_instance_never_started_runs_on_another() -> Non
     await pool.close()
 
 
-async def test_an_instance_gone_before_sending_tells_the_failure_on_a_later_turn() -> None:
+async def test_an_instance_that_died_idle_is_not_sent_to() -> None:
+    backend = Backend()
+    pool = await _pool(backend, warm=2)
+    newer, older = backend.instances[1], backend.instances[0]
+    newer.alive = False  # died while idle; its exit is not handled yet
+    assert pool.try_send(InvocationRequest("r1", {}), _collect([]))
+    assert (newer.sent, [r.request_id for r, _ in older.sent]) == ([], ["r1"])
+    older.alive = False
+    assert pool.try_send(InvocationRequest("r2", {}), _collect([])) is None, "left to invoke"
+    await pool.close()
+
+
+async def test_a_send_that_fails_tells_the_failure_on_a_later_turn() -> None:
     backend = Backend()
     pool = await _pool(backend, warm=1)
-    backend.instances[0].alive = False  # died; its exit not handled yet
+    backend.instances[0].refuse = True
     ends: Ends = []
     assert pool.try_send(InvocationRequest("r1", {}), _collect(ends))
     assert ends == [], "not from inside try_send"
     await asyncio.sleep(0)
     [(outcome, error)] = ends
     assert outcome is None and isinstance(error, FunctionCrashed)
+    assert (pool.busy, pool.stats.errors) == (0, 1)
     await pool.close()
+
+
+async def test_an_invocation_given_up_on_is_cancelled_at_once_and_its_end_ignored() -> None:
+    backend = Backend()
+    pool = await _pool(backend, warm=1)
+    ends: Ends = []
+    give_up = pool.try_send(InvocationRequest("r1", {}), _collect(ends))
+    assert give_up is not None
+    give_up(None, asyncio.CancelledError())
+    [(outcome, error)] = ends
+    assert outcome is None and isinstance(error, asyncio.CancelledError)
+    assert pool.busy == 0
+    await asyncio.wait_for(pool.drain(), 1.0)  # a drain does not wait for it
+    backend.instances[0].end()  # the instance finishes it after all
+    assert len(ends) == 1
+    await pool.close()
+
+
+async def test_a_retry_cut_short_by_the_pool_closing_is_told_the_pool_stopped() -> None:
+    backend = Backend()
+    pool = await _pool(backend, warm=1)
+    ends: Ends = []
+    pool.try_send(InvocationRequest("r1", {}), _collect(ends))
+    backend.instances[0].end(error=NotStarted("r1"))  # to be retried, in a Task
+    await pool.close()
+    for _ in range(3):
+        await asyncio.sleep(0)
+    [(outcome, error)] = ends
+    assert outcome is None and isinstance(error, ShuttingDown)
 
 
 @pytest.mark.parametrize("closing", ["drain", "close"])

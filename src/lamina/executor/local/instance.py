@@ -171,6 +171,7 @@ class LocalInstance:
             self._deadline_timer.cancel()
             self._deadline_timer = None
         pending, self._pending = self._pending, {}
+        failures: list[tuple[str, Done, Exception]] = []
         for rid, (done, _) in pending.items():
             error: Exception
             if rid in self._behind:
@@ -192,7 +193,7 @@ class LocalInstance:
                     function_id=self.function_id,
                     request_id=rid,
                 )
-            self._tell(rid, done, None, error)
+            failures.append((rid, done, error))
         self._behind.clear()
         if not self.ready.done():
             self.ready.set_exception(
@@ -201,6 +202,10 @@ class LocalInstance:
         if not self._exit_reported:
             self._exit_reported = True
             self._on_exit(self)
+        # Told after the pool has let the instance go: what a callback starts (the next
+        # request on a connection) is not sent to it.
+        for rid, done, error in failures:
+            self._tell(rid, done, None, error)
 
     # -- invoking -------------------------------------------------------------------------------
     async def invoke(self, request: InvocationRequest) -> InvocationResult:
@@ -234,7 +239,13 @@ class LocalInstance:
             message["ctx"] = {"client_context": dict(request.client_context)}
         if request.traceparent:
             message["tp"] = request.traceparent
-        self._transport.write(encode(message))
+        try:
+            self._transport.write(encode(message))
+        except BaseException:  # not sent: forget it, the caller hears of it from the raise
+            self._pending.pop(rid, None)
+            self._deadlines.pop(rid, None)
+            self._behind.pop(rid, None)
+            raise
 
     def _tell(
         self, rid: str, done: Done, result: InvocationResult | None, error: Exception | None

@@ -25,6 +25,7 @@ from lamina.executor.types import (
     InvocationRequest,
     InvocationResult,
     LogSink,
+    finish_with,
 )
 
 __all__ = ["RayInstance", "init_error"]
@@ -75,7 +76,7 @@ class RayInstance:
         self._drained = asyncio.Event()  # no invocation in flight
         self._drained.set()
         self.in_flight = 0
-        self._sends: set[asyncio.Task[InvocationResult]] = set()  # invocations `send` started
+        self._sends: set[asyncio.Task[Any]] = set()  # invocations `send` started
 
     def started(self, info: Mapping[str, Any]) -> None:
         """The actor's instance has run its init: remember where, and watch for its exit."""
@@ -123,19 +124,7 @@ class RayInstance:
     # -- invoking -------------------------------------------------------------------------------
     def send(self, request: InvocationRequest, done: Done) -> None:
         """`invoke` in a Task of its own: a call to Ray is awaited either way."""
-        task = asyncio.get_running_loop().create_task(self.invoke(request))
-        self._sends.add(task)
-
-        def finished(task: asyncio.Task[InvocationResult]) -> None:
-            self._sends.discard(task)
-            if task.cancelled():
-                done(None, asyncio.CancelledError())
-            elif (error := task.exception()) is not None:
-                done(None, error)
-            else:
-                done(task.result(), None)
-
-        task.add_done_callback(finished)
+        finish_with(asyncio.get_running_loop().create_task(self.invoke(request)), self._sends, done)
 
     async def invoke(self, request: InvocationRequest) -> InvocationResult:
         rid = request.request_id
