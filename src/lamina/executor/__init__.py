@@ -12,7 +12,6 @@ from typing import Any
 
 from lamina.executor.types import (
     INIT_TIMEOUT_S,
-    Done,
     ExecutorBackend,
     FunctionConfig,
     Instance,
@@ -20,12 +19,10 @@ from lamina.executor.types import (
     InvocationResult,
     LogSink,
     NotStarted,
-    finish_with,
 )
 
 __all__ = [
     "INIT_TIMEOUT_S",
-    "Done",
     "ExecutorBackend",
     "FunctionConfig",
     "Instance",
@@ -34,7 +31,6 @@ __all__ = [
     "LogSink",
     "NotStarted",
     "create_backend",
-    "finish_with",
 ]
 
 

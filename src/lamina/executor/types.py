@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeVar
-
-from lamina.errors import ShuttingDown
+from typing import Any, Protocol
 
 __all__ = [
     "INIT_TIMEOUT_S",
-    "Done",
     "ExecutorBackend",
     "FunctionConfig",
     "Instance",
@@ -19,7 +15,6 @@ __all__ = [
     "InvocationResult",
     "LogSink",
     "NotStarted",
-    "finish_with",
 ]
 
 INIT_TIMEOUT_S = 10.0  # AWS Lambda's limit for the init phase (importing the handler module)
@@ -75,35 +70,6 @@ class InvocationResult:
     max_memory_mb: int | None = None  # the instance's peak resident memory, when it reported it
 
 
-# How an invocation started with `Instance.send` ends: (result, None) or (None, its error).
-Done = Callable[["InvocationResult | None", "BaseException | None"], None]
-
-
-T = TypeVar("T")
-
-
-def finish_with(
-    task: asyncio.Task[T],
-    tasks: set[asyncio.Task[Any]],
-    done: Callable[[T | None, BaseException | None], None],
-) -> None:
-    """Keep `task` in `tasks` until it ends, then call `done` once: (its result, None) or
-    (None, its error); a task cancelled before it ended (its owner stopping) ends with
-    ShuttingDown. For a `send` that runs `invoke` in a Task."""
-    tasks.add(task)
-
-    def ended(task: asyncio.Task[T]) -> None:
-        tasks.discard(task)
-        if task.cancelled():
-            done(None, ShuttingDown("the function's instances are stopping"))
-        elif (error := task.exception()) is not None:
-            done(None, error)
-        else:
-            done(task.result(), None)
-
-    task.add_done_callback(ended)
-
-
 class NotStarted(Exception):
     """The instance was gone before it started this invocation, which was sent behind another
     (see `Instance.serial`): nothing of it ran, and it may run on another instance."""
@@ -130,12 +96,6 @@ class Instance(Protocol):
 
     async def invoke(self, request: InvocationRequest) -> InvocationResult:
         """Run one invocation. Raises FunctionTimeout, FunctionCrashed or FunctionOutOfMemory."""
-        ...
-
-    def send(self, request: InvocationRequest, done: Done) -> None:
-        """`invoke` without a Task: start the invocation and return; `done(result, None)`,
-        or `done(None, error)` with what `invoke` would raise, is called once when it ends.
-        Raises what `invoke` would when the invocation cannot start."""
         ...
 
     async def stop(self, grace_s: float = 2.0) -> None:

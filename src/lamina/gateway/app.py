@@ -6,12 +6,10 @@ span (`00-<trace id>-<span id>-<flags>`), so a client can look its trace up."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 from lamina.errors import (
     FunctionTimeout,
@@ -19,7 +17,7 @@ from lamina.errors import (
     ShuttingDown,
     Throttled,
 )
-from lamina.executor import Done, InvocationRequest
+from lamina.executor import InvocationRequest
 from lamina.gateway.asgi import BodyTooLarge, Receive, Scope, Send, read_request, send_response
 from lamina.gateway.cors import CorsPolicy
 from lamina.gateway.counts import RequestCounts
@@ -35,8 +33,8 @@ from lamina.gateway.responses import (
     http_response_from_result,
     json_error,
 )
-from lamina.gateway.routes import RouteMatch, Router
-from lamina.invoker import InvocationOutcome, Invoker
+from lamina.gateway.routes import Router
+from lamina.invoker import Invoker
 from lamina.manifest.routekey import RouteKey
 from lamina.telemetry import FunctionOutput
 from lamina.telemetry.tracing import TRACEPARENT
@@ -112,36 +110,6 @@ class GatewayApp:
         """Answer one request read in full: the Invoke API, or a route's function."""
         if request.path.startswith(INVOKE_PREFIX):
             return await self.invoke_api.handle(request)
-        call = self._prepare(request)
-        if isinstance(call, HttpResponse):
-            return call
-        return await self._invoke(call)
-
-    def begin(
-        self, request: HttpRequest, respond: Callable[[HttpResponse], None]
-    ) -> HttpResponse | Awaitable[HttpResponse] | Callable[[], None]:
-        """`handle` without a Task where it can: the answer now (no route, a preflight); or,
-        when the request went straight to a free instance and `respond` will be given the
-        answer, how to give up on it (the connection is closing without it); or else what to
-        await for the answer (in a Task).
-
-        Most requests are the second kind (see `FunctionPool.try_send`); a guarded route, an
-        invocation that must wait for an instance, and the Invoke API take a Task."""
-        if request.path.startswith(INVOKE_PREFIX):
-            return self.invoke_api.handle(request)
-        call = self._prepare(request)
-        if isinstance(call, HttpResponse):
-            return call
-        if call.target.guard is None:
-            call.respond = respond
-            abandon = self.invoker.try_send(call.target.function_id, call.invocation, call.ended)
-            if abandon is not None:
-                call.abandon = abandon
-                return call.cancel
-        return self._invoke(call)
-
-    def _prepare(self, request: HttpRequest) -> HttpResponse | _Call:
-        """A request to a route, up to its invocation; or the answer when there is none."""
         request_id = new_request_id()
         extra = _request_id_headers(request_id)
         if self.cors is not None:
@@ -161,53 +129,31 @@ class GatewayApp:
             event = http_api_v2_event(request, match, request_id=request_id, time_epoch_ms=now_ms)
         else:
             event = rest_v1_event(request, match, request_id=request_id, time_epoch_ms=now_ms)
-        invocation = InvocationRequest(
-            request_id,
-            event,
-            on_log=FunctionOutput(target.function_id, request_id),
-            trigger="http",
-            traceparent=request.header(TRACEPARENT),
-        )
-        return _Call(self, request, match, event, invocation, extra, now_ms)
-
-    async def _invoke(self, call: _Call) -> HttpResponse:
-        """The rest of `handle`: the route's guard, then the invocation."""
-        target, match = call.target, call.match
         guard = target.guard
         if guard is not None:
-            request, event = call.request, call.event
             v2 = event if target.payload_format == "2.0" else None
             if v2 is None and guard.needs_v2_event:
-                v2 = http_api_v2_event(
-                    request,
-                    match,
-                    request_id=call.invocation.request_id,
-                    time_epoch_ms=call.time_epoch_ms,
-                )
+                v2 = http_api_v2_event(request, match, request_id=request_id, time_epoch_ms=now_ms)
             try:
                 await guard.admit(request, event, v2)
             except AuthDenied as denied:
                 response = _marked(json_error(denied.status, denied.message), denied.error_type)
                 response.headers += denied.headers
-                response.headers += call.extra
+                response.headers += extra
                 self.requests.add(match.route, denied.status)
                 return response
-        try:
-            outcome = await self.invoker.invoke(target.function_id, call.invocation)
-        except (InvocationError, ShuttingDown) as exc:
-            return self._answer(call, None, exc)
-        return self._answer(call, outcome, None)
-
-    def _answer(
-        self, call: _Call, outcome: InvocationOutcome | None, error: BaseException | None
-    ) -> HttpResponse:
-        """The answer to `call`, from its invocation's outcome or its failure."""
-        response = self._response(call, outcome, error)
-        self.requests.add(call.match.route, response.status)
-        extra = call.extra
-        traceparent = call.invocation.traceparent
-        if traceparent:  # the invocation's own span, made by the invoker
-            extra.append((TRACERESPONSE, traceparent.encode()))
+        fid = target.function_id
+        call = InvocationRequest(
+            request_id,
+            event,
+            on_log=FunctionOutput(fid, request_id),
+            trigger="http",
+            traceparent=request.header(TRACEPARENT),
+        )
+        response = await self._invoke(target, call)
+        self.requests.add(match.route, response.status)
+        if call.traceparent:  # the invocation's own span, once the invoker has made it
+            extra.append((TRACERESPONSE, call.traceparent.encode()))
         if self.cors is not None:  # the gateway's CORS headers replace the function's
             response.headers = CorsPolicy.strip(response.headers)
         response.headers += extra
@@ -226,97 +172,30 @@ class GatewayApp:
             )
         return self.cors.response_headers(origin)
 
-    def _response(
-        self, call: _Call, outcome: InvocationOutcome | None, error: BaseException | None
-    ) -> HttpResponse:
-        if error is not None:
-            if isinstance(error, InvocationError):
-                return _lamina_error(error)
-            if isinstance(error, ShuttingDown | asyncio.CancelledError):
-                return _marked(json_error(503, "Service Unavailable"), "ShuttingDown")
-            raise error  # the gateway's own failure: a 500
-        assert outcome is not None
+    async def _invoke(self, target: RouteTarget, call: InvocationRequest) -> HttpResponse:
+        fid, request_id = target.function_id, call.request_id
+        try:
+            outcome = await self.invoker.invoke(fid, call)
+        except InvocationError as exc:
+            return _lamina_error(exc)
+        except ShuttingDown:
+            return _marked(json_error(503, "Service Unavailable"), "ShuttingDown")
         result = outcome.result
         if not result.ok:
-            failure = result.value if isinstance(result.value, dict) else {}
+            error = result.value if isinstance(result.value, dict) else {}
             response = json_error(502, "Internal Server Error")
-            return _marked(response, str(failure.get("errorType", "Unhandled")))
+            return _marked(response, str(error.get("errorType", "Unhandled")))
         try:
-            return http_response_from_result(result.value, call.target.payload_format)
+            return http_response_from_result(result.value, target.payload_format)
         except BadFunctionResponse as exc:
             log.warning(
                 "malformed function response",
-                extra={
-                    "function_id": call.target.function_id,
-                    "request_id": call.invocation.request_id,
-                    "error": str(exc),
-                },
+                extra={"function_id": fid, "request_id": request_id, "error": str(exc)},
             )
             response = json_error(502, "Internal Server Error")
             response = _marked(response, "MalformedResponse")
             response.headers.append((b"x-lamina-error-message", _header_text(str(exc))))
             return response
-
-
-class _Call:
-    """A request on its way to its route's function; with `begin`, also what its instance
-    calls when the invocation ends (`ended`)."""
-
-    __slots__ = (
-        "abandon",
-        "app",
-        "event",
-        "extra",
-        "invocation",
-        "match",
-        "request",
-        "respond",
-        "target",
-        "time_epoch_ms",
-    )
-
-    def __init__(
-        self,
-        app: GatewayApp,
-        request: HttpRequest,
-        match: RouteMatch[RouteTarget],
-        event: dict[str, Any],
-        invocation: InvocationRequest,
-        extra: list[tuple[bytes, bytes]],
-        time_epoch_ms: int,
-    ) -> None:
-        self.app = app
-        self.request = request
-        self.match = match
-        self.target = match.target
-        self.event = event
-        self.invocation = invocation
-        self.extra = extra  # the gateway's own response headers
-        self.time_epoch_ms = time_epoch_ms
-        self.respond: Callable[[HttpResponse], None] | None = None
-        self.abandon: Done | None = None  # gives up on the invocation `begin` sent
-
-    def ended(self, outcome: InvocationOutcome | None, error: BaseException | None) -> None:
-        """The invocation `begin` sent ended: answer, unless the connection gave up."""
-        respond = self.respond
-        if respond is None:
-            return
-        try:
-            response = self.app._answer(self, outcome, error)
-        except Exception:
-            log.exception(
-                "gateway error", extra={"method": self.request.method, "path": self.request.path}
-            )
-            response = json_error(500, "Internal Server Error")
-        respond(response)
-
-    def cancel(self) -> None:
-        """The connection closes without the answer (shutdown, past its grace period): the
-        invocation counts as cancelled, as a cancelled `handle` does, and its end is
-        ignored."""
-        self.respond = None
-        if self.abandon is not None:
-            self.abandon(None, asyncio.CancelledError())
 
 
 def _request_id_headers(request_id: str) -> list[tuple[bytes, bytes]]:

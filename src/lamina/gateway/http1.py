@@ -33,7 +33,6 @@ import asyncio
 import http
 import logging
 from collections import deque
-from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 from urllib.parse import unquote
 
@@ -66,13 +65,7 @@ REQUEST_TIMEOUT_S = 300.0
 class Handler(Protocol):
     """What the front serves (GatewayApp)."""
 
-    def begin(
-        self, request: HttpRequest, respond: Callable[[HttpResponse], None]
-    ) -> HttpResponse | Awaitable[HttpResponse] | Callable[[], None]:
-        """Answer `request`: the answer now; or what to await for it; or, when `respond`
-        will be called with it once, how to give up on it (called when the connection is
-        closed without the answer)."""
-        ...
+    async def handle(self, request: HttpRequest) -> HttpResponse: ...
 
     def too_large(self, method: str, path: str) -> HttpResponse: ...
 
@@ -110,20 +103,6 @@ class _Bad:
         self.message = message
 
 
-class _Waiting:
-    """Stands in uvicorn's set of tasks for an answer to come through `_respond`: past the
-    grace period at shutdown, uvicorn cancels it as it cancels the tasks."""
-
-    __slots__ = ("_protocol",)
-
-    def __init__(self, protocol: Http1Protocol) -> None:
-        self._protocol = protocol
-
-    def cancel(self, msg: object = None) -> bool:
-        self._protocol._give_up()
-        return True
-
-
 class _Oversize(Exception):
     """Raised from a parser callback when the URL or the headers are over their limit."""
 
@@ -145,18 +124,13 @@ class Http1Protocol(asyncio.Protocol):
         self.loop = _loop or asyncio.get_event_loop()
         self.keep_alive_s: float = config.timeout_keep_alive
         self.connections: set[Any] = server_state.connections  # waited for at shutdown
-        # Cancelled past the grace period at shutdown: the Tasks answering requests, and
-        # `waiting` while an answer is to come through `_respond`.
-        self.tasks: set[Any] = server_state.tasks
-        self.waiting = _Waiting(self)
-        self.abandon: Callable[[], None] | None = None  # gives up on the answer to come
+        self.tasks: set[asyncio.Task[None]] = server_state.tasks  # cancelled past the grace
         self.parser = httptools.HttpRequestParser(self)
         # answer the first of pipelined requests even when data follows a `Connection: close`
         self.parser.set_dangerous_leniencies(lenient_data_after_close=True)
         self.transport: asyncio.Transport | None = None
         self.client = ""
         self.busy = False  # a request is being answered
-        self.answering = ("", True)  # that request's method, and whether to keep alive after
         self.closing = False  # take no more requests; close once the pipeline is answered
         self.pipeline: deque[tuple[_Item, bool]] = deque()  # (request, keep alive after it)
         self.reading_paused = False
@@ -400,61 +374,21 @@ class Http1Protocol(asyncio.Protocol):
             self._start(item, keep_alive)
 
     def _start(self, item: _Item, keep_alive: bool) -> None:
-        """Answer `item`, and those behind it in the pipeline that are answered at once."""
-        while True:
-            self.busy = True
-            method = ""
-            if isinstance(item, HttpRequest):
-                method = item.method
-                self.answering = (method, keep_alive)
-                try:
-                    answer = self.app.begin(item, self._respond)
-                except Exception:
-                    log.exception("gateway error", extra={"method": method, "path": item.path})
-                    answer = json_error(500, "Internal Server Error")
-                if not isinstance(answer, HttpResponse):
-                    if callable(answer):  # `_respond` answers
-                        self.abandon = answer
-                        self.tasks.add(self.waiting)
-                        return
-                    task = self.loop.create_task(self._serve(answer, item, keep_alive))
-                    self.tasks.add(task)
-                    task.add_done_callback(self.tasks.discard)
-                    return
-            elif isinstance(item, _Refused):
-                method = item.method
-                answer = self.app.too_large(item.method, item.path)
-            else:
-                text = f"{item.message}\n".encode("latin-1", "replace")
-                plain = [(b"content-type", b"text/plain; charset=utf-8")]
-                answer, keep_alive = HttpResponse(item.status, plain, text), False
-            following = self._write(answer, method, keep_alive)
-            if following is None:
-                return
-            item, keep_alive = following
+        self.busy = True
+        if isinstance(item, HttpRequest):
+            task = self.loop.create_task(self._serve(item, keep_alive))
+            self.tasks.add(task)
+            task.add_done_callback(self.tasks.discard)
+        elif isinstance(item, _Refused):
+            self._answer(self.app.too_large(item.method, item.path), item.method, keep_alive)
+        else:
+            text = f"{item.message}\n".encode("latin-1", "replace")
+            plain = [(b"content-type", b"text/plain; charset=utf-8")]
+            self._answer(HttpResponse(item.status, plain, text), "", keep_alive=False)
 
-    def _respond(self, response: HttpResponse) -> None:
-        """The answer to the request in hand, given later by the app (see `Handler.begin`)."""
-        self.abandon = None
-        self.tasks.discard(self.waiting)
-        self._answer(response, *self.answering)
-
-    def _give_up(self) -> None:
-        """Shutdown past its grace period: close without the answer to come, as a cancelled
-        `_serve` does."""
-        abandon, self.abandon = self.abandon, None
-        if abandon is None:
-            return
-        self.busy = False
-        self._close()
-        abandon()
-        self.loop.call_soon(self.tasks.discard, self.waiting)  # uvicorn iterates over them now
-
-    async def _serve(
-        self, answer: Awaitable[HttpResponse], request: HttpRequest, keep_alive: bool
-    ) -> None:
+    async def _serve(self, request: HttpRequest, keep_alive: bool) -> None:
         try:
-            response = await answer
+            response = await self.app.handle(request)
         except asyncio.CancelledError:
             self.busy = False
             self._close()  # past the grace period at shutdown
@@ -465,20 +399,10 @@ class Http1Protocol(asyncio.Protocol):
         self._answer(response, request.method, keep_alive)
 
     def _answer(self, response: HttpResponse, method: str, keep_alive: bool) -> None:
-        """Write the answer to the request in hand, then start on the next one."""
-        following = self._write(response, method, keep_alive)
-        if following is not None:
-            self._start(*following)
-
-    def _write(
-        self, response: HttpResponse, method: str, keep_alive: bool
-    ) -> tuple[_Item, bool] | None:
-        """Write the answer to the request in hand; the next request waiting, taken from the
-        pipeline, if any."""
         self.busy = False
         transport = self.transport
         if transport is None or transport.is_closing():
-            return None
+            return
         close = not keep_alive or (self.closing and not self.pipeline)
         try:
             data = _encode(response, head=method == "HEAD", close=close)
@@ -493,12 +417,10 @@ class Http1Protocol(asyncio.Protocol):
             self.closing = True
             self.pipeline.clear()
             transport.close()
-            return None
-        if not self.pipeline:
-            return None
-        following = self.pipeline.popleft()
-        self._flow()
-        return following
+        elif self.pipeline:
+            item, keep = self.pipeline.popleft()
+            self._flow()
+            self._start(item, keep)
 
 
 def _encode(response: HttpResponse, *, head: bool, close: bool) -> bytes:

@@ -19,10 +19,10 @@ from typing import Any
 
 from lamina.clock import Clock, SystemClock
 from lamina.errors import FunctionNotFound, InvocationError, ShuttingDown, Throttled
-from lamina.executor import Done, ExecutorBackend, InvocationRequest
+from lamina.executor import ExecutorBackend, InvocationRequest
 from lamina.invoker.aliases import LATEST, LIVE, AliasRoute, parse_target, pick_version
 from lamina.invoker.capacity import Capacity
-from lamina.invoker.pool import FunctionPool, InvocationOutcome, PoolConfig, Then, pool_key
+from lamina.invoker.pool import FunctionPool, InvocationOutcome, PoolConfig, pool_key
 from lamina.telemetry.recorder import Recorder
 
 __all__ = ["Invoker"]
@@ -118,12 +118,6 @@ class Invoker:
         if qualifier.isdecimal():
             return pool_key(function_id, str(int(qualifier))) in self.pools
         return qualifier in (LIVE, LATEST) and function_id in self.pools
-
-    def try_send(self, function_id: str, request: InvocationRequest, then: Then) -> Done | None:
-        """`FunctionPool.try_send` on `function_id`'s pool, when it is a pool's key (no alias
-        to draw); None when `invoke` must run it."""
-        pool = None if self.aliases else self.pools.get(function_id)
-        return None if pool is None else pool.try_send(request, then)
 
     async def invoke(self, function_id: str, request: InvocationRequest) -> InvocationOutcome:
         """Run one invocation of `function_id`, a target as `pool()` takes it."""

@@ -8,7 +8,7 @@ import contextlib
 import logging
 import math
 from collections import deque
-from collections.abc import Callable, Coroutine
+from collections.abc import Coroutine
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -25,14 +25,12 @@ from lamina.errors import (
 )
 from lamina.executor import (
     INIT_TIMEOUT_S,
-    Done,
     ExecutorBackend,
     FunctionConfig,
     Instance,
     InvocationRequest,
     InvocationResult,
     NotStarted,
-    finish_with,
 )
 from lamina.invoker.capacity import Capacity
 from lamina.invoker.pick import can_send_behind, pick_behind, pick_instance
@@ -52,7 +50,7 @@ from lamina.store.types import InvocationRecord
 from lamina.telemetry.recorder import Recorder
 from lamina.telemetry.tracing import InvocationSpan, invocation_span
 
-__all__ = ["FunctionPool", "InvocationOutcome", "PoolConfig", "PoolStats", "Then", "pool_key"]
+__all__ = ["FunctionPool", "InvocationOutcome", "PoolConfig", "PoolStats", "pool_key"]
 
 log = logging.getLogger(__name__)
 
@@ -116,56 +114,6 @@ class _Slot:
         return self.in_order and self.instance.alive
 
 
-# How an invocation started with `FunctionPool.try_send` ends: (outcome, None) or (None, error).
-Then = Callable[[InvocationOutcome | None, BaseException | None], None]
-
-
-class _Run:
-    """One invocation between `_begin` and `_end`; with a recorder, also its output sink (the
-    request's `on_log`): each line goes to the recorder, then on to the caller's own sink."""
-
-    __slots__ = (
-        "cold",
-        "echo",
-        "function_id",
-        "over",
-        "recorder",
-        "request_id",
-        "slot",
-        "span",
-        "start_ms",
-        "started",
-    )
-
-    def __init__(
-        self,
-        slot: _Slot,
-        request: InvocationRequest,
-        span: InvocationSpan,
-        cold: bool,
-        recorder: Recorder | None,
-        function_id: str,
-    ) -> None:
-        self.slot = slot
-        self.request_id = request.request_id  # not the request: it holds this as its on_log
-        self.span = span
-        self.cold = cold
-        self.recorder = recorder
-        self.function_id = function_id
-        self.echo = request.on_log
-        self.start_ms = 0  # wall clock, when recorded
-        self.started = 0.0  # monotonic
-        self.over = False  # its end was handled (`try_send`)
-
-    def __call__(self, stream: str, text: str) -> None:
-        assert self.recorder is not None
-        self.recorder.output(
-            self.function_id, self.request_id, self.slot.instance.iid, stream, text
-        )
-        if self.echo is not None:
-            self.echo(stream, text)
-
-
 def pool_key(function_id: str, version: str) -> str:
     """`users.signup` for $LATEST, `users.signup:7` for version 7."""
     return function_id if version == "$LATEST" else f"{function_id}:{version}"
@@ -210,7 +158,7 @@ class FunctionPool:
         self._next_check_s: float | None = None
         self._janitor_due: float | None = None
         self._janitor_wake = asyncio.Event()
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
         self._janitor: asyncio.Task[None] | None = None
         self._idle = asyncio.Event()
         self._idle.set()
@@ -308,140 +256,111 @@ class FunctionPool:
     async def invoke(self, request: InvocationRequest) -> InvocationOutcome:
         span = invocation_span(request.traceparent)
         request.traceparent = span.traceparent  # the context the function passes on
-        return await self._invoke(request, span)
-
-    def try_send(self, request: InvocationRequest, then: Then) -> Done | None:
-        """`invoke` without a Task, when an instance can take `request` at once (the warm
-        path): start it; `then(outcome, None)`, or `then(None, error)` with what `invoke`
-        would raise, is called once when it ends. Returns how to give up on it (call it with
-        `(None, asyncio.CancelledError())`: the pool counts it as cancelled at once, as when
-        `invoke`'s caller is cancelled, and ignores its end). None, with nothing done, when it
-        would have to wait, start an instance or be refused: `invoke` it instead.
-
-        The gateway's warm path: a Task and the chain of coroutines down to the instance cost
-        its thread 1-3 µs a request more than these callbacks (docs/benchmarks.md)."""
-        if self._closing:
-            return None
-        slot = self._slot_now(retry=False)
-        if slot is None:
-            return None
-        span = invocation_span(request.traceparent)
-        request.traceparent = span.traceparent
-        run = self._begin(slot, request, span)
-
-        def done(result: InvocationResult | None, error: BaseException | None) -> None:
-            if run.over:  # given up on, or told twice
-                return
-            run.over = True
-            try:
-                outcome = self._end(run, request, result, error)
-            except Exception as failure:  # the caller must hear of it all the same
-                log.exception("ending an invocation failed", extra={"request_id": run.request_id})
-                then(None, failure)
-                return
-            if isinstance(error, NotStarted):  # it runs on another instance
-                retry = self._invoke(request, span, retry=True)
-                finish_with(asyncio.get_running_loop().create_task(retry), self._tasks, then)
-            else:
-                then(outcome, error)
-
-        try:
-            slot.instance.send(request, done)
-        except Exception as exc:  # its instance is gone: told on the next turn, as `invoke`
-            asyncio.get_running_loop().call_soon(done, None, exc)
-        return done
-
-    async def _invoke(
-        self, request: InvocationRequest, span: InvocationSpan, retry: bool = False
-    ) -> InvocationOutcome:
+        recorder = self._recorder
+        retry = False
         while True:
             try:
                 slot = await self._acquire(request.request_id, retry=retry)
             except Throttled:
-                if self._recorder is not None:
-                    self._recorder.invocation(self._throttled(request, span))
+                if recorder is not None:
+                    recorder.invocation(self._throttled(request, span))
                 raise
-            run = self._begin(slot, request, span)
+            cold = slot.served == 0 and not slot.prewarmed
+            slot.served += 1
+            self.stats.invocations += 1
             try:
-                result = await slot.instance.invoke(request)
-            except NotStarted as exc:
-                self._end(run, request, None, exc)
+                if recorder is None:
+                    return await self._run(slot, request, cold)
+                return await self._run_recorded(slot, request, cold, recorder, span)
+            except NotStarted:
+                self.stats.invocations -= 1
                 retry = True  # its instance died before it began: it runs on another
-                continue
-            except BaseException as exc:
-                self._end(run, request, None, exc)
-                raise
-            outcome = self._end(run, request, result, None)
-            assert outcome is not None
-            return outcome
 
-    def _begin(self, slot: _Slot, request: InvocationRequest, span: InvocationSpan) -> _Run:
-        """`request` is handed to `slot`'s instance now."""
-        cold = slot.served == 0 and not slot.prewarmed
-        slot.served += 1
-        self.stats.invocations += 1
-        run = _Run(slot, request, span, cold, self._recorder, self.fn.id)
-        if self._recorder is not None:
-            request.on_log = run  # its output goes to the recorder, and on to `echo`
-            run.start_ms = int(self._clock.wall() * 1000)  # when the instance was handed it
-        run.started = self._clock.monotonic()
-        return run
-
-    def _end(
-        self,
-        run: _Run,
-        request: InvocationRequest,
-        result: InvocationResult | None,
-        error: BaseException | None,
-    ) -> InvocationOutcome | None:
-        """The invocation `run` of `request` ended with `result`, or failed with `error`: free
-        its place, count it, record it; its outcome (None when it failed)."""
-        slot, instance = run.slot, run.slot.instance
-        status, error_type, max_memory = "cancelled", None, None  # cancelled: its caller left
-        if error is None:
-            assert result is not None
-            max_memory = result.max_memory_mb
+    async def _run(self, slot: _Slot, request: InvocationRequest, cold: bool) -> InvocationOutcome:
+        """One invocation on `slot`, unrecorded."""
+        instance = slot.instance
+        status = "cancelled"
+        started = self._clock.monotonic()
+        try:
+            result = await instance.invoke(request)
             status = "ok"  # its instance survived it (the handler may still have failed)
+        except NotStarted:
+            status = "not_started"
+            raise
+        except InvocationError as exc:
+            self.stats.errors += 1
+            status = _STATUS.get(type(exc), "error")
+            raise
+        finally:
+            self._finish(slot, started, request, status)
+        if not result.ok:
+            self.stats.errors += 1
+        return InvocationOutcome(
+            result, instance.iid, cold, instance.init_ms if cold else 0.0, self.fn.version
+        )
+
+    async def _run_recorded(
+        self,
+        slot: _Slot,
+        request: InvocationRequest,
+        cold: bool,
+        recorder: Recorder,
+        span: InvocationSpan,
+    ) -> InvocationOutcome:
+        """`_run`, plus the invocation's record and its output lines for the recorder."""
+        fid, rid, instance = self.fn.id, request.request_id, slot.instance
+        echo = request.on_log
+
+        def output(stream: str, text: str) -> None:
+            recorder.output(fid, rid, instance.iid, stream, text)
+            if echo is not None:
+                echo(stream, text)
+
+        request.on_log = output
+        status, error_type, max_memory = "cancelled", None, None
+        start_ms = int(self._clock.wall() * 1000)  # when the instance was handed the work
+        started = self._clock.monotonic()
+        try:
+            result = await instance.invoke(request)
+            max_memory = result.max_memory_mb
+            status = "ok"
             if not result.ok:
                 self.stats.errors += 1
                 status = "error"
                 value = result.value if isinstance(result.value, dict) else {}
                 error_type = str(value.get("errorType", "Unhandled"))
-        elif isinstance(error, NotStarted):
+        except NotStarted:
             status = "not_started"
-            self.stats.invocations -= 1
-            request.on_log = run.echo  # the next attempt wraps it for its own instance
-        elif isinstance(error, InvocationError):
+            request.on_log = echo  # the next attempt wraps it for its own instance
+            raise
+        except InvocationError as exc:
             self.stats.errors += 1
-            status, error_type = _STATUS.get(type(error), "error"), error.error_type
-        duration_ms = self._finish(slot, run.started, request, status)
-        recorder = self._recorder
-        if recorder is not None and status != "not_started":
-            span = run.span
-            recorder.invocation_row(  # an InvocationRow: this record as the store inserts it
-                (
-                    request.request_id,
-                    run.function_id,
-                    request.trigger,
-                    run.start_ms + int(request.queued_ms),
-                    duration_ms,
-                    max(1, math.ceil(duration_ms)),
-                    float(instance.init_ms) if run.cold else None,
-                    run.cold,
-                    self.fn.memory_mb,
-                    max_memory,
-                    status,
-                    error_type,
-                    instance.iid,
-                    span.trace_id,
-                    span.span_id,
-                    span.parent_span_id,
-                    self.fn.version,
+            status, error_type = _STATUS.get(type(exc), "error"), exc.error_type
+            raise
+        finally:
+            duration_ms = self._finish(slot, started, request, status)
+            if status != "not_started":
+                recorder.invocation_row(  # an InvocationRow: this record as the store inserts it
+                    (
+                        rid,
+                        fid,
+                        request.trigger,
+                        start_ms + int(request.queued_ms),
+                        duration_ms,
+                        max(1, math.ceil(duration_ms)),
+                        float(instance.init_ms) if cold else None,
+                        cold,
+                        self.fn.memory_mb,
+                        max_memory,
+                        status,
+                        error_type,
+                        instance.iid,
+                        span.trace_id,
+                        span.span_id,
+                        span.parent_span_id,
+                        self.fn.version,
+                    )
                 )
-            )
-        if result is None:
-            return None
-        cold = run.cold
         return InvocationOutcome(
             result, instance.iid, cold, instance.init_ms if cold else 0.0, self.fn.version
         )
@@ -499,8 +418,19 @@ class FunctionPool:
         queue, and is not sent behind another again."""
         if self._closing and not retry:
             raise ShuttingDown("the platform is shutting down; not accepting new invocations")
-        slot = self._slot_now(retry)
+        if self._history.idle_since_s is not None and not retry:
+            self._arrived()
+        slot = None
+        if not self._waiters:
+            slot = pick_instance(self._slots.values(), self.fn.concurrency)
+            if slot is None and not retry and self._may_send_behind():
+                slot = pick_behind(self._slots.values(), self._clock.monotonic() - _SHORT_S)
+            if slot is not None and not slot.instance.alive:
+                # It died idle and its exit is not handled yet: not one to send to.
+                alive = (s for s in self._slots.values() if s.instance.alive)
+                slot = pick_instance(alive, self.fn.concurrency)
         if slot is not None:
+            self._take(slot)
             return slot
         queued = len(self._waiters) + self._behind
         if not retry and queued >= self._unstarted_slots() + self.config.max_queued:
@@ -547,24 +477,6 @@ class FunctionPool:
             function_id=self.fn.id,
             request_id=request_id,
         )
-
-    def _slot_now(self, retry: bool) -> _Slot | None:
-        """A slot taken for the invocation at once, if one is free (or one may be sent behind
-        the invocation an instance runs); None when it must wait."""
-        if self._history.idle_since_s is not None and not retry:
-            self._arrived()
-        if self._waiters:
-            return None
-        slot = pick_instance(self._slots.values(), self.fn.concurrency)
-        if slot is None and not retry and self._may_send_behind():
-            slot = pick_behind(self._slots.values(), self._clock.monotonic() - _SHORT_S)
-        if slot is not None and not slot.instance.alive:
-            # It died idle and its exit is not handled yet: not one to send to.
-            alive = (s for s in self._slots.values() if s.instance.alive)
-            slot = pick_instance(alive, self.fn.concurrency)
-        if slot is not None:
-            self._take(slot)
-        return slot
 
     def _arm_queue_timer(self, due: float) -> None:
         if self._queue_timer is not None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 from types import SimpleNamespace
 from typing import Any
 
@@ -65,11 +64,6 @@ class FakeApp:
             raise RuntimeError("boom")
         body = f"{request.method} {request.path}".encode() + request.body
         return HttpResponse(200, [(b"content-type", b"text/plain")], body)
-
-    def begin(
-        self, request: HttpRequest, respond: Callable[[HttpResponse], None]
-    ) -> Awaitable[HttpResponse]:
-        return self.handle(request)
 
     def too_large(self, method: str, path: str) -> HttpResponse:
         self.refused.append((method, path))
@@ -525,91 +519,3 @@ async def test_a_request_read_behind_a_long_answer_is_timed_from_that_answer() -
     protocol.data_received(b"\r\n")  # the rest of the next one's head
     await _settle()
     assert [body for _, _, body in _responses(transport.data)] == [b"GET /long", b"GET /next"]
-
-
-class CallbackApp(FakeApp):
-    """Answers the way the gateway answers a warm route: `begin` returns None and the answer
-    comes later through `respond` (here, when the test says); `/now` is answered at once, as
-    a 404 is."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.waiting: list[tuple[HttpRequest, Callable[[HttpResponse], None]]] = []
-        self.given_up: list[str] = []
-
-    def begin(
-        self, request: HttpRequest, respond: Callable[[HttpResponse], None]
-    ) -> HttpResponse | Callable[[], None]:
-        self.requests.append(request)
-        if request.path == "/now":
-            return HttpResponse(404, [], b"now")
-        self.waiting.append((request, respond))
-        return lambda: self.given_up.append(request.path)
-
-    def answer_next(self) -> None:
-        request, respond = self.waiting.pop(0)
-        respond(HttpResponse(200, [], f"{request.method} {request.path}".encode()))
-
-
-async def test_an_answer_given_later_through_the_callback_is_written_and_the_next_begins() -> None:
-    app = CallbackApp()
-    protocol, transport = await _connect(app)
-    protocol.data_received(
-        b"GET /a HTTP/1.1\r\n\r\nPOST /b HTTP/1.1\r\n\r\n"
-        b"GET /c HTTP/1.1\r\nConnection: close\r\n\r\n"
-    )
-    assert [r.path for r in app.requests] == ["/a"]  # the others wait their turn
-    assert transport.written == []
-    app.answer_next()
-    assert [r.path for r in app.requests] == ["/a", "/b"]
-    app.answer_next()
-    app.answer_next()
-    answers = _responses(transport.data)
-    assert [body for _, _, body in answers] == [b"GET /a", b"POST /b", b"GET /c"]
-    assert answers[2][1][b"connection"] == b"close"
-    assert transport.is_closing()
-
-
-async def test_thousands_of_pipelined_requests_answered_at_once_are_all_answered() -> None:
-    """Each is answered as it starts, from the loop that starts the next: no recursion."""
-    app = CallbackApp()
-    protocol, transport = await _connect(app)
-    count = 3000
-    protocol.data_received(b"GET /now HTTP/1.1\r\n\r\n" * count)
-    answers = _responses(transport.data)
-    assert len(answers) == count
-    assert all(status == b"HTTP/1.1 404 Not Found" for status, _, _ in answers)
-    assert transport.reading and not protocol.busy
-
-
-async def test_past_the_grace_period_an_answer_to_come_is_given_up_and_the_connection_closed() -> (
-    None
-):
-    app = CallbackApp()
-    config = SimpleNamespace(app=app, timeout_keep_alive=5)
-    state = SimpleNamespace(connections=set(), tasks=set())
-    protocol = Http1Protocol(config, state, {})
-    transport = FakeTransport()
-    protocol.connection_made(transport)  # type: ignore[arg-type]
-    protocol.data_received(b"GET /slow HTTP/1.1\r\n\r\n")
-    assert len(state.tasks) == 1, "uvicorn's shutdown waits for it, then cancels it"
-    protocol.shutdown()
-    assert not transport.is_closing()  # the answer in hand is waited for
-    for task in state.tasks:  # as uvicorn does past `timeout_graceful_shutdown`
-        task.cancel(msg="Task cancelled, timeout graceful shutdown exceeded")
-    assert transport.is_closing() and app.given_up == ["/slow"]
-    await asyncio.sleep(0)
-    assert not state.tasks
-    app.answer_next()  # the answer comes after all: dropped
-    assert transport.data == b""
-
-
-async def test_an_answer_that_comes_leaves_nothing_for_the_shutdown_to_wait_for() -> None:
-    app = CallbackApp()
-    config = SimpleNamespace(app=app, timeout_keep_alive=5)
-    state = SimpleNamespace(connections=set(), tasks=set())
-    protocol = Http1Protocol(config, state, {})
-    protocol.connection_made(FakeTransport())  # type: ignore[arg-type]
-    protocol.data_received(b"GET /a HTTP/1.1\r\n\r\n")
-    app.answer_next()
-    assert not state.tasks and not app.given_up

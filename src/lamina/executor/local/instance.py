@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 import os
 import signal
@@ -15,7 +14,6 @@ from typing import Any
 
 from lamina.errors import FunctionCrashed, FunctionOutOfMemory, FunctionTimeout, InitError
 from lamina.executor.types import (
-    Done,
     FunctionConfig,
     InvocationRequest,
     InvocationResult,
@@ -70,8 +68,7 @@ class LocalInstance:
         self._on_exit = on_exit
         self._oom_check = oom_check
         self._transport: asyncio.Transport | None = None
-        # Each invocation in flight: how to tell its end, and where its output goes.
-        self._pending: dict[str, tuple[Done, LogSink | None]] = {}
+        self._pending: dict[str, tuple[asyncio.Future[InvocationResult], LogSink | None]] = {}
         # Each pending invocation's deadline (loop time), watched by one timer per instance,
         # armed for the earliest: a timer per invocation cost the warm path 2-3 µs to make
         # and cancel, and the next deadline is almost never earlier than the armed one.
@@ -115,15 +112,16 @@ class LocalInstance:
             entry = self._pending.pop(rid, None)
             if self._behind:
                 self._start_next()
-            if entry is not None:
+            if entry is not None and not entry[0].done():
                 ok = op == "result"
                 rss_kb = message.get("rss")
-                result = InvocationResult(
-                    ok,
-                    message["result" if ok else "error"],
-                    rss_kb // 1024 if isinstance(rss_kb, int) else None,
+                entry[0].set_result(
+                    InvocationResult(
+                        ok,
+                        message["result" if ok else "error"],
+                        rss_kb // 1024 if isinstance(rss_kb, int) else None,
+                    )
                 )
-                self._tell(rid, entry[0], result, None)
         elif op == "ready":
             self.init_ms = float(message.get("init_ms", 0.0))
             self.serial = message.get("serial") is True
@@ -170,30 +168,35 @@ class LocalInstance:
         if self._deadline_timer is not None:
             self._deadline_timer.cancel()
             self._deadline_timer = None
-        pending, self._pending = self._pending, {}
-        failures: list[tuple[str, Done, Exception]] = []
-        for rid, (done, _) in pending.items():
-            error: Exception
+        for rid, (fut, _) in list(self._pending.items()):
+            if fut.done():
+                continue
             if rid in self._behind:
-                error = NotStarted(rid)
+                fut.set_exception(NotStarted(rid))
             elif rid in self._timed_out:
-                error = FunctionTimeout(
-                    function_id=self.function_id, request_id=rid, timeout_s=self.timeout_s
+                fut.set_exception(
+                    FunctionTimeout(
+                        function_id=self.function_id, request_id=rid, timeout_s=self.timeout_s
+                    )
                 )
             elif oom:
-                error = FunctionOutOfMemory(
-                    f"RequestId: {rid} Error: Runtime exited with error: {reason} "
-                    f"(memory limit exceeded)",
-                    function_id=self.function_id,
-                    request_id=rid,
+                fut.set_exception(
+                    FunctionOutOfMemory(
+                        f"RequestId: {rid} Error: Runtime exited with error: {reason} "
+                        f"(memory limit exceeded)",
+                        function_id=self.function_id,
+                        request_id=rid,
+                    )
                 )
             else:
-                error = FunctionCrashed(
-                    f"RequestId: {rid} Error: Runtime exited with error: {reason}",
-                    function_id=self.function_id,
-                    request_id=rid,
+                fut.set_exception(
+                    FunctionCrashed(
+                        f"RequestId: {rid} Error: Runtime exited with error: {reason}",
+                        function_id=self.function_id,
+                        request_id=rid,
+                    )
                 )
-            failures.append((rid, done, error))
+        self._pending.clear()
         self._behind.clear()
         if not self.ready.done():
             self.ready.set_exception(
@@ -202,18 +205,9 @@ class LocalInstance:
         if not self._exit_reported:
             self._exit_reported = True
             self._on_exit(self)
-        # Told after the pool has let the instance go: what a callback starts (the next
-        # request on a connection) is not sent to it.
-        for rid, done, error in failures:
-            self._tell(rid, done, None, error)
 
     # -- invoking -------------------------------------------------------------------------------
     async def invoke(self, request: InvocationRequest) -> InvocationResult:
-        fut: asyncio.Future[InvocationResult] = self._loop.create_future()
-        self.send(request, functools.partial(_settle, fut))
-        return await fut
-
-    def send(self, request: InvocationRequest, done: Done) -> None:
         if not self.alive or self._transport is None:
             raise FunctionCrashed(
                 "instance is not running",
@@ -221,8 +215,9 @@ class LocalInstance:
                 request_id=request.request_id,
             )
         rid = request.request_id
+        fut: asyncio.Future[InvocationResult] = self._loop.create_future()
         behind = self.serial and bool(self._pending)  # the pool sent it behind the running one
-        self._pending[rid] = (done, request.on_log)
+        self._pending[rid] = (fut, request.on_log)
         message: dict[str, Any] = {"op": "invoke", "rid": rid, "payload": request.payload}
         if behind:
             # It starts when the running one ends, and its time limit counts from then: the
@@ -239,25 +234,8 @@ class LocalInstance:
             message["ctx"] = {"client_context": dict(request.client_context)}
         if request.traceparent:
             message["tp"] = request.traceparent
-        try:
-            self._transport.write(encode(message))
-        except BaseException:  # not sent: forget it, the caller hears of it from the raise
-            self._pending.pop(rid, None)
-            self._deadlines.pop(rid, None)
-            self._behind.pop(rid, None)
-            raise
-
-    def _tell(
-        self, rid: str, done: Done, result: InvocationResult | None, error: Exception | None
-    ) -> None:
-        """Call an invocation's `done`: a failing one must not take the connection with it."""
-        try:
-            done(result, error)
-        except Exception:
-            log.exception(
-                "an invocation's end could not be handled",
-                extra={"function_id": self.function_id, "request_id": rid, "instance": self.iid},
-            )
+        self._transport.write(encode(message))
+        return await fut
 
     def _start_next(self) -> None:
         """The running invocation ended: the first one sent behind it starts now."""
@@ -316,17 +294,3 @@ class LocalInstance:
     @property
     def in_flight(self) -> int:
         return len(self._pending)
-
-
-def _settle(
-    fut: asyncio.Future[InvocationResult],
-    result: InvocationResult | None,
-    error: BaseException | None,
-) -> None:
-    """`invoke`'s `done`: its future gets the end, unless its caller gave up waiting."""
-    if fut.done():
-        return
-    if error is not None:
-        fut.set_exception(error)
-    else:
-        fut.set_result(result)  # type: ignore[arg-type]

@@ -19,14 +19,7 @@ from lamina.errors import (
     InvocationError,
 )
 from lamina.executor.local.instance import describe_exit
-from lamina.executor.types import (
-    Done,
-    FunctionConfig,
-    InvocationRequest,
-    InvocationResult,
-    LogSink,
-    finish_with,
-)
+from lamina.executor.types import FunctionConfig, InvocationRequest, InvocationResult, LogSink
 
 __all__ = ["RayInstance", "init_error"]
 
@@ -76,7 +69,6 @@ class RayInstance:
         self._drained = asyncio.Event()  # no invocation in flight
         self._drained.set()
         self.in_flight = 0
-        self._sends: set[asyncio.Task[Any]] = set()  # invocations `send` started
 
     def started(self, info: Mapping[str, Any]) -> None:
         """The actor's instance has run its init: remember where, and watch for its exit."""
@@ -122,10 +114,6 @@ class RayInstance:
             self._ray.kill(self._actor, no_restart=True)
 
     # -- invoking -------------------------------------------------------------------------------
-    def send(self, request: InvocationRequest, done: Done) -> None:
-        """`invoke` in a Task of its own: a call to Ray is awaited either way."""
-        finish_with(asyncio.get_running_loop().create_task(self.invoke(request)), self._sends, done)
-
     async def invoke(self, request: InvocationRequest) -> InvocationResult:
         rid = request.request_id
         if self._dead:
