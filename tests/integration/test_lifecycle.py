@@ -151,7 +151,7 @@ async def test_past_the_grace_period_a_request_still_running_is_cut_off_and_reco
             Gate() as gate,
             httpx.AsyncClient(base_url=up.gateway_url, timeout=30) as client,
         ):
-            warm.open()  # a first call passes: the next finds a warm instance, without a Task
+            warm.open()  # a first call passes: the one cut off runs on a warm instance
             assert (await client.post("/gated", json={"gate": warm.port})).status_code == 200
             call = asyncio.ensure_future(client.post("/gated", json={"gate": gate.port}))
             await gate.arrivals(1)

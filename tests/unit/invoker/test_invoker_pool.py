@@ -11,8 +11,6 @@ from lamina.executor import FunctionConfig, Instance, InvocationRequest, Invocat
 from lamina.invoker import FunctionPool, PoolConfig
 from lamina.scaling import ScalingSpec
 
-Done = Callable[[InvocationResult | None, BaseException | None], None]
-
 
 class StandIn:
     """An instance whose invocations end when `end()` is called."""
@@ -26,28 +24,18 @@ class StandIn:
         self.iid = iid
         self.function_id = "svc.fn"
         self.alive = True
-        self.sent: list[tuple[InvocationRequest, Done]] = []
-
-    def send(self, request: InvocationRequest, done: Done) -> None:
-        if not self.alive:
-            raise FunctionCrashed("instance is not running", function_id=self.function_id)
-        self.sent.append((request, done))
+        self.sent: list[tuple[InvocationRequest, asyncio.Future[InvocationResult]]] = []
 
     async def invoke(self, request: InvocationRequest) -> InvocationResult:
+        if not self.alive:
+            raise FunctionCrashed("instance is not running", function_id=self.function_id)
         ended: asyncio.Future[InvocationResult] = asyncio.get_running_loop().create_future()
-
-        def done(result: InvocationResult | None, error: BaseException | None) -> None:
-            if error is not None:
-                ended.set_exception(error)
-            else:
-                ended.set_result(result)  # type: ignore[arg-type]
-
-        self.send(request, done)
+        self.sent.append((request, ended))
         return await ended
 
-    def end(self, value: object = "ok", error: BaseException | None = None) -> None:
-        request, done = self.sent.pop(0)
-        done(None if error else InvocationResult(True, {"for": request.request_id}), error)
+    def end(self) -> None:
+        request, ended = self.sent.pop(0)
+        ended.set_result(InvocationResult(True, {"for": request.request_id}))
 
     async def stop(self, grace_s: float = 2.0) -> None:
         self.alive = False
