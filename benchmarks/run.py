@@ -1,7 +1,7 @@
 """Lamina's core benchmarks, in one run: warm path against bare uvicorn, with recording
 (invocation records, logs and metrics) on and off for a no-op function and one that prints a
-line per request (each the mean of `--pairs` runs, on and off alternating; the floor, bare uvicorn,
-the mean of a run before and one after them); a noisy neighbour (hello at one connection, alone
+line per request (each the mean of `--pairs` runs, on and off alternating, each pair with a run
+of the floor, bare uvicorn, beside them); a noisy neighbour (hello at one connection, alone
 and while another function keeps both cores busy, on Lamina and on the floor); and cold starts
 (fork from the zygote) against spawning a fresh interpreter.
 
@@ -170,17 +170,22 @@ Run = dict[str, float]  # one wrk run: rps, p50_ms, p99_ms, errors
 Measured = dict[str, Run]  # benchmark name -> the mean of its runs
 
 
+FLOOR = "bare uvicorn (in-process handler)"
+
+
 def warm(
     connections: int, duration_s: int, pairs: int = 3
 ) -> tuple[Measured, dict[str, list[Run]]]:
     """The mean of each benchmark's runs, and the runs themselves.
 
-    The three Lamina platforms (recording on, off, and on with granian) are all up at once and
-    their runs take turns, recording on and off alternating within each pair (on, off, off,
-    on, ...): a drift of the machine between runs then lands on both sides. (Started one after
-    another, a platform per pair, the pairs of one run spread from 2% to 36% on a noisy
-    machine.) An idle platform takes no CPU: its instances and writer wait in poll()."""
-    floors = [_floor(connections, duration_s)]  # and again at the end: the mean of both
+    The floor and the three Lamina platforms (recording on, off, and on with granian) are all
+    up at once and their runs take turns: in each pair, a run of the floor, then recording on
+    and off, the order reversed every other pair (floor, on, off, off, on, floor, ...). A drift
+    of the machine between runs then lands on both sides of each comparison, and each Lamina
+    run has a floor run beside it (`ratios`). (Started one after another, a platform per pair,
+    the pairs of one run spread from 2% to 36% on a noisy machine; with the floor measured
+    only before and after the pairs, a drift during them moved every ratio.) An idle platform
+    takes no CPU: its instances and writer wait in poll(), the floor in epoll."""
     variants = {
         "on": (),
         "off (--no-record)": ("--no-record",),
@@ -188,41 +193,63 @@ def warm(
     }
     runs: dict[str, list[Run]] = {}
     with ExitStack() as stack:
+        floor = stack.enter_context(bare_uvicorn())
         gateways = {
             name: stack.enter_context(lamina_platform(*extra)).gateway
             for name, extra in variants.items()
         }
+        wrk(f"{floor}/hello", connections, 2)  # warm-up
         for path, what in (("hello", "no-op"), ("logline", "prints a line")):
             for gateway in gateways.values():
                 wrk(f"{gateway}/{path}", connections, 3)  # warm-up: scale out to the load
             order: list[str] = []
             for i in range(pairs):
-                pair = ["on", "off (--no-record)"]
+                pair = [FLOOR, "on", "off (--no-record)"]
                 order += pair if i % 2 == 0 else pair[::-1]
                 if i < 2:  # the granian front twice, in between
                     order.append("on, --http granian")
-            for recording in order:
-                runs.setdefault(f"Lamina, {what}, recording {recording}", []).append(
-                    wrk(f"{gateways[recording]}/{path}", connections, duration_s)
+            for name in order:
+                if name == FLOOR:
+                    runs.setdefault(FLOOR, []).append(
+                        wrk(f"{floor}/hello", connections, duration_s)
+                    )
+                    continue
+                runs.setdefault(f"Lamina, {what}, recording {name}", []).append(
+                    wrk(f"{gateways[name]}/{path}", connections, duration_s)
                 )
-    floors.append(_floor(connections, duration_s))
-    results = {
-        "bare uvicorn (in-process handler)": {
-            key: statistics.mean(f[key] for f in floors) for key in floors[0]
-        },
-        # uvicorn as it starts by default, printing a line per request (to /dev/null here):
-        # a floor that, like Lamina with recording on, keeps a trace of every request.
-        "bare uvicorn, access log on (its default)": _floor(
-            connections, duration_s, "--access-log"
-        ),
-    }
+    results = {FLOOR: _mean(runs[FLOOR])}
+    # uvicorn as it starts by default, printing a line per request (to /dev/null here): a
+    # floor that, like Lamina with recording on, keeps a trace of every request.
+    results["bare uvicorn, access log on (its default)"] = _floor(
+        connections, duration_s, "--access-log"
+    )
     for recording in variants:  # the table's order: on, off, granian; no-op first in each
         for what in ("no-op", "prints a line"):
-            measured = runs[f"Lamina, {what}, recording {recording}"]
-            results[f"Lamina, {what}, recording {recording}"] = {
-                key: statistics.mean(m[key] for m in measured) for key in measured[0]
-            }
+            name = f"Lamina, {what}, recording {recording}"
+            results[name] = _mean(runs[name])
     return results, runs
+
+
+def _mean(measured: list[Run]) -> Run:
+    return {key: statistics.mean(m[key] for m in measured) for key in measured[0]}
+
+
+def ratios(runs: dict[str, list[Run]]) -> dict[str, str]:
+    """Each Lamina row's requests/s against the floor's run of the same pair (the no-op
+    function's pairs, then the printing one's): their median, and each."""
+    floors = runs[FLOOR]
+    notes = {}
+    for name, measured in runs.items():
+        if name == FLOOR or "granian" in name:  # granian runs in two pairs only
+            continue
+        half = len(floors) // 2
+        mine = floors[:half] if "no-op" in name else floors[half:]
+        each = [m["rps"] / f["rps"] for m, f in zip(measured, mine, strict=True)]
+        notes[name] = (
+            f"against the floor's run of each pair: median {statistics.median(each):.2f}x "
+            f"({', '.join(f'{r:.2f}' for r in each)})"
+        )
+    return notes
 
 
 def _hello_beside_cpu(base: str, duration_s: int) -> tuple[Run, Run, float]:
@@ -486,8 +513,9 @@ def main() -> None:
     if args.only in (None, "warm"):
         console.print(f"warm path: wrk, {args.connections} connections, {args.duration} s per run")
         res, runs = warm(args.connections, args.duration, args.pairs)
-        base = res["bare uvicorn (in-process handler)"]["rps"]
+        base = res[FLOOR]["rps"]
         notes = recording_cost(res, runs)
+        paired = ratios(runs)
         for name, r in res.items():
             rows.append(
                 [
@@ -496,7 +524,12 @@ def main() -> None:
                     f"{r['p50_ms']:.2f}",
                     f"{r['p99_ms']:.2f}",
                     f"{r['rps'] / base:.2f}x of bare uvicorn",
-                    "; ".join(filter(None, [f"{r['errors']:.0f} errors", notes.get(name)])),
+                    "; ".join(
+                        filter(
+                            None,
+                            [f"{r['errors']:.0f} errors", notes.get(name), paired.get(name)],
+                        )
+                    ),
                 ]
             )
     if args.only in (None, "neighbour"):
