@@ -30,7 +30,7 @@ import random
 import statistics
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +47,7 @@ from lamina.store import open_store
 from lamina.store._batch import BatchInsert
 from lamina.store._rows import INVOCATION_COLUMNS, LOG_COLUMNS
 from lamina.store._writer import connect
+from lamina.store.types import TelemetryStore
 from lamina.telemetry.metrics import Metrics
 from lamina.telemetry.recorder import Recorder
 
@@ -105,17 +106,18 @@ class _Backend:
     def release(self, fn: FunctionConfig) -> None: ...
 
 
-def _variant(recorder: Recorder, mode: str) -> None:
+def _variant(recorder: Recorder, store: TelemetryStore, mode: str) -> None:
     """Recording with its later stages cut off: `request` keeps no record, `packed` counts and
-    packs them (a few hundred at a time) and drops them unwritten; `all` is the real thing."""
+    packs them (a few hundred at a time) and drops them unwritten (the store takes the packs
+    and keeps nothing); `all` is the real thing."""
     if mode == "request":
         recorder.invocation_row = lambda row: None  # type: ignore[method-assign]
     elif mode == "packed":
 
-        async def drop(table: str, packs: list[Any]) -> None:
+        async def drop(table: str, packs: Sequence[bytes]) -> None:
             return None
 
-        recorder._write = drop  # type: ignore[method-assign]
+        store.add_packed = drop  # type: ignore[method-assign]
 
 
 async def _pool_us(mode: str, invocations: int) -> float:
@@ -129,7 +131,7 @@ async def _pool_us(mode: str, invocations: int) -> float:
             store = open_store(None, default_dir=Path(tmp))
             await store.open()
             recorder = Recorder(store, clock, on_records=Metrics().observe)
-            _variant(recorder, mode)
+            _variant(recorder, store, mode)
             recorder.start()
         pool = FunctionPool(config, _Backend(), clock, recorder)
         await pool.start()
@@ -150,9 +152,12 @@ async def _pool_us(mode: str, invocations: int) -> float:
             await recorder.stop()
         await pool.close()
         if store is not None:
-            if mode == "all" and len(await store.invocations(limit=invocations)) < invocations:
-                raise RuntimeError("the recorder did not store every invocation it measured")
+            stored = len(await store.invocations(limit=invocations))
             await store.close()
+            if mode == "all" and stored < invocations:
+                raise RuntimeError("the recorder did not store every invocation it measured")
+            if mode != "all" and stored:
+                raise RuntimeError(f"the {mode!r} variant wrote records: it measures too much")
     return spent / invocations * 1e6
 
 
