@@ -339,7 +339,7 @@ def _records(
         time.sleep(0.1)
 
 
-def _children(pid: int) -> list[int]:
+def children(pid: int) -> list[int]:
     try:
         with open(f"/proc/{pid}/task/{pid}/children") as f:
             return [int(p) for p in f.read().split()]
@@ -382,9 +382,9 @@ def idle_memory(running: Running, client: httpx.Client) -> dict[str, list[float]
     for _ in range(200):
         client.get(f"{running.gateway}/hello")
     time.sleep(1)  # idle: every instance back in its wait, every zygote's spare forked
-    zygotes = [z for z in _children(running.pid) if _is_zygote(z)]
-    spares = {z: [c for c in _children(z) if _name(c) == "lamina-spare"] for z in zygotes}
-    per_zygote = {z: [c for c in _children(z) if c not in spares[z]] for z in zygotes}
+    zygotes = [z for z in children(running.pid) if _is_zygote(z)]
+    spares = {z: [c for c in children(z) if _name(c) == "lamina-spare"] for z in zygotes}
+    per_zygote = {z: [c for c in children(z) if c not in spares[z]] for z in zygotes}
     instances = [child for z in zygotes for child in per_zygote[z]]
     busy_zygote = max(per_zygote, key=lambda z: len(per_zygote[z]))  # hello's (it has instances)
     return {
