@@ -24,6 +24,7 @@ import argparse
 import os
 import statistics
 import sys
+import time
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -100,6 +101,7 @@ class Snapshot:
     instance_switches: int
     loop_run_ns: int
     loop_wait_ns: int
+    at_s: float  # when it was taken (monotonic): the event-loop shares are of the time between
 
 
 def _read(path: str) -> str | None:
@@ -135,7 +137,7 @@ def snapshot(root: int) -> Snapshot:
         if stat is not None:
             ticks[EVENT_LOOP if int(task) == root else OTHER_THREADS] += cpu_ticks(stat)
     run_ns, wait_ns = schedstat(_read(f"/proc/{root}/task/{root}/schedstat") or "0 0 0")
-    return Snapshot(ticks, switches, run_ns, wait_ns)
+    return Snapshot(ticks, switches, run_ns, wait_ns, time.monotonic())
 
 
 @dataclass(frozen=True)
@@ -148,14 +150,15 @@ class Measured:
 
 
 def measure(before: Snapshot, after: Snapshot, requests: int, seconds: float) -> Measured:
-    """One run's figures from the snapshots around it."""
+    """One run's figures from the snapshots around it; `requests` in `seconds` are wrk's."""
     per = 1e6 * TICK_S / max(requests, 1)
+    window_s = after.at_s - before.at_s  # wrk's run, and its start and end
     return Measured(
         rps=requests / seconds if seconds else 0.0,
         us_per_request={k: (after.ticks[k] - before.ticks[k]) * per for k in KINDS},
         sleeps_per_request=(after.instance_switches - before.instance_switches) / max(requests, 1),
-        loop_running=(after.loop_run_ns - before.loop_run_ns) / 1e9 / seconds,
-        loop_waiting=(after.loop_wait_ns - before.loop_wait_ns) / 1e9 / seconds,
+        loop_running=(after.loop_run_ns - before.loop_run_ns) / 1e9 / window_s,
+        loop_waiting=(after.loop_wait_ns - before.loop_wait_ns) / 1e9 / window_s,
     )
 
 

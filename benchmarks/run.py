@@ -238,11 +238,11 @@ def ratios(runs: dict[str, list[Run]]) -> dict[str, str]:
     """Each Lamina row's requests/s against the floor's run of the same pair (the no-op
     function's pairs, then the printing one's): their median, and each."""
     floors = runs[FLOOR]
+    half = len(floors) // 2
     notes = {}
     for name, measured in runs.items():
         if name == FLOOR or "granian" in name:  # granian runs in two pairs only
             continue
-        half = len(floors) // 2
         mine = floors[:half] if "no-op" in name else floors[half:]
         each = [m["rps"] / f["rps"] for m, f in zip(measured, mine, strict=True)]
         notes[name] = (
@@ -340,6 +340,7 @@ def _records(
 
 
 def children(pid: int) -> list[int]:
+    """The child processes of `pid` (Linux; none once it is gone)."""
     try:
         with open(f"/proc/{pid}/task/{pid}/children") as f:
             return [int(p) for p in f.read().split()]

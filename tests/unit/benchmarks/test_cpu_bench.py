@@ -57,12 +57,13 @@ def test_the_tree_is_told_apart_zygotes_their_spares_and_instances_and_the_write
 
 
 def test_each_kind_s_cpu_is_divided_by_the_requests_and_the_loop_s_time_by_the_run() -> None:
-    before = Snapshot(Counter({EVENT_LOOP: 1000, "instances": 500}), 40, 0, 0)
+    before = Snapshot(Counter({EVENT_LOOP: 1000, "instances": 500}), 40, 0, 0, 100.0)
     after = Snapshot(
         Counter({EVENT_LOOP: 1900, "instances": 950, "telemetry writer": 100}),
         40 + 9000,
         4_750_000_000,
         250_000_000,
+        105.0,  # 5 s after `before`
     )
     m = measure(before, after, requests=10_000, seconds=5.0)
     tick_us = 1e6 * TICK_S
