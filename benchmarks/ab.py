@@ -2,7 +2,9 @@
 once on copies of the bench app, `wrk` runs on each taking turns (the order within a pair
 alternates, so neither always runs on a warmer machine), and the median of the pairs' ratios.
 On a machine whose speed drifts by more than the change being measured, runs a minute apart
-cannot be compared; a pair's two runs are seconds apart.
+cannot be compared; a pair's two runs are seconds apart. On Linux it also reports the CPU
+time per request of each platform's event-loop thread (the one that serves every request, from
+its /proc schedstat), which moves less than requests/s and shows a change to that thread's work.
 
     python benchmarks/ab.py --base HEAD~1                 # 16 pairs of 8 s on /hello, c=32
     python benchmarks/ab.py --base main --path /logline --pairs 8 --markdown
@@ -24,10 +26,11 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from cpu import snapshot
 from loadgen import Load
 from loadgen import run as wrk
 from rich.progress import Progress
-from run import console, lamina_platform, print_table
+from run import Running, console, lamina_platform, print_table
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -36,10 +39,21 @@ REPO = Path(__file__).resolve().parents[1]
 class Pair:
     base: Load
     tree: Load
+    # CPU µs per request of each platform's event-loop thread over its run (None off Linux):
+    # it moves less than requests/s, and shows a change to that thread's work
+    base_loop_us: float | None = None
+    tree_loop_us: float | None = None
 
     @property
     def ratio(self) -> float:
         return self.tree.rps / self.base.rps if self.base.rps else float("nan")
+
+    @property
+    def loop_ratio(self) -> float | None:
+        """This checkout's event-loop CPU per request over the base's."""
+        if self.base_loop_us is None or self.tree_loop_us is None or not self.base_loop_us:
+            return None
+        return self.tree_loop_us / self.base_loop_us
 
 
 def tree_first(index: int) -> bool:
@@ -51,7 +65,11 @@ def summary(pairs: Sequence[Pair]) -> dict[str, float]:
     """The median ratio (this checkout's req/s over the base's), its range, how many pairs
     this checkout won, and each side's median req/s, p99 and p99.9."""
     ratios = [p.ratio for p in pairs]
+    loop = [r for r in (p.loop_ratio for p in pairs) if r is not None]
     return {
+        "median_loop_ratio": statistics.median(loop) if loop else float("nan"),
+        "base_loop_us": _median_of([p.base_loop_us for p in pairs]),
+        "tree_loop_us": _median_of([p.tree_loop_us for p in pairs]),
         "median_ratio": statistics.median(ratios),
         "min_ratio": min(ratios),
         "max_ratio": max(ratios),
@@ -63,6 +81,24 @@ def summary(pairs: Sequence[Pair]) -> dict[str, float]:
         "base_p999": statistics.median(p.base.latency(99.9) for p in pairs),
         "tree_p999": statistics.median(p.tree.latency(99.9) for p in pairs),
     }
+
+
+def _median_of(values: Sequence[float | None]) -> float:
+    known = [v for v in values if v is not None]
+    return statistics.median(known) if known else float("nan")
+
+
+def loaded(
+    platform: Running, url: str, connections: int, seconds: int
+) -> tuple[Load, float | None]:
+    """`wrk` on `url`, and the CPU µs per request the platform's event-loop thread spent
+    meanwhile (from its schedstat: nanoseconds on a CPU; None where /proc has none)."""
+    if not sys.platform.startswith("linux"):
+        return wrk(url, connections, seconds), None
+    before = snapshot(platform.pid)
+    load = wrk(url, connections, seconds)
+    after = snapshot(platform.pid)
+    return load, (after.loop_run_ns - before.loop_run_ns) / 1000 / max(load.requests, 1)
 
 
 def commit_of(ref: str) -> str | None:
@@ -98,16 +134,24 @@ def measure(args: argparse.Namespace) -> list[Pair]:
     with ExitStack() as stack:
         base_src = stack.enter_context(worktree(args.base)) / "src"
         console.print(f"[bold]starting[/] {args.base} and this checkout")
-        base = stack.enter_context(lamina_platform(*args.up, src=base_src)).gateway
-        tree = stack.enter_context(lamina_platform(*args.up, src=REPO / "src")).gateway
+        base = stack.enter_context(lamina_platform(*args.up, src=base_src))
+        tree = stack.enter_context(lamina_platform(*args.up, src=REPO / "src"))
         with Progress(console=console) as progress:
             task = progress.add_task(f"{args.pairs} pairs on {args.path}", total=args.pairs)
             for i in range(args.pairs):
                 order = [tree, base] if tree_first(i) else [base, tree]
-                loads = {u: wrk(u + args.path, args.connections, args.duration) for u in order}
-                pairs.append(Pair(base=loads[base], tree=loads[tree]))
+                runs = {
+                    p.gateway: loaded(p, p.gateway + args.path, args.connections, args.duration)
+                    for p in order
+                }
+                (base_load, base_us), (tree_load, tree_us) = runs[base.gateway], runs[tree.gateway]
+                pairs.append(Pair(base_load, tree_load, base_us, tree_us))
                 progress.advance(task)
     return pairs
+
+
+def _us(value: float | None) -> str:
+    return "" if value is None or value != value else f"{value:.1f}"
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -128,7 +172,15 @@ def main(argv: Sequence[str] | None = None) -> None:
         parser.error(f"--base {args.base!r} names no commit of {REPO}")
     pairs = measure(args)
     rows = [
-        [str(i + 1), f"{p.base.rps:.0f}", f"{p.tree.rps:.0f}", f"{p.ratio:.3f}"]
+        [
+            str(i + 1),
+            f"{p.base.rps:.0f}",
+            f"{p.tree.rps:.0f}",
+            f"{p.ratio:.3f}",
+            _us(p.base_loop_us),
+            _us(p.tree_loop_us),
+            "" if p.loop_ratio is None else f"{p.loop_ratio:.3f}",
+        ]
         for i, p in enumerate(pairs)
     ]
     s = summary(pairs)
@@ -139,9 +191,20 @@ def main(argv: Sequence[str] | None = None) -> None:
             f"{s['tree_rps']:.0f} (p99 {s['tree_p99']:.2f}, p99.9 {s['tree_p999']:.2f} ms)",
             f"{s['median_ratio']:.3f} (range {s['min_ratio']:.3f}-{s['max_ratio']:.3f}; "
             f"faster in {s['won']:.0f} of {len(pairs)})",
+            _us(s["base_loop_us"]),
+            _us(s["tree_loop_us"]),
+            f"{s['median_loop_ratio']:.3f}",
         ]
     )
-    headers = ["pair", f"{args.base} req/s", "this checkout req/s", "ratio"]
+    headers = [
+        "pair",
+        f"{args.base} req/s",
+        "this checkout req/s",
+        "ratio",
+        f"{args.base} loop µs/req",
+        "this checkout loop µs/req",
+        "loop ratio",
+    ]
     print_table(headers, rows, markdown=args.markdown)
 
 

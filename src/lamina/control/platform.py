@@ -36,7 +36,7 @@ from lamina.events import AsyncInvoker, AsyncTarget, Queues, Topics, async_queue
 from lamina.events.queues import queue_store_name
 from lamina.events.scheduler import ScheduledTarget, Scheduler, schedule_targets
 from lamina.executor import ExecutorBackend, FunctionConfig, create_backend
-from lamina.gateway import GatewayApp, RouteTarget
+from lamina.gateway.app import GatewayApp, RouteTarget
 from lamina.gateway.front import GranianFront
 from lamina.gateway.guard import GatewaySecurity
 from lamina.gateway.http1 import Http1Protocol

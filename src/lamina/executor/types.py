@@ -47,7 +47,9 @@ class FunctionConfig:
 @dataclass(slots=True)  # not frozen: built on every request, frozen __init__ is slower
 class InvocationRequest:
     request_id: str
-    payload: Any  # JSON-ready value (an orjson.Fragment for raw JSON bytes)
+    # JSON-ready value (an orjson.Fragment for raw JSON bytes), or a gateway.events.ProxyEvent:
+    # an API Gateway event the instance builds from its request
+    payload: Any
     client_context: Mapping[str, Any] | None = None
     on_log: LogSink | None = None
     trigger: str = "invoke"  # what caused it: http, invoke, event, queue, topic, schedule

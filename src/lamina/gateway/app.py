@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from lamina.errors import (
     FunctionTimeout,
@@ -21,7 +21,7 @@ from lamina.executor import InvocationRequest
 from lamina.gateway.asgi import BodyTooLarge, Receive, Scope, Send, read_request, send_response
 from lamina.gateway.cors import CorsPolicy
 from lamina.gateway.counts import RequestCounts
-from lamina.gateway.events import http_api_v2_event, rest_v1_event
+from lamina.gateway.events import ProxyEvent, http_api_v2_event, proxy_call, rest_v1_event
 from lamina.gateway.guard import RouteGuard
 from lamina.gateway.ids import new_request_id
 from lamina.gateway.invoke_api import INVOKE_PREFIX, InvokeApi, SubmitEvent
@@ -125,12 +125,25 @@ class GatewayApp:
             return response
         target = match.target
         now_ms = int(time.time() * 1000)
-        if target.payload_format == "2.0":
-            event = http_api_v2_event(request, match, request_id=request_id, time_epoch_ms=now_ms)
-        else:
-            event = rest_v1_event(request, match, request_id=request_id, time_epoch_ms=now_ms)
         guard = target.guard
-        if guard is not None:
+        event: dict[str, Any] | ProxyEvent
+        if guard is None:  # the instance builds the event: this thread serves every request
+            event = ProxyEvent(
+                proxy_call(
+                    request,
+                    match,
+                    payload_format=target.payload_format,
+                    request_id=request_id,
+                    time_epoch_ms=now_ms,
+                )
+            )
+        else:
+            if target.payload_format == "2.0":
+                event = http_api_v2_event(
+                    request, match, request_id=request_id, time_epoch_ms=now_ms
+                )
+            else:
+                event = rest_v1_event(request, match, request_id=request_id, time_epoch_ms=now_ms)
             v2 = event if target.payload_format == "2.0" else None
             if v2 is None and guard.needs_v2_event:
                 v2 = http_api_v2_event(request, match, request_id=request_id, time_epoch_ms=now_ms)

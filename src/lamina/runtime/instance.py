@@ -40,6 +40,7 @@ from typing import Any, NoReturn
 
 import orjson
 
+from lamina.gateway.events import event_from_call
 from lamina.runtime.context import ClientContext, FunctionInfo, LambdaContext, current_traceparent
 from lamina.runtime.protocol import FrameReader, encode
 from lamina.telemetry.tracing import own_xray_header
@@ -101,6 +102,13 @@ def set_trace_env(value: str | None) -> None:
 def _max_rss_kb() -> int:
     """The instance's peak resident memory so far, in KiB (what REPORT's Max Memory Used shows)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
+def payload_of(message: dict[str, Any]) -> Any:
+    """An invoke frame's event: as sent, or built here from the compact form of an HTTP
+    request the gateway sent in its place (`"http"`, see `lamina.gateway.events.ProxyEvent`)."""
+    call = message.get("http")
+    return message.get("payload") if call is None else event_from_call(call)
 
 
 def encode_result(request_id: str, result: Any) -> bytes:
@@ -299,7 +307,7 @@ class _Instance:
         trace_token = self.enter_trace(message)
         try:
             assert self.handler is not None
-            result = self.handler(message.get("payload"), self.context_for(message))
+            result = self.handler(payload_of(message), self.context_for(message))
             frame = encode_result(rid, result)
         except Exception as exc:
             frame = self._error_frame(rid, exc)
@@ -314,7 +322,7 @@ class _Instance:
         self.enter_trace(message)
         try:
             assert self.handler is not None
-            result = self.handler(message.get("payload"), self.context_for(message))
+            result = self.handler(payload_of(message), self.context_for(message))
             if inspect.isawaitable(result):
                 result = await result
             frame = encode_result(rid, result)

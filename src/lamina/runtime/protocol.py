@@ -6,7 +6,9 @@ names the message:
     platform -> instance   {"op": "invoke", "rid", "payload", "deadline_ms", "ctx"?, "tp"?},
                            {"op": "stop"}  ("tp": the invocation's W3C traceparent; an
                            invocation sent behind another to a "serial" instance has
-                           "timeout_ms" instead of "deadline_ms": it counts from its start)
+                           "timeout_ms" instead of "deadline_ms": it counts from its start;
+                           an HTTP route's invocation has "http", the request in compact
+                           form, instead of "payload": the instance builds the event)
     instance -> platform   {"op": "ready", "pid", "init_ms", "modules", "is_async", "serial"}
                            ("serial": it runs invocations one at a time, in the order sent)
                            {"op": "init_error", "error": {errorType, errorMessage, stackTrace}}

@@ -34,3 +34,16 @@ def test_the_summary_is_the_median_of_the_pairs_ratios_not_the_ratio_of_medians(
 
 def test_the_order_within_a_pair_alternates() -> None:
     assert [tree_first(i) for i in range(4)] == [True, False, True, False]
+
+
+def test_the_event_loop_cpu_per_request_is_compared_pair_by_pair() -> None:
+    pairs = [
+        Pair(_load(1000), _load(1100), base_loop_us=80.0, tree_loop_us=76.0),
+        Pair(_load(500), _load(600), base_loop_us=160.0, tree_loop_us=144.0),
+        Pair(_load(800), _load(760), base_loop_us=100.0, tree_loop_us=None),  # not measured
+    ]
+    assert pairs[0].loop_ratio == pytest.approx(0.95)
+    assert pairs[2].loop_ratio is None
+    s = summary(pairs)
+    assert s["median_loop_ratio"] == pytest.approx(0.925)  # of the two pairs that have both
+    assert (s["base_loop_us"], s["tree_loop_us"]) == (100.0, 110.0)

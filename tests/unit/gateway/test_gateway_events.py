@@ -4,11 +4,20 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import pickle
 from typing import Any
 
+import orjson
 import pytest
 
-from lamina.gateway.events import format_request_time, http_api_v2_event, rest_v1_event
+from lamina.gateway.events import (
+    ProxyEvent,
+    event_from_call,
+    format_request_time,
+    http_api_v2_event,
+    proxy_call,
+    rest_v1_event,
+)
 
 TIME_MS = 1583348638390  # 2020-03-04T19:03:58.390Z, from the AWS 2.0 example
 IDS: dict[str, Any] = {"request_id": "req-1", "time_epoch_ms": TIME_MS}
@@ -398,3 +407,51 @@ def test_the_decoded_path_is_what_the_function_sees(make_request: Any, make_matc
 )
 def test_request_time_format(epoch_ms: int, text: str) -> None:
     assert format_request_time(epoch_ms) == text
+
+
+_REQUESTS: list[dict[str, Any]] = [
+    {"method": "GET", "path": "/"},
+    {
+        "method": "POST",
+        "path": "/orders/7",
+        "query": "a=1&a=2&b=",
+        "headers": [
+            ("host", "api.example.com:8443"),
+            ("cookie", "s=1; t=2"),
+            ("x-forwarded-for", "198.51.100.1"),
+            ("x-forwarded-proto", "https"),
+            ("accept", "text/html"),
+            ("accept", "application/json"),
+            ("user-agent", "curl/8"),
+            ("content-type", "application/json"),
+        ],
+        "body": b'{"n": 1}',
+    },
+    {"method": "PUT", "path": "/blob", "body": b"\x00\xff\x10"},  # base64
+]
+
+
+@pytest.mark.parametrize("payload_format", ["2.0", "1.0"])
+@pytest.mark.parametrize("request_fields", _REQUESTS)
+def test_the_instance_builds_the_same_event_from_the_compact_form_the_gateway_sends(
+    make_request: Any, make_match: Any, payload_format: str, request_fields: dict[str, Any]
+) -> None:
+    """An unguarded route's invocation carries `proxy_call`'s list through JSON to the
+    instance, which builds the event there: it is the event the gateway would have built."""
+    fields = dict(request_fields)
+    req = make_request(fields.pop("method"), fields.pop("path"), **fields)
+    match = make_match("ANY /orders/{id}", id="7") if req.path != "/" else make_match("$default")
+    built = http_api_v2_event if payload_format == "2.0" else rest_v1_event
+    expected = built(req, match, **IDS, stage="prod", domain_name="api.lamina.test")
+    call = proxy_call(
+        req,
+        match,
+        payload_format=payload_format,
+        **IDS,
+        stage="prod",
+        domain_name="api.lamina.test",
+    )
+    assert event_from_call(orjson.loads(orjson.dumps(call))) == expected
+    assert orjson.dumps(event_from_call(call)) == orjson.dumps(expected)  # same keys, same order
+    sent = ProxyEvent(call)
+    assert pickle.loads(pickle.dumps(sent)).event() == expected  # to a Ray actor

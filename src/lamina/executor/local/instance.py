@@ -20,6 +20,7 @@ from lamina.executor.types import (
     LogSink,
     NotStarted,
 )
+from lamina.gateway.events import ProxyEvent
 from lamina.runtime.protocol import encode
 
 __all__ = ["LocalInstance"]
@@ -218,7 +219,12 @@ class LocalInstance:
         fut: asyncio.Future[InvocationResult] = self._loop.create_future()
         behind = self.serial and bool(self._pending)  # the pool sent it behind the running one
         self._pending[rid] = (fut, request.on_log)
-        message: dict[str, Any] = {"op": "invoke", "rid": rid, "payload": request.payload}
+        payload = request.payload
+        message: dict[str, Any] = (
+            {"op": "invoke", "rid": rid, "http": payload.call}  # the instance builds the event
+            if type(payload) is ProxyEvent
+            else {"op": "invoke", "rid": rid, "payload": payload}
+        )
         if behind:
             # It starts when the running one ends, and its time limit counts from then: the
             # instance sets its deadline, and so does `_start_next` here.
