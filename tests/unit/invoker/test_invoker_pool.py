@@ -9,6 +9,7 @@ from lamina.clock import FakeClock
 from lamina.errors import FunctionCrashed
 from lamina.executor import FunctionConfig, Instance, InvocationRequest, InvocationResult
 from lamina.invoker import FunctionPool, PoolConfig
+from lamina.invoker.pool import BATCH, SHORT_STREAK
 from lamina.scaling import ScalingSpec
 
 
@@ -42,7 +43,8 @@ class StandIn:
 
 
 class Backend:
-    def __init__(self) -> None:
+    def __init__(self, kind: type[StandIn] = StandIn) -> None:
+        self.kind = kind  # of the instances it starts
         self.instances: list[StandIn] = []
         self.on_exit: Callable[[Instance], None] | None = None
 
@@ -55,7 +57,7 @@ class Backend:
     async def start_instance(
         self, fn: FunctionConfig, on_exit: Callable[[Instance], None]
     ) -> StandIn:
-        instance = StandIn(f"i{len(self.instances) + 1}")
+        instance = self.kind(f"i{len(self.instances) + 1}")
         self.instances.append(instance)
         self.on_exit = on_exit
         return instance
@@ -63,9 +65,11 @@ class Backend:
     def release(self, fn: FunctionConfig) -> None: ...
 
 
-async def _pool(backend: Backend, warm: int, max_instances: int = 2) -> FunctionPool:
+async def _pool(
+    backend: Backend, warm: int, max_instances: int = 2, max_queued: int = 10
+) -> FunctionPool:
     fn = FunctionConfig("svc.fn", "fn.handler", "/tmp", 128, 3.0, 1)
-    config = PoolConfig(fn, ScalingSpec(0, max_instances, 1, 600.0), 10, 5.0)
+    config = PoolConfig(fn, ScalingSpec(0, max_instances, 1, 600.0), max_queued, 5.0)
     pool = FunctionPool(config, backend, FakeClock())  # type: ignore[arg-type]
     await pool.start()
     for _ in range(warm):
@@ -98,3 +102,85 @@ async def test_a_drain_waits_for_every_invocation_handed_out() -> None:
     await call
     await asyncio.wait_for(draining, 1.0)
     await pool.close()
+
+
+class SerialStandIn(StandIn):
+    """A stand-in that runs what it is sent one at a time, in order, as a local instance of a
+    synchronous handler does: the pool may send invocations behind the one it runs."""
+
+    serial = True
+
+
+async def _short_streak(pool: FunctionPool, backend: Backend) -> None:
+    """Run SHORT_STREAK invocations one at a time: on the pool's fake clock each took no time,
+    so the function is short from then on."""
+    for i in range(SHORT_STREAK):
+        call = asyncio.ensure_future(pool.invoke(InvocationRequest(f"s{i}", {})))
+        await asyncio.sleep(0)
+        [busy] = [instance for instance in backend.instances if instance.sent]
+        busy.end()
+        await call
+
+
+async def _one_turn(pool: FunctionPool, count: int) -> list[asyncio.Future[object]]:
+    """Start `count` invocations that all reach the pool in one turn of the event loop."""
+    calls: list[asyncio.Future[object]] = [
+        asyncio.ensure_future(pool.invoke(InvocationRequest(f"r{i}", {}))) for i in range(count)
+    ]
+    await asyncio.sleep(0)
+    return calls
+
+
+async def _end_all(backend: Backend, calls: list[asyncio.Future[object]]) -> None:
+    for instance in backend.instances:
+        while instance.sent:
+            instance.end()
+            await asyncio.sleep(0)
+    await asyncio.gather(*calls)
+
+
+async def test_a_short_functions_invocations_of_one_turn_go_to_one_instance_up_to_a_batch() -> None:
+    backend = Backend(SerialStandIn)
+    pool = await _pool(backend, warm=3, max_instances=3, max_queued=100)
+    await _short_streak(pool, backend)
+    calls = await _one_turn(pool, BATCH + 2)
+    sent = sorted((len(instance.sent) for instance in backend.instances), reverse=True)
+    assert sent == [BATCH, 1, 1]  # one wake-up for BATCH of them; the rest to free instances
+    [batched] = [i for i in backend.instances if len(i.sent) == BATCH]
+    assert [r.request_id for r, _ in batched.sent] == [f"r{i}" for i in range(BATCH)]
+    await _end_all(backend, calls)
+    # The batch was of that turn only: the next turn's invocations start their own.
+    calls = await _one_turn(pool, 2)
+    assert sorted(len(instance.sent) for instance in backend.instances) == [0, 0, 2]
+    await _end_all(backend, calls)
+    await pool.close()
+
+
+async def test_invocations_are_not_batched_before_the_function_is_known_to_be_short() -> None:
+    backend = Backend(SerialStandIn)
+    pool = await _pool(backend, warm=3, max_instances=3)
+    calls = await _one_turn(pool, 3)
+    assert [len(instance.sent) for instance in backend.instances] == [1, 1, 1]
+    await _end_all(backend, calls)
+    await pool.close()
+
+
+async def test_invocations_are_not_batched_onto_an_instance_that_runs_several_at_once() -> None:
+    backend = Backend()  # StandIn.serial is False: no order among what it is sent
+    pool = await _pool(backend, warm=3, max_instances=3)
+    await _short_streak(pool, backend)
+    calls = await _one_turn(pool, 3)
+    assert [len(instance.sent) for instance in backend.instances] == [1, 1, 1]
+    await _end_all(backend, calls)
+    await pool.close()
+
+
+async def test_max_queued_bounds_a_batch_and_zero_turns_batching_off() -> None:
+    for max_queued, expected in ((2, [3, 1, 1]), (0, [1, 1, 1])):
+        backend = Backend(SerialStandIn)
+        pool = await _pool(backend, warm=3, max_instances=3, max_queued=max_queued)
+        await _short_streak(pool, backend)
+        calls = await _one_turn(pool, sum(expected))
+        assert sorted((len(i.sent) for i in backend.instances), reverse=True) == expected
+        await _end_all(backend, calls)
+        await pool.close()

@@ -81,6 +81,7 @@ class LocalInstance:
         # was sent (time.monotonic): the first starts, and gets its deadline, when the
         # running one's result comes.
         self._behind: dict[str, tuple[InvocationRequest, float]] = {}
+        self._out: list[bytes] = []  # frames written at the end of this turn of the loop
         self._killed_by_us = False
         self.ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.exit_status: asyncio.Future[int | None] = asyncio.get_running_loop().create_future()
@@ -240,8 +241,19 @@ class LocalInstance:
             message["ctx"] = {"client_context": dict(request.client_context)}
         if request.traceparent:
             message["tp"] = request.traceparent
-        self._transport.write(encode(message))
+        out = self._out
+        out.append(encode(message))
+        if len(out) == 1:
+            self._loop.call_soon(self._flush_out)
         return await fut
+
+    def _flush_out(self) -> None:
+        """Write the frames of this turn of the event loop: the pool gives one instance the
+        invocations of a short function that start in one turn (`FunctionPool._may_batch`),
+        and its process reads them in one wake-up instead of being woken for each."""
+        out, self._out = self._out, []
+        if self._transport is not None and out:
+            self._transport.write(out[0] if len(out) == 1 else b"".join(out))
 
     def _start_next(self) -> None:
         """The running invocation ended: the first one sent behind it starts now."""
@@ -287,6 +299,7 @@ class LocalInstance:
 
     async def stop(self, grace_s: float = 2.0) -> None:
         if self._transport is not None and not self._closed:
+            self._flush_out()  # what was sent before the stop arrives before it
             self._transport.write(encode({"op": "stop"}))
         try:
             await asyncio.wait_for(asyncio.shield(self.exit_status), grace_s)
