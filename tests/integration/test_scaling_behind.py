@@ -209,3 +209,19 @@ async def test_a_crash_ends_the_short_streak(app_dir: Callable[..., Path]) -> No
         queued = await run.one_waits(run.later)
     assert crashed.status_code == 502
     assert queued["queued_behind"] == 0, "no sending behind a function whose instances crash"
+
+
+async def test_instances_say_how_long_the_handler_ran_which_lets_a_fast_function_be_batched(
+    app_dir: Callable[..., Path],
+) -> None:
+    """Batches (FunctionPool._may_batch) hold no more than BATCH_BUDGET_MS of the handler's
+    recent longest run, which the instances measure and report with each result: until they
+    have, the pool batches nothing."""
+    async with _short_function(_app(app_dir, max_instances=4, max_queued=100)) as run:
+        assert run.platform.invoker is not None
+        pool = run.platform.invoker.pool("svc.fn")
+        assert pool._slow_ms < 1.0, "a handler that returns at once ran well under 1 ms"
+        replies = await asyncio.gather(*(run.client.post("/fn", json={}) for _ in range(12)))
+    assert [r.status_code for r in replies] == [200] * 12
+    assert len({r.json()["request_id"] for r in replies}) == 12, "each ran once, as itself"
+    assert all(r.json()["remaining_ms"] > 2000 for r in replies), "each from its own start"

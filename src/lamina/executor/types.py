@@ -70,6 +70,7 @@ class InvocationResult:
     ok: bool
     value: Any  # the result when ok, else {"errorMessage", "errorType", "stackTrace", ...}
     max_memory_mb: int | None = None  # the instance's peak resident memory, when it reported it
+    run_ms: float | None = None  # how long the handler ran, as the instance measured it
 
 
 class NotStarted(Exception):

@@ -70,8 +70,12 @@ SHORT_MS = 10.0
 SHORT_STREAK = 32
 _SHORT_S = SHORT_MS / 1000
 # Invocations of such a short function that start in one turn of the event loop go to one
-# instance that runs invocations in order, up to BATCH of them (see `_batch_slot`).
+# instance that runs invocations in order (see `_may_batch`): up to BATCH of them, and no
+# more than BATCH_BUDGET_MS of the handler's recent runs (a decaying maximum of the run times
+# the instances report, which loses _SLOW_DECAY of itself per invocation).
 BATCH = 16
+BATCH_BUDGET_MS = 2.0
+_SLOW_DECAY = 0.9
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,6 +180,8 @@ class FunctionPool:
         self._short = 0  # invocations in a row that took at most SHORT_MS
         self._batch: _Slot | None = None  # the instance this turn's invocations go to
         self._batched = 0  # invocations given to it in this turn
+        self._batch_limit = 0  # how many it may take
+        self._slow_ms = SHORT_MS  # the handler's recent longest run (unknown: as if this long)
         self.stats = PoolStats()
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -288,6 +294,7 @@ class FunctionPool:
         started = self._clock.monotonic()
         try:
             result = await instance.invoke(request)
+            self._note_run(result.run_ms)
             status = "ok"  # its instance survived it (the handler may still have failed)
         except NotStarted:
             status = "not_started"
@@ -327,6 +334,7 @@ class FunctionPool:
         started = self._clock.monotonic()
         try:
             result = await instance.invoke(request)
+            self._note_run(result.run_ms)
             max_memory = result.max_memory_mb
             status = "ok"
             if not result.ok:
@@ -441,8 +449,10 @@ class FunctionPool:
         if slot is not None:
             self._take(slot)
             if self._batch is None and slot.instance.serial and self._short >= SHORT_STREAK:
-                self._batch, self._batched = slot, 1
-                asyncio.get_running_loop().call_soon(self._end_batch)
+                limit = min(BATCH, int(BATCH_BUDGET_MS / max(self._slow_ms, 1e-6)))
+                if limit > 1:
+                    self._batch, self._batched, self._batch_limit = slot, 1, limit
+                    asyncio.get_running_loop().call_soon(self._end_batch)
             return slot
         queued = len(self._waiters) + self._behind
         if not retry and queued >= self._unstarted_slots() + self.config.max_queued:
@@ -503,11 +513,15 @@ class FunctionPool:
         to sleep cost the instance three quarters of its CPU per invocation. Batched, 0.1
         wake-ups per request, and the machine served more requests/s (docs/benchmarks.md).
         Only for a function whose recent invocations were all short, as for sending behind
-        (`_may_send_behind`), and within `max_queued` (0 turns it off): an invocation waits
-        for at most BATCH - 1 short ones; one that turns out long holds those behind it until
-        it ends or its timeout kills the instance (then they run elsewhere)."""
+        (`_may_send_behind`), and within `max_queued` (0 turns it off). A batch holds at most
+        BATCH invocations, and no more than BATCH_BUDGET_MS of the handler's recent longest
+        run (`_note_run`): an invocation waits for at most that long behind the others, as
+        long as they run as the recent ones did (a 0.5 ms handler is batched four at a time,
+        one of 1 ms two, a longer one not at all). One that runs far longer than the recent
+        ones holds those behind it until it ends, or until its timeout kills the instance
+        (then they run elsewhere)."""
         return (
-            self._batched < BATCH
+            self._batched < self._batch_limit
             and self._behind < self.config.max_queued  # max_queued 0: never wait behind
             and not self._waiters
             and self._short >= SHORT_STREAK
@@ -517,6 +531,13 @@ class FunctionPool:
 
     def _end_batch(self) -> None:
         self._batch = None
+
+    def _note_run(self, run_ms: float | None) -> None:
+        """An instance ran the handler for `run_ms` (None: it did not say): the decaying
+        maximum takes a longer run at once and forgets it over some tens of shorter ones."""
+        if run_ms is not None:
+            decayed = self._slow_ms * _SLOW_DECAY
+            self._slow_ms = run_ms if run_ms > decayed else decayed
 
     def _arm_queue_timer(self, due: float) -> None:
         if self._queue_timer is not None:

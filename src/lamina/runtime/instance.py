@@ -111,8 +111,10 @@ def payload_of(message: dict[str, Any]) -> Any:
     return message.get("payload") if call is None else event_from_call(call)
 
 
-def encode_result(request_id: str, result: Any) -> bytes:
-    """A result frame; a MarshalError frame when the result is not JSON-serializable."""
+def encode_result(request_id: str, result: Any, run_ms: float | None = None) -> bytes:
+    """A result frame; a MarshalError frame when the result is not JSON-serializable.
+    `run_ms`: how long the handler ran (the pool batches invocations only of a function whose
+    handler runs are short, `FunctionPool._may_batch`)."""
     try:
         raw = orjson.dumps(result, default=_json_default, option=orjson.OPT_NON_STR_KEYS)
     except TypeError as exc:
@@ -123,9 +125,11 @@ def encode_result(request_id: str, result: Any) -> bytes:
             "stackTrace": [],
         }
         return encode({"op": "error", "rid": request_id, "error": error, "rss": _max_rss_kb()})
-    return encode(
-        {"op": "result", "rid": request_id, "result": orjson.Fragment(raw), "rss": _max_rss_kb()}
-    )
+    message: dict[str, Any] = {"op": "result", "rid": request_id, "result": orjson.Fragment(raw)}
+    message["rss"] = _max_rss_kb()
+    if run_ms is not None:
+        message["ms"] = round(run_ms, 3)
+    return encode(message)
 
 
 class _Channel:
@@ -307,8 +311,9 @@ class _Instance:
         trace_token = self.enter_trace(message)
         try:
             assert self.handler is not None
+            started = time.perf_counter()
             result = self.handler(payload_of(message), self.context_for(message))
-            frame = encode_result(rid, result)
+            frame = encode_result(rid, result, (time.perf_counter() - started) * 1000)
         except Exception as exc:
             frame = self._error_frame(rid, exc)
         finally:
@@ -322,10 +327,11 @@ class _Instance:
         self.enter_trace(message)
         try:
             assert self.handler is not None
+            started = time.perf_counter()
             result = self.handler(payload_of(message), self.context_for(message))
             if inspect.isawaitable(result):
                 result = await result
-            frame = encode_result(rid, result)
+            frame = encode_result(rid, result, (time.perf_counter() - started) * 1000)
         except Exception as exc:
             frame = self._error_frame(rid, exc)
         self._finish(rid, frame)

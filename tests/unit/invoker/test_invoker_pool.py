@@ -9,7 +9,7 @@ from lamina.clock import FakeClock
 from lamina.errors import FunctionCrashed
 from lamina.executor import FunctionConfig, Instance, InvocationRequest, InvocationResult
 from lamina.invoker import FunctionPool, PoolConfig
-from lamina.invoker.pool import BATCH, SHORT_STREAK
+from lamina.invoker.pool import BATCH, BATCH_BUDGET_MS, SHORT_STREAK
 from lamina.scaling import ScalingSpec
 
 
@@ -20,6 +20,7 @@ class StandIn:
     init_ms = 1.0
     node = None
     serial = False
+    run_ms: float | None = None  # what it reports its handler ran for
 
     def __init__(self, iid: str) -> None:
         self.iid = iid
@@ -36,7 +37,7 @@ class StandIn:
 
     def end(self) -> None:
         request, ended = self.sent.pop(0)
-        ended.set_result(InvocationResult(True, {"for": request.request_id}))
+        ended.set_result(InvocationResult(True, {"for": request.request_id}, run_ms=self.run_ms))
 
     async def stop(self, grace_s: float = 2.0) -> None:
         self.alive = False
@@ -109,12 +110,13 @@ class SerialStandIn(StandIn):
     synchronous handler does: the pool may send invocations behind the one it runs."""
 
     serial = True
+    run_ms = 0.01
 
 
-async def _short_streak(pool: FunctionPool, backend: Backend) -> None:
-    """Run SHORT_STREAK invocations one at a time: on the pool's fake clock each took no time,
-    so the function is short from then on."""
-    for i in range(SHORT_STREAK):
+async def _short_streak(pool: FunctionPool, backend: Backend, count: int = SHORT_STREAK) -> None:
+    """Run `count` invocations one at a time: on the pool's fake clock each took no time, so
+    the function is short from then on."""
+    for i in range(count):
         call = asyncio.ensure_future(pool.invoke(InvocationRequest(f"s{i}", {})))
         await asyncio.sleep(0)
         [busy] = [instance for instance in backend.instances if instance.sent]
@@ -142,7 +144,7 @@ async def _end_all(backend: Backend, calls: list[asyncio.Future[object]]) -> Non
 async def test_a_short_functions_invocations_of_one_turn_go_to_one_instance_up_to_a_batch() -> None:
     backend = Backend(SerialStandIn)
     pool = await _pool(backend, warm=3, max_instances=3, max_queued=100)
-    await _short_streak(pool, backend)
+    await _short_streak(pool, backend, count=100)  # the handler's longest run decays to 0.01 ms
     calls = await _one_turn(pool, BATCH + 2)
     sent = sorted((len(instance.sent) for instance in backend.instances), reverse=True)
     assert sent == [BATCH, 1, 1]  # one wake-up for BATCH of them; the rest to free instances
@@ -184,3 +186,38 @@ async def test_max_queued_bounds_a_batch_and_zero_turns_batching_off() -> None:
         assert sorted((len(i.sent) for i in backend.instances), reverse=True) == expected
         await _end_all(backend, calls)
         await pool.close()
+
+
+async def test_a_batch_holds_no_more_than_the_budget_of_the_handlers_recent_longest_run() -> None:
+    for run_ms, expected in ((0.5, [4, 1, 1]), (1.0, [2, 1, 1]), (1.5, [1, 1, 1])):
+        backend = Backend(SerialStandIn)
+        pool = await _pool(backend, warm=3, max_instances=3, max_queued=100)
+        for instance in backend.instances:
+            instance.run_ms = run_ms
+        await _short_streak(pool, backend)  # the decaying maximum settles at `run_ms`
+        calls = await _one_turn(pool, sum(expected))
+        assert sorted((len(i.sent) for i in backend.instances), reverse=True) == expected, run_ms
+        assert expected[0] == max(1, int(BATCH_BUDGET_MS / run_ms))
+        await _end_all(backend, calls)
+        await pool.close()
+
+
+async def test_one_long_run_stops_batching_until_enough_short_ones_follow() -> None:
+    backend = Backend(SerialStandIn)
+    pool = await _pool(backend, warm=3, max_instances=3, max_queued=100)
+    await _short_streak(pool, backend)
+    backend.instances[0].run_ms = 5.0  # one run of 5 ms (still short for the streak: <= 10)
+    call = asyncio.ensure_future(pool.invoke(InvocationRequest("slow", {})))
+    await asyncio.sleep(0)
+    [busy] = [i for i in backend.instances if i.sent]
+    busy.end()
+    await call
+    backend.instances[0].run_ms = SerialStandIn.run_ms
+    calls = await _one_turn(pool, 3)
+    assert [len(i.sent) for i in backend.instances] == [1, 1, 1]  # 5 ms: over the budget
+    await _end_all(backend, calls)
+    await _short_streak(pool, backend)  # 0.9 ** 32 of 5 ms is 0.17 ms: 11 fit in 2 ms
+    calls = await _one_turn(pool, 3)
+    assert sorted(len(i.sent) for i in backend.instances) == [0, 0, 3]
+    await _end_all(backend, calls)
+    await pool.close()

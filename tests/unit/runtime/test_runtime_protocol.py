@@ -89,3 +89,10 @@ def test_a_peer_that_closed_without_reading_ends_the_stream_as_end_of_file_does(
         ours.sendall(b"r")  # as a spare says it is ready, or a zygote answers
         theirs.close()  # with that unread: our read gets ECONNRESET, not b""
         assert recv_frame(ours) is None
+
+
+def test_a_result_says_how_long_the_handler_ran_when_the_instance_measured_it() -> None:
+    (timed,) = FrameReader().feed(encode_result("r1", {"ok": True}, 0.0123456))
+    assert timed["ms"] == 0.012  # milliseconds, to the microsecond
+    (untimed,) = FrameReader().feed(encode_result("r1", {"ok": True}))
+    assert "ms" not in untimed

@@ -122,6 +122,7 @@ class LocalInstance:
                         ok,
                         message["result" if ok else "error"],
                         rss_kb // 1024 if isinstance(rss_kb, int) else None,
+                        message.get("ms"),
                     )
                 )
         elif op == "ready":
