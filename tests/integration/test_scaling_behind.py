@@ -215,8 +215,8 @@ async def test_instances_say_how_long_the_handler_ran_which_lets_a_fast_function
     app_dir: Callable[..., Path],
 ) -> None:
     """Batches (FunctionPool._may_batch) hold no more than BATCH_BUDGET_MS of the handler's
-    recent longest run, which the instances measure and report with each result: until they
-    have, the pool batches nothing."""
+    recent runs (the second longest), which the instances measure and report with each
+    result: until they have, the pool batches nothing."""
     async with _short_function(_app(app_dir, max_instances=4, max_queued=100)) as run:
         assert run.platform.invoker is not None
         pool = run.platform.invoker.pool("svc.fn")

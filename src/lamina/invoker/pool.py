@@ -71,8 +71,8 @@ SHORT_STREAK = 32
 _SHORT_S = SHORT_MS / 1000
 # Invocations of such a short function that start in one turn of the event loop go to one
 # instance that runs invocations in order (see `_may_batch`): up to BATCH of them, and no
-# more than BATCH_BUDGET_MS of the handler's recent runs (a decaying maximum of the run times
-# the instances report, which loses _SLOW_DECAY of itself per invocation).
+# more than BATCH_BUDGET_MS of the handler's recent runs (the second longest of the run times
+# the instances report, decaying: both longest lose _SLOW_DECAY of themselves per invocation).
 BATCH = 16
 BATCH_BUDGET_MS = 2.0
 _SLOW_DECAY = 0.9
@@ -181,7 +181,8 @@ class FunctionPool:
         self._batch: _Slot | None = None  # the instance this turn's invocations go to
         self._batched = 0  # invocations given to it in this turn
         self._batch_limit = 0  # how many it may take
-        self._slow_ms = SHORT_MS  # the handler's recent longest run (unknown: as if this long)
+        # The handler's recent longest run and second longest (unknown: as if this long)
+        self._longest_ms = self._slow_ms = SHORT_MS
         self.stats = PoolStats()
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -514,12 +515,12 @@ class FunctionPool:
         wake-ups per request, and the machine served more requests/s (docs/benchmarks.md).
         Only for a function whose recent invocations were all short, as for sending behind
         (`_may_send_behind`), and within `max_queued` (0 turns it off). A batch holds at most
-        BATCH invocations, and no more than BATCH_BUDGET_MS of the handler's recent longest
-        run (`_note_run`): an invocation waits for at most that long behind the others, as
-        long as they run as the recent ones did (a 0.5 ms handler is batched four at a time,
-        one of 1 ms two, a longer one not at all). One that runs far longer than the recent
-        ones holds those behind it until it ends, or until its timeout kills the instance
-        (then they run elsewhere)."""
+        BATCH invocations, and no more than BATCH_BUDGET_MS of the handler's recent runs
+        (the second longest, `_note_run`): an invocation waits for at most that long behind
+        the others, as long as they run as the recent ones did (a 0.5 ms handler is batched
+        four at a time, one of 1 ms two, a longer one not at all). One that runs far longer
+        than the recent ones holds those behind it until it ends, or until its timeout kills
+        the instance (then they run elsewhere)."""
         return (
             self._batched < self._batch_limit
             and self._behind < self.config.max_queued  # max_queued 0: never wait behind
@@ -533,11 +534,20 @@ class FunctionPool:
         self._batch = None
 
     def _note_run(self, run_ms: float | None) -> None:
-        """An instance ran the handler for `run_ms` (None: it did not say): the decaying
-        maximum takes a longer run at once and forgets it over some tens of shorter ones."""
+        """An instance ran the handler for `run_ms` (None: it did not say). The batches' limit
+        follows the second longest of the recent runs, each of the two longest decaying: one
+        run far longer than the others does not cut the batches, a second does at once, and
+        both are forgotten over some tens of shorter ones. A lone long run is most often the
+        machine's, not the handler's: an instance preempted on busy cores (a hello handler
+        that takes 5 µs measured 26 ms at most under load, and over 0.25 ms, which would have
+        halved its batches, once in a few hundred runs)."""
         if run_ms is not None:
-            decayed = self._slow_ms * _SLOW_DECAY
-            self._slow_ms = run_ms if run_ms > decayed else decayed
+            longest, second = self._longest_ms * _SLOW_DECAY, self._slow_ms * _SLOW_DECAY
+            if run_ms > longest:
+                longest, second = run_ms, longest
+            elif run_ms > second:
+                second = run_ms
+            self._longest_ms, self._slow_ms = longest, second
 
     def _arm_queue_timer(self, due: float) -> None:
         if self._queue_timer is not None:
