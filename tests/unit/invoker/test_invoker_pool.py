@@ -210,14 +210,11 @@ async def test_a_batch_holds_no_more_than_the_budget_of_the_handlers_recent_long
 
 
 async def _one_run(pool: FunctionPool, backend: Backend, run_ms: float) -> None:
-    """One invocation whose handler the instance reports ran for `run_ms`."""
+    """One invocation whose handler the instance reports ran for `run_ms` (the pool's fake
+    clock times it at 0 ms, so the function stays short)."""
     for instance in backend.instances:
         instance.run_ms = run_ms
-    call = asyncio.ensure_future(pool.invoke(InvocationRequest(f"ran {run_ms}", {})))
-    await asyncio.sleep(0)
-    [busy] = [i for i in backend.instances if i.sent]
-    busy.end()
-    await call
+    await _short_streak(pool, backend, count=1)
     for instance in backend.instances:
         instance.run_ms = SerialStandIn.run_ms
 
@@ -225,8 +222,7 @@ async def _one_run(pool: FunctionPool, backend: Backend, run_ms: float) -> None:
 async def test_one_long_run_among_short_ones_does_not_stop_batching() -> None:
     # A lone long run is most often the machine's (an instance preempted on busy cores).
     backend, pool = await _batching_pool()
-    await _one_run(pool, backend, 25.0)  # not short: the streak starts again
-    await _short_streak(pool, backend)
+    await _one_run(pool, backend, 25.0)
     calls = await _one_turn(pool, 3)
     assert sorted(len(i.sent) for i in backend.instances) == [0, 0, 3]
     await _end_all(backend, calls)
@@ -235,7 +231,7 @@ async def test_one_long_run_among_short_ones_does_not_stop_batching() -> None:
 
 async def test_a_second_long_run_stops_batching_until_enough_short_ones_follow() -> None:
     backend, pool = await _batching_pool()
-    await _one_run(pool, backend, 5.0)  # runs of 5 ms are still short for the streak (<= 10)
+    await _one_run(pool, backend, 5.0)
     await _one_run(pool, backend, 5.0)
     calls = await _one_turn(pool, 3)
     assert [len(i.sent) for i in backend.instances] == [1, 1, 1]  # 5 ms: over the budget
