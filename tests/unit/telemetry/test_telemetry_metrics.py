@@ -3,6 +3,8 @@ every test reads the exposition back with prometheus_client's own parser."""
 
 from __future__ import annotations
 
+import random
+
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -118,6 +120,33 @@ def test_cold_starts_record_their_init_duration() -> None:
     assert _value(samples, "lamina_init_duration_seconds_count", function="svc.fn") == 1
     assert _value(samples, "lamina_init_duration_seconds_sum", function="svc.fn") == 0.15
     assert _value(samples, "lamina_init_duration_seconds_bucket", function="svc.b", le="0.05") == 1
+
+
+def test_a_batch_of_mixed_records_counts_as_the_same_records_one_at_a_time() -> None:
+    # Durations on the bounds and between them, two functions, throttles and cold starts, in
+    # one batch: folded at once (by columns) they must give what they give one by one.
+    rng = random.Random(7)
+    on_bounds = [bound * 1000 for bound in DURATION_BUCKETS_S]
+    records = [
+        _record(
+            rng.choice(("svc.fn", "svc.other")),
+            status=rng.choice(("ok", "ok", "error", "throttled")),
+            trigger=rng.choice(("http", "queue")),
+            duration_ms=rng.choice((*on_bounds, rng.uniform(0, 2000), 0.0)),
+            cold=(cold := rng.random() < 0.2),
+            init_ms=rng.choice((None, 10.0, 77.7)) if cold else None,
+            memory_mb=rng.choice((128, 1024)),
+        )
+        for _ in range(600)
+    ]
+    batched, single = Metrics(), Metrics()
+    batched.observe(records)
+    for record in records:
+        single.observe([record])
+    by_batch, by_record = _scrape(batched), _scrape(single)
+    assert by_batch.keys() == by_record.keys()
+    for key, value in by_record.items():
+        assert by_batch[key] == pytest.approx(value), key
 
 
 def test_billed_gb_seconds_are_billed_ms_times_memory() -> None:
