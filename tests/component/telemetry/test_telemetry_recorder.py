@@ -10,7 +10,13 @@ import pytest
 
 from lamina.clock import FakeClock
 from lamina.store import Store
-from lamina.store.types import InvocationRecord, InvocationRow, PackedRows, TelemetryTable
+from lamina.store.types import (
+    InvocationRecord,
+    InvocationRow,
+    PackedRows,
+    TelemetryTable,
+    storable_text,
+)
 from lamina.telemetry.recorder import PACK, Recorder, level_of
 
 
@@ -38,6 +44,39 @@ async def _eventually(check: Callable[[], Awaitable[bool]], what: str) -> None:
 )
 def test_level_of_reads_the_level_a_line_announces(stream: str, text: str, level: str) -> None:
     assert level_of(stream, text) == level
+
+
+# One line each, as instances send them (the recorder builds these rows by columns) ...
+_PLAIN = ["hello 1\n", "[ERROR] boom\n", "  WARNING: indented\n", "WARN:x\n", "info: no\n", "\n"]
+# ... and texts that are not (built line by line)
+_ODD = ["two\nlines\n", "no line break", "nul\x00here\n", "caf\u00e9\n", "cr\rsplit\n", "\x85\n"]
+
+
+@pytest.mark.parametrize(
+    "texts",
+    [
+        pytest.param(_PLAIN * 50, id="one plain line each"),
+        pytest.param(_PLAIN + _ODD, id="some several lines or not ASCII"),
+    ],
+)
+async def test_each_line_a_function_prints_is_a_log_row_with_its_level(
+    store: Store, texts: list[str]
+) -> None:
+    clock = FakeClock(start_s=0, wall_offset_s=1_700_000_000.0005)
+    recorder = Recorder(store, clock)
+    expected = []
+    for i, text in enumerate(texts):
+        stream = ("stdout", "stderr")[i % 2]
+        recorder.output("svc.fn", f"r{i}", "i-1", stream, text)
+        expected += [
+            (int(clock.wall() * 1000), f"r{i}", stream, level_of(stream, line), storable_text(line))
+            for line in text.splitlines()
+        ]
+        clock.advance(0.0013)
+    await recorder.flush()
+    stored = await store.logs(function_id="svc.fn", limit=10_000)
+    assert [(s.time_ms, s.request_id, s.stream, s.level, s.message) for s in stored] == expected
+    assert {s.level for s in stored} >= {"INFO", "ERROR", "WARNING"}
 
 
 async def test_the_recorder_writes_in_the_background_and_prunes_after_retention(
