@@ -10,6 +10,7 @@ import math
 from collections import deque
 from collections.abc import Coroutine
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import Any
 
 from lamina.clock import Clock, Timer
@@ -323,13 +324,7 @@ class FunctionPool:
         """`_run`, plus the invocation's record and its output lines for the recorder."""
         fid, rid, instance = self.fn.id, request.request_id, slot.instance
         echo = request.on_log
-
-        def output(stream: str, text: str) -> None:
-            recorder.output(fid, rid, instance.iid, stream, text)
-            if echo is not None:
-                echo(stream, text)
-
-        request.on_log = output
+        request.on_log = partial(recorder.output_echoed, echo, fid, rid, instance.iid)
         status, error_type, max_memory = "cancelled", None, None
         start_ms = int(self._clock.wall() * 1000)  # when the instance was handed the work
         started = self._clock.monotonic()
