@@ -169,12 +169,12 @@ async def _line_us(lines: int) -> float:
         await store.open()
         recorder = Recorder(store, SystemClock())
         text = "handled a request for /logline"
-        recorder.output("bench.logline", None, "5d0c2e1a9b7f", "stdout", text)
+        recorder.output(None, "bench.logline", None, "5d0c2e1a9b7f", "stdout", text)
         await recorder.flush()  # the writer process is started
         started = time.process_time()
         for i in range(lines):
             rid = f"3f2a9c1e-7b4d-4e21-a9c3-{i:012x}"
-            recorder.output("bench.logline", rid, "5d0c2e1a9b7f", "stdout", text)
+            recorder.output(None, "bench.logline", rid, "5d0c2e1a9b7f", "stdout", text)
             if i % ROWS_PER_S == ROWS_PER_S - 1:
                 await recorder.flush()
         await recorder.flush()

@@ -324,7 +324,7 @@ class FunctionPool:
         """`_run`, plus the invocation's record and its output lines for the recorder."""
         fid, rid, instance = self.fn.id, request.request_id, slot.instance
         echo = request.on_log
-        request.on_log = partial(recorder.output_echoed, echo, fid, rid, instance.iid)
+        request.on_log = partial(recorder.output, echo, fid, rid, instance.iid)
         status, error_type, max_memory = "cancelled", None, None
         start_ms = int(self._clock.wall() * 1000)  # when the instance was handed the work
         started = self._clock.monotonic()

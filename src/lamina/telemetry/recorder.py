@@ -277,16 +277,6 @@ class Recorder:
 
     def output(
         self,
-        function_id: str,
-        request_id: str | None,
-        instance_id: str | None,
-        stream: str,
-        text: str,
-    ) -> None:
-        self.output_echoed(None, function_id, request_id, instance_id, stream, text)
-
-    def output_echoed(
-        self,
         echo: Callable[[str, str], None] | None,
         function_id: str,
         request_id: str | None,
@@ -294,8 +284,9 @@ class Recorder:
         stream: str,
         text: str,
     ) -> None:
-        """`output`, and the text passed on to `echo` (the console) when there is one: an
-        invocation's log sink is this with its first four arguments bound (`partial`)."""
+        """A line (or lines) a function wrote, passed on to `echo` (the console) as well when
+        there is one: an invocation's log sink is this with its first four arguments bound
+        (`partial`)."""
         lines = self._lines
         lines.append((self._clock.wall(), function_id, request_id, instance_id, stream, text))
         if len(lines) >= PACK:

@@ -67,7 +67,7 @@ async def test_each_line_a_function_prints_is_a_log_row_with_its_level(
     expected = []
     for i, text in enumerate(texts):
         stream = ("stdout", "stderr")[i % 2]
-        recorder.output("svc.fn", f"r{i}", "i-1", stream, text)
+        recorder.output(None, "svc.fn", f"r{i}", "i-1", stream, text)
         expected += [
             (int(clock.wall() * 1000), f"r{i}", stream, level_of(stream, line), storable_text(line))
             for line in text.splitlines()
@@ -86,7 +86,7 @@ async def test_the_recorder_writes_in_the_background_and_prunes_after_retention(
     recorder = Recorder(store, clock, flush_interval_s=1.0, retention_s=3600)
     now_ms = int(clock.wall() * 1000)
     recorder.invocation(_record("old", now_ms))
-    recorder.output("svc.fn", "old", "i-1", "stdout", "first\nsecond\n")
+    recorder.output(None, "svc.fn", "old", "i-1", "stdout", "first\nsecond\n")
     recorder.start()
     try:
         await asyncio.sleep(0)  # let the writer task arm its timer before time moves
@@ -144,7 +144,7 @@ async def test_records_and_lines_past_the_buffer_bound_are_dropped_oldest_first_
     sent = [f"r{i:05d}" for i in range(3 * PACK + 10)]
     for i, rid in enumerate(sent):  # nothing written in between: the store is "slow"
         recorder.invocation(_record(rid, i))
-        recorder.output("svc.fn", rid, "i1", "stdout", f"line of {rid}")
+        recorder.output(None, "svc.fn", rid, "i1", "stdout", f"line of {rid}")
     await recorder.flush()
 
     stored = sorted(r.request_id for r in await store.invocations(limit=10 * PACK))
@@ -231,12 +231,12 @@ async def test_what_a_failed_flush_did_not_write_is_written_by_the_next_once(
     sink = _Sink()
     recorder = Recorder(store, FakeClock(), spans=sink)
     recorder.invocation(_record("a", 1))
-    recorder.output("svc.fn", "a", "i1", "stdout", "first")
+    recorder.output(None, "svc.fn", "a", "i1", "stdout", "first")
     with pytest.raises(StoreUnavailable):
         await recorder.flush()
     down = False
     recorder.invocation(_record("b", 2))
-    recorder.output("svc.fn", "b", "i1", "stdout", "second")
+    recorder.output(None, "svc.fn", "b", "i1", "stdout", "second")
     await recorder.flush()
 
     assert sorted(r.request_id for r in await store.invocations()) == ["a", "b"]
