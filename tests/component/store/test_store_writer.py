@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from lamina.errors import StoreUnavailable
+from lamina.store._rows import log_row
 from lamina.store.sqlite import SqliteStore
 from lamina.store.types import InvocationRecord, LogLine
 
@@ -37,6 +38,18 @@ async def test_the_writer_child_commits_what_the_store_reads(tmp_path: Path) -> 
         assert store._writer is not None and store._writer._proc is not None
         child = store._writer._proc
     assert child.returncode == 0  # closing the store ends the child
+
+
+async def test_packs_written_together_land_as_their_rows_in_order_empty_ones_too(
+    tmp_path: Path,
+) -> None:
+    async with SqliteStore(tmp_path / "lamina.db") as store:
+        packs = [
+            store.pack_rows("logs", [log_row(_line(n)) for n in ns]) for ns in ([1, 2], [], [3])
+        ]
+        await store.add_packed("logs", packs)
+        await store.add_packed("logs", packs[1:2])  # nothing but an empty pack
+        assert [line.message for line in await store.logs()] == ["line 1", "line 2", "line 3"]
 
 
 async def test_a_writer_child_that_died_is_replaced_and_the_batch_still_lands(
