@@ -98,10 +98,10 @@ class Watch:
 
 
 async def test_three_times_max_instances_concurrent_requests_stay_within_the_bound(
-    tmp_path: Path, postgres_schema_url: str
+    tmp_path: Path, postgres_url: str, postgres_schema_url: str
 ) -> None:
     app = sql_app(tmp_path / "app", max_instances=3)
-    database = postgres_schema_url.split("?")[0]
+    database = postgres_url  # the schema's database (its host may be in the query: pgserver)
     async with run_platform(app, store_url=postgres_schema_url) as platform:
         auth = {"authorization": f"Bearer {platform.token}"}
         async with httpx.AsyncClient(base_url=platform.admin_url, headers=auth) as admin:

@@ -145,7 +145,7 @@ def test_table_calls_inside_a_block_join_its_transaction(
 
 
 def test_blocks_at_once_use_at_most_pool_size_postgresql_connections(
-    postgres_schema_url: str, tmp_path: Path
+    postgres_url: str, postgres_schema_url: str, tmp_path: Path
 ) -> None:
     url = service_url(postgres_schema_url, "shop", tmp_path)
     engine = open_engine(url, pool_size=2, application_name="lamina:pool-test")
@@ -167,7 +167,8 @@ def test_blocks_at_once_use_at_most_pool_size_postgresql_connections(
             errors.append(exc)
 
     def connections() -> int:
-        with psycopg.connect(postgres_schema_url.split("?")[0]) as admin:
+        # the schema's database (not the URL without its query: pgserver's host is in it)
+        with psycopg.connect(postgres_url) as admin:
             row = admin.execute(
                 "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s"
                 " AND datname = current_database()",
