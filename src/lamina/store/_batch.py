@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Sequence
+from itertools import chain
 from typing import Any
 
 __all__ = ["BatchInsert"]
@@ -44,7 +45,7 @@ class BatchInsert:
             while chunk > len(rows) - done:
                 chunk >>= 1
             part = rows[done : done + chunk]
-            conn.execute(self.sql(chunk), [value for row in part for value in row]).close()
+            conn.execute(self.sql(chunk), list(chain.from_iterable(part))).close()  # flat, in C
             done += chunk
             if between is not None and done < len(rows):
                 between()
