@@ -115,7 +115,8 @@ TelemetryTable = Literal["invocations", "logs"]
 def storable_text(text: str) -> str:
     """`text` as both backends can store it: NUL characters (which PostgreSQL text refuses and
     SQLite's JSON functions cut at) and lone surrogates (which UTF-8 cannot encode) become
-    U+FFFD, as undecodable bytes do."""
+    U+FFFD, as undecodable bytes do. ASCII text without NUL is kept as it is: the recorder
+    relies on that to build plain log lines' rows without calling this (`_NOT_PLAIN`)."""
     if "\x00" in text:
         text = text.replace("\x00", "\ufffd")
     if not text.isascii():
